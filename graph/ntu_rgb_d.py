@@ -1,0 +1,7 @@
+"""NTU RGB+D skeleton (25 joints): the `graph.ntu_rgb_d.Graph` path the configs name."""
+from graph.skeleton import Graph as _Graph
+
+
+class Graph(_Graph):
+    def __init__(self, labeling_mode='spatial'):
+        super().__init__('ntu', labeling_mode)

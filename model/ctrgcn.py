@@ -1,0 +1,385 @@
+"""CTR-GCN (Chen et al., ICCV 2021) and the LST multi-part models built on it.
+
+Parameter names and shapes are those of the released code (Uason-Chen/CTR-GCN, MartinXM/LST), so released
+checkpoints load with `strict=True`. The four released LST class names are one `LSTModel` with different joint
+groups. Everything follows the input's device (no hard-coded `.cuda()`).
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from torchlight import import_class
+from text.encoders import text_width
+
+
+def conv_init(conv):
+    if conv.weight is not None:
+        nn.init.kaiming_normal_(conv.weight, mode='fan_out')
+    if conv.bias is not None:
+        nn.init.constant_(conv.bias, 0)
+
+
+def bn_init(bn, scale):
+    nn.init.constant_(bn.weight, scale)
+    nn.init.constant_(bn.bias, 0)
+
+
+def weights_init(module):
+    """Initialisation the release applies to the temporal blocks (note: BatchNorm weights ~ N(1, 0.02))."""
+    if isinstance(module, nn.Conv2d):
+        nn.init.kaiming_normal_(module.weight, mode='fan_out')
+        if module.bias is not None:
+            nn.init.constant_(module.bias, 0)
+    elif isinstance(module, nn.BatchNorm2d):
+        module.weight.data.normal_(1.0, 0.02)
+        module.bias.data.fill_(0)
+
+
+def zero(x):
+    return 0
+
+
+def identity(x):
+    return x
+
+
+class TemporalConv(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1):
+        super().__init__()
+        pad = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=(kernel_size, 1), padding=(pad, 0),
+                              stride=(stride, 1), dilation=(dilation, 1))
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class MultiScale_TemporalConv(nn.Module):
+    """Temporal convolution branches with different dilations, plus a max-pool and a 1x1 branch."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, dilations=(1, 2, 3, 4), residual=True,
+                 residual_kernel_size=1):
+        super().__init__()
+        num_branches = len(dilations) + 2
+        if out_channels % num_branches:
+            raise ValueError(f'out_channels ({out_channels}) must be a multiple of the {num_branches} branches')
+        branch_channels = out_channels // num_branches
+        kernel_sizes = kernel_size if isinstance(kernel_size, (list, tuple)) else [kernel_size] * len(dilations)
+
+        def reduce():
+            return [nn.Conv2d(in_channels, branch_channels, kernel_size=1),
+                    nn.BatchNorm2d(branch_channels), nn.ReLU(inplace=True)]
+
+        self.branches = nn.ModuleList(
+            nn.Sequential(*reduce(), TemporalConv(branch_channels, branch_channels, ks, stride, dilation))
+            for ks, dilation in zip(kernel_sizes, dilations))
+        self.branches.append(nn.Sequential(
+            *reduce(), nn.MaxPool2d(kernel_size=(3, 1), stride=(stride, 1), padding=(1, 0)),
+            nn.BatchNorm2d(branch_channels)))
+        self.branches.append(nn.Sequential(
+            nn.Conv2d(in_channels, branch_channels, kernel_size=1, stride=(stride, 1)),
+            nn.BatchNorm2d(branch_channels)))
+
+        if not residual:
+            self.residual = zero
+        elif in_channels == out_channels and stride == 1:
+            self.residual = identity
+        else:
+            self.residual = TemporalConv(in_channels, out_channels, residual_kernel_size, stride)
+        self.apply(weights_init)
+
+    def forward(self, x):
+        out = torch.cat([branch(x) for branch in self.branches], dim=1)
+        return out + self.residual(x)
+
+
+class CTRGC(nn.Module):
+    """Channel-wise topology refinement graph convolution for one adjacency subset."""
+
+    def __init__(self, in_channels, out_channels, rel_reduction=8, mid_reduction=1):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        if in_channels in (3, 9):
+            self.rel_channels, self.mid_channels = 8, 16
+        else:
+            self.rel_channels, self.mid_channels = in_channels // rel_reduction, in_channels // mid_reduction
+        self.conv1 = nn.Conv2d(in_channels, self.rel_channels, kernel_size=1)
+        self.conv2 = nn.Conv2d(in_channels, self.rel_channels, kernel_size=1)
+        self.conv3 = nn.Conv2d(in_channels, out_channels, kernel_size=1)
+        self.conv4 = nn.Conv2d(self.rel_channels, out_channels, kernel_size=1)
+        self.tanh = nn.Tanh()
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
+            conv_init(conv)
+
+    def forward(self, x, A=None, alpha=1):
+        """The released per-subset computation; `unit_gcn` runs all subsets at once with the same weights."""
+        x1, x2, x3 = self.conv1(x).mean(-2), self.conv2(x).mean(-2), self.conv3(x)
+        x1 = self.tanh(x1.unsqueeze(-1) - x2.unsqueeze(-2))
+        x1 = self.conv4(x1) * alpha + (A.unsqueeze(0).unsqueeze(0) if A is not None else 0)
+        return torch.einsum('ncuv,nctv->nctu', x1, x3)
+
+
+def _stacked(convs, name):
+    """Weights and biases of the same 1x1 conv of every subset, stacked along the output channels."""
+    layers = [getattr(c, name) for c in convs]
+    weight = torch.cat([layer.weight.flatten(1) for layer in layers])
+    bias = torch.cat([layer.bias for layer in layers])
+    return weight, bias
+
+
+class unit_gcn(nn.Module):
+    def __init__(self, in_channels, out_channels, A, coff_embedding=4, adaptive=True, residual=True):
+        super().__init__()
+        self.in_c = in_channels
+        self.out_c = out_channels
+        self.adaptive = adaptive
+        self.num_subset = A.shape[0]
+        self.convs = nn.ModuleList(CTRGC(in_channels, out_channels) for _ in range(self.num_subset))
+        if not residual:
+            self.down = zero
+        elif in_channels != out_channels:
+            self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
+        else:
+            self.down = identity
+        A = torch.from_numpy(np.asarray(A, dtype=np.float32))
+        if adaptive:
+            self.PA = nn.Parameter(A)
+        else:
+            # Not in the state dict (as released), but moves with the module to the input's device.
+            self.register_buffer('A', A, persistent=False)
+        self.alpha = nn.Parameter(torch.zeros(1))
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                conv_init(m)
+            elif isinstance(m, nn.BatchNorm2d):
+                bn_init(m, 1)
+        bn_init(self.bn, 1e-6)
+
+    def forward(self, x):
+        A = self.PA if self.adaptive else self.A
+        y = self.bn(self.graph_conv(x, A))
+        return self.relu(y + self.down(x))
+
+    def graph_conv(self, x, A):
+        """Sum over subsets of CTRGC(x, A[i], alpha), computed for all subsets in a few batched operations.
+
+        Equal to `sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))`, with two rewrites that
+        save time: conv1/conv2 are 1x1, so they commute with the mean over time and run on the time-averaged
+        input; alpha and A are folded into conv4's weights and bias instead of scaling the N,C,V,V maps.
+        """
+        N, _, T, V = x.shape
+        S, R, C = self.num_subset, self.convs[0].rel_channels, self.out_c
+        w1, b1 = _stacked(self.convs, 'conv1')
+        w2, b2 = _stacked(self.convs, 'conv2')
+        w3, b3 = _stacked(self.convs, 'conv3')
+        w4, b4 = _stacked(self.convs, 'conv4')
+        x_mean = x.mean(2)                                                      # N, Cin, V
+        q = torch.einsum('oc,ncv->nov', w1, x_mean) + b1[:, None]             # N, S*R, V
+        k = torch.einsum('oc,ncv->nov', w2, x_mean) + b2[:, None]
+        rel = torch.tanh(q.unsqueeze(-1) - k.unsqueeze(-2)).view(N, S, R, V * V)
+        w4 = (w4 * self.alpha).view(S, C, R)
+        bias = (b4 * self.alpha).view(S, C, 1) + A.reshape(S, 1, V * V)       # S, C, V*V
+        adjacency = torch.einsum('sor,nsrw->nsow', w4, rel) + bias            # N, S, C, V*V
+        values = nn.functional.conv2d(x, w3.view(S * C, -1, 1, 1), b3)       # N, S*C, T, V
+        # y[n, c, t, u] = sum over subsets s and joints v of values[n, s, c, t, v] * adjacency[n, s, c, u, v]
+        y = torch.bmm(values.view(N * S * C, T, V), adjacency.reshape(N * S * C, V, V).transpose(1, 2))
+        return y.view(N, S, C, T, V).sum(1)
+
+
+class unit_tcn(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size=9, stride=1):
+        super().__init__()
+        pad = (kernel_size - 1) // 2
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=(kernel_size, 1), padding=(pad, 0),
+                              stride=(stride, 1))
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        conv_init(self.conv)
+        bn_init(self.bn, 1)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class TCN_GCN_unit(nn.Module):
+    def __init__(self, in_channels, out_channels, A, stride=1, residual=True, adaptive=True, kernel_size=5,
+                 dilations=(1, 2)):
+        super().__init__()
+        self.gcn1 = unit_gcn(in_channels, out_channels, A, adaptive=adaptive)
+        self.tcn1 = MultiScale_TemporalConv(out_channels, out_channels, kernel_size=kernel_size, stride=stride,
+                                            dilations=dilations, residual=False)
+        self.relu = nn.ReLU(inplace=True)
+        if not residual:
+            self.residual = zero
+        elif in_channels == out_channels and stride == 1:
+            self.residual = identity
+        else:
+            self.residual = unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride)
+
+    def forward(self, x):
+        return self.relu(self.tcn1(self.gcn1(x)) + self.residual(x))
+
+
+# (in, out, stride) of the ten units, in multiples of the base width 64.
+UNITS = [(None, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 2, 2), (2, 2, 1), (2, 2, 1), (2, 4, 2), (4, 4, 1),
+         (4, 4, 1)]
+BASE_CHANNEL = 64
+
+
+class Model(nn.Module):
+    """CTR-GCN: ten TCN-GCN units over a spatial graph, global pooling, a linear classifier."""
+
+    def __init__(self, num_class=60, num_point=25, num_person=2, graph=None, graph_args=None, in_channels=3,
+                 drop_out=0, adaptive=True):
+        super().__init__()
+        if graph is None:
+            raise ValueError('model argument `graph` is required, e.g. graph: graph.ntu_rgb_d.Graph')
+        self.graph = import_class(graph)(**(graph_args or {}))
+        if self.graph.num_node != num_point:
+            raise ValueError(f'num_point={num_point} but the graph {graph} has {self.graph.num_node} joints')
+        A = self.graph.A
+        self.num_class = num_class
+        self.num_point = num_point
+        self.num_person = num_person
+        self.in_channels = in_channels
+        self.data_bn = nn.BatchNorm1d(num_person * in_channels * num_point)
+        for index, (c_in, c_out, stride) in enumerate(UNITS, start=1):
+            unit = TCN_GCN_unit(in_channels if c_in is None else c_in * BASE_CHANNEL, c_out * BASE_CHANNEL, A,
+                                stride=stride, residual=c_in is not None, adaptive=adaptive)
+            setattr(self, f'l{index}', unit)
+        self.out_channels = UNITS[-1][1] * BASE_CHANNEL
+        self.fc = nn.Linear(self.out_channels, num_class)
+        nn.init.normal_(self.fc.weight, 0, math.sqrt(2. / num_class))
+        bn_init(self.data_bn, 1)
+        self.drop_out = nn.Dropout(drop_out) if drop_out else identity
+
+    def check_input(self, x):
+        """Accept N,C,T,V,M (or N,T,V*C with one person) and return N,C,T,V,M, with a clear error otherwise."""
+        expected = (f'expected input of shape N,C,T,V,M = N,{self.in_channels},T,{self.num_point},{self.num_person}'
+                    f' (or N,T,{self.num_point * self.in_channels})')
+        if x.dim() == 3:
+            N, T, VC = x.shape
+            if VC % self.num_point:
+                raise ValueError(f'{expected}, got {tuple(x.shape)}')
+            x = x.view(N, T, self.num_point, -1).permute(0, 3, 1, 2).unsqueeze(-1)
+        if x.dim() != 5:
+            raise ValueError(f'{expected}, got a tensor of rank {x.dim()} with shape {tuple(x.shape)}')
+        _, C, _, V, M = x.shape
+        if (C, V, M) != (self.in_channels, self.num_point, self.num_person):
+            raise ValueError(f'{expected}, got {tuple(x.shape)}')
+        return x
+
+    def features(self, x):
+        """Backbone: N,C,T,V,M -> N*M, 256, T/4, V."""
+        N, C, T, V, M = x.shape
+        x = x.permute(0, 4, 3, 1, 2).reshape(N, M * V * C, T)
+        x = self.data_bn(x)
+        x = x.view(N, M, V, C, T).permute(0, 1, 3, 4, 2).reshape(N * M, C, T, V)
+        for index in range(1, len(UNITS) + 1):
+            x = getattr(self, f'l{index}')(x)
+        return x
+
+    def pool(self, x, N):
+        """Global average over persons, time and joints: N*M,C,T,V -> N,C."""
+        return x.view(N, -1, x.size(1), x.size(2) * x.size(3)).mean(3).mean(1)
+
+    def forward(self, x):
+        x = self.check_input(x)
+        pooled = self.pool(self.features(x), x.size(0))
+        return self.fc(self.drop_out(pooled))
+
+
+# Joint groups (0-based) pooled by the four part heads, as released.
+JOINT_GROUPS = {
+    'ntu_joint': dict(head=[2, 3, 20], hand=[4, 5, 6, 7, 8, 9, 10, 11, 21, 22, 23, 24],
+                      foot=[12, 13, 14, 15, 16, 17, 18, 19], hip=[0, 1, 2, 12, 16]),
+    'ntu_bone': dict(head=[2, 3], hand=[4, 5, 6, 7, 8, 9, 10, 11, 20, 22, 23, 24],
+                     foot=[12, 13, 14, 15, 16, 17, 18, 19], hip=[0, 1, 12, 16]),
+    'ucla_joint': dict(head=[2, 3], hand=[10, 11, 6, 7, 8, 9, 4, 5], foot=[16, 17, 18, 19, 12, 13, 14, 15],
+                       hip=[0, 1, 12, 16]),
+    'ucla_bone': dict(head=[2], hand=[7, 8, 9, 10, 3, 4, 5, 6], foot=[11, 12, 13, 14, 15, 16, 17, 18],
+                      hip=[0, 1, 11, 15]),
+}
+# part_list[i] of the released checkpoints pools these groups; forward returns [head, hand, hip, foot].
+PART_HEAD_ORDER = ('head', 'hand', 'foot', 'hip')
+PART_OUTPUT_ORDER = ('head', 'hand', 'hip', 'foot')
+
+
+class LSTModel(Model):
+    """CTR-GCN with LST's training-only heads: a global feature head per text encoder and four body-part heads.
+
+    The input is first encoded per frame as x <- (I - A_outward^k) x (k = 0: unchanged; k = 1: bone vectors on NTU).
+    forward returns (logits, {head_name: global feature}, logit_scale [1, 5], [head, hand, hip, foot] features).
+    The logits are exactly CTR-GCN's on the encoded input: the heads cost nothing at inference.
+    """
+
+    joint_groups = 'ntu_joint'
+    default_k = 0
+
+    def __init__(self, num_class=60, num_point=25, num_person=2, graph=None, graph_args=None, in_channels=3,
+                 drop_out=0, adaptive=True, head=('ViT-B/32',), k=None, joint_groups=None):
+        super().__init__(num_class, num_point, num_person, graph, graph_args, in_channels, drop_out, adaptive)
+        if isinstance(head, str):
+            head = [head]
+        if not head:
+            raise ValueError('model argument `head` needs at least one text encoder name, e.g. ["ViT-B/32"]')
+        self.head = list(head)
+        self.k = self.default_k if k is None else k
+        groups = JOINT_GROUPS[joint_groups or self.joint_groups]
+        for name, joints in groups.items():
+            if max(joints) >= num_point:
+                raise ValueError(f'joint group {name!r} uses joint {max(joints)} but the skeleton has {num_point}')
+        for name in PART_HEAD_ORDER:
+            self.register_buffer(f'{name}_joints', torch.tensor(groups[name]), persistent=False)
+        encoding = torch.from_numpy(self.graph.k_hop_encoding(self.k)).float()
+        self.register_buffer('A_vector', encoding, persistent=False)
+
+        widths = {name: text_width(name) for name in self.head}
+        self.linear_head = nn.ModuleDict()
+        for name, width in widths.items():
+            self.linear_head[name] = nn.Linear(self.out_channels, width)
+            conv_init(self.linear_head[name])
+        self.logit_scale = nn.Parameter(torch.ones(1, 5) * np.log(1 / 0.07))
+        # Part features are compared with the first head's text features, so they share its width (the release
+        # hard-codes 512, which only works for 512-wide encoders).
+        part_width = widths[self.head[0]]
+        self.part_list = nn.ModuleList(nn.Linear(self.out_channels, part_width) for _ in PART_HEAD_ORDER)
+
+    def forward(self, x):
+        x = self.check_input(x)
+        N, M = x.size(0), x.size(4)
+        x = torch.einsum('uv,nctvm->nctum', self.A_vector, x)
+        feature = self.features(x)                                         # N*M, C, T', V
+        per_joint = feature.view(N, M, feature.size(1), -1, feature.size(3)).mean(3).mean(1)   # N, C, V
+        parts = {name: layer(per_joint[:, :, getattr(self, f'{name}_joints')].mean(-1))
+                 for name, layer in zip(PART_HEAD_ORDER, self.part_list)}
+        pooled = per_joint.mean(-1)
+        global_features = {name: self.linear_head[name](pooled) for name in self.head}
+        logits = self.fc(self.drop_out(pooled))
+        return logits, global_features, self.logit_scale, [parts[name] for name in PART_OUTPUT_ORDER]
+
+
+class Model_lst_4part(LSTModel):
+    """LST on NTU joint streams (the release's default k = 0; the configs use k = 8)."""
+    joint_groups, default_k = 'ntu_joint', 0
+
+
+class Model_lst_4part_bone(LSTModel):
+    """LST on NTU bone streams (k = 1 turns joints into bones inside the model)."""
+    joint_groups, default_k = 'ntu_bone', 1
+
+
+class Model_lst_4part_ucla(LSTModel):
+    """LST on NW-UCLA joint streams."""
+    joint_groups, default_k = 'ucla_joint', 1
+
+
+class Model_lst_4part_bone_ucla(LSTModel):
+    """LST on NW-UCLA bone streams."""
+    joint_groups, default_k = 'ucla_bone', 1
