@@ -236,23 +236,24 @@ class Model(nn.Module):
     """CTR-GCN: ten TCN-GCN units over a spatial graph, global pooling, a linear classifier."""
 
     def __init__(self, num_class=60, num_point=25, num_person=2, graph=None, graph_args=None, in_channels=3,
-                 drop_out=0, adaptive=True):
+                 drop_out=0, adaptive=True, *, unit=TCN_GCN_unit, unit_A=None):
+        """`unit` and `unit_A` (the adjacency subsets given to every unit; default: the graph's) let variants
+        such as `model.baseline.Model` reuse the stem, pooling and classifier."""
         super().__init__()
         if graph is None:
             raise ValueError('model argument `graph` is required, e.g. graph: graph.ntu_rgb_d.Graph')
         self.graph = import_class(graph)(**(graph_args or {}))
         if self.graph.num_node != num_point:
             raise ValueError(f'num_point={num_point} but the graph {graph} has {self.graph.num_node} joints')
-        A = self.graph.A
+        A = self.graph.A if unit_A is None else unit_A
         self.num_class = num_class
         self.num_point = num_point
         self.num_person = num_person
         self.in_channels = in_channels
         self.data_bn = nn.BatchNorm1d(num_person * in_channels * num_point)
         for index, (c_in, c_out, stride) in enumerate(UNITS, start=1):
-            unit = TCN_GCN_unit(in_channels if c_in is None else c_in * BASE_CHANNEL, c_out * BASE_CHANNEL, A,
-                                stride=stride, residual=c_in is not None, adaptive=adaptive)
-            setattr(self, f'l{index}', unit)
+            setattr(self, f'l{index}', unit(in_channels if c_in is None else c_in * BASE_CHANNEL, c_out * BASE_CHANNEL,
+                                            A, stride=stride, residual=c_in is not None, adaptive=adaptive))
         self.out_channels = UNITS[-1][1] * BASE_CHANNEL
         self.fc = nn.Linear(self.out_channels, num_class)
         nn.init.normal_(self.fc.weight, 0, math.sqrt(2. / num_class))
@@ -359,7 +360,7 @@ class LSTModel(Model):
         per_joint = feature.view(N, M, feature.size(1), -1, feature.size(3)).mean(3).mean(1)   # N, C, V
         parts = {name: layer(per_joint[:, :, getattr(self, f'{name}_joints')].mean(-1))
                  for name, layer in zip(PART_HEAD_ORDER, self.part_list)}
-        pooled = per_joint.mean(-1)
+        pooled = self.pool(feature, N)                                     # as CTR-GCN pools, bit for bit
         global_features = {name: self.linear_head[name](pooled) for name in self.head}
         logits = self.fc(self.drop_out(pooled))
         return logits, global_features, self.logit_scale, [parts[name] for name in PART_OUTPUT_ORDER]
