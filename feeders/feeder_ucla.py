@@ -1,0 +1,109 @@
+"""NW-UCLA feeder: reads the `all_sqe/*.json` sequences; the split and labels come from the file names."""
+import json
+import os
+import re
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from feeders import tools
+from feeders.bone_pairs import ucla_pairs
+
+DEFAULT_ROOT = 'data/NW-UCLA/all_sqe'
+ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)          # file-name action ids of labels 0..9
+SPLIT_VIEWS = {'train': (1, 2), 'val': (3,)}
+FILE_NAME = re.compile(r'^a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})$')
+NUM_JOINTS, WINDOW = 20, 52
+
+
+def parse_name(stem):
+    """(action, subject, episode, view) from a name like 'a05_s04_e02_v03'."""
+    match = FILE_NAME.match(stem)
+    if not match:
+        raise ValueError(f'NW-UCLA file name {stem!r} is not of the form aXX_sYY_eZZ_vWW')
+    return tuple(int(g) for g in match.groups())
+
+
+def split_files(root, split):
+    """Sorted file stems of a split ('train': views 1 and 2, 'val': view 3) and their labels."""
+    if split not in SPLIT_VIEWS:
+        raise ValueError(f"NW-UCLA label_path {split!r}: expected 'train' or 'val'")
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f'NW-UCLA folder {root!r} not found: put the `all_sqe` folder of JSON files there '
+                                f'(see README) or set the feeder argument `root`')
+    stems, labels = [], []
+    for name in sorted(os.listdir(root)):
+        if not name.endswith('.json'):
+            continue
+        stem = name[:-5]
+        action, _, _, view = parse_name(stem)
+        if view in SPLIT_VIEWS[split]:
+            if action not in ACTIONS:
+                raise ValueError(f'{os.path.join(root, name)}: action {action} is not an NW-UCLA action {ACTIONS}')
+            stems.append(stem)
+            labels.append(ACTIONS.index(action))
+    if not stems:
+        raise FileNotFoundError(f'no NW-UCLA {split} files (views {SPLIT_VIEWS[split]}) in {root!r}')
+    return stems, labels
+
+
+def load_sequence(path):
+    try:
+        with open(path) as f:
+            skeletons = np.asarray(json.load(f)['skeletons'], dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f'{path}: cannot read NW-UCLA skeletons ({exc}); expected JSON with "skeletons": T x 20 x 3')
+    if skeletons.ndim != 3 or skeletons.shape[1:] != (NUM_JOINTS, 3) or len(skeletons) == 0:
+        raise ValueError(f'{path}: "skeletons" has shape {skeletons.shape}, expected T x 20 x 3 with T > 0')
+    return skeletons
+
+
+class Feeder(Dataset):
+    """Samples as C, T, V, M = 3, 52, 20, 1.
+
+    `data_path` names the modality ('joint', 'bone', 'joint_motion'/'motion', 'bone_motion'), `label_path` the split
+    ('train' or 'val', as in the release). Train: centre on joint 1 of the first frame, random view transform
+    (integer angles in [-60, 60] degrees about x and y, scale in [0.5, 1.5]), per-axis min-max to [-1, 1], 52 frame
+    indices drawn with replacement and sorted. Val: the same without the random view, evenly spaced indices.
+    Other released arguments (random_choose, window_size, normalization, use_mmap...) are accepted; the release
+    ignores them too.
+    """
+
+    def __init__(self, data_path, label_path, repeat=1, random_choose=False, random_shift=False, random_move=False,
+                 window_size=-1, normalization=False, debug=False, use_mmap=True, root=DEFAULT_ROOT):
+        self.data_path = data_path
+        self.split = 'val' if 'val' in label_path else 'train'
+        self.repeat = repeat
+        self.bone = 'bone' in data_path
+        self.motion = 'motion' in data_path
+        self.sample_name, self.label = split_files(root, self.split)
+        if debug:
+            self.sample_name, self.label = self.sample_name[:100], self.label[:100]
+        self.data = [load_sequence(os.path.join(root, stem + '.json')) for stem in self.sample_name]
+        self.rng = np.random.default_rng()
+
+    def __len__(self):
+        return len(self.data) * self.repeat
+
+    def __getitem__(self, index):
+        sequence = self.data[index % len(self.data)]
+        label = self.label[index % len(self.data)]
+        points = sequence - sequence[0, 1]
+        if self.split == 'train':
+            angle_x, angle_y = self.rng.integers(-60, 61, size=2)
+            points = tools.view_transform(points, angle_x, angle_y, self.rng.uniform(0.5, 1.5))
+            frames = np.sort(self.rng.integers(0, len(points), size=WINDOW))
+        else:
+            frames = np.linspace(0, len(points) - 1, WINDOW).astype(np.int64)
+        low, high = points.min(axis=(0, 1)), points.max(axis=(0, 1))
+        points = (points - low) / (high - low) * 2 - 1
+        data = points[frames].transpose(2, 0, 1)[..., None]                    # C, T, V, M
+        if self.bone:
+            data = tools.to_bone(data, ucla_pairs)
+        if self.motion:
+            data = tools.to_motion(data)
+        return data.astype(np.float32), label, index
+
+    def top_k(self, score, top_k):
+        rank = np.argsort(score, axis=1)[:, -top_k:]
+        return float(np.mean([label in row for label, row in zip(self.label, rank)]))
