@@ -1,0 +1,106 @@
+"""Command line and config: the released scripts' arguments, same names, same precedence
+(command line > config file > defaults), plus a few additions marked below."""
+import argparse
+import os
+import sys
+
+import yaml
+
+from torchlight import DictAction, str2bool
+
+LOSS_ALPHA = {'ntu': 0.8, 'ucla': 1.0}
+
+
+def get_parser(dataset='ntu'):
+    p = argparse.ArgumentParser(description='LST: language supervised training for skeleton action recognition')
+    p.add_argument('--work-dir', default='./work_dir/temp', help='the work folder for storing results')
+    p.add_argument('-model_saved_name', default='')
+    p.add_argument('--config', default=None, help='path to the configuration file')
+    p.add_argument('--phase', default='train', choices=['train', 'test'], help='train or test')
+    p.add_argument('--save-score', type=str2bool, default=False, help='store the classification scores')
+    p.add_argument('--seed', type=int, default=1, help='random seed')
+    p.add_argument('--log-interval', type=int, default=100, help='iterations between log lines')
+    p.add_argument('--save-interval', type=int, default=1, help='epochs between saved weights')
+    p.add_argument('--save-epoch', type=int, default=30, help='the first epoch whose weights are saved '
+                   '(the best epoch is always saved)')
+    p.add_argument('--eval-interval', type=int, default=5, help='accepted as released; evaluation runs every epoch')
+    p.add_argument('--print-log', type=str2bool, default=True, help='write log.txt')
+    p.add_argument('--show-topk', type=int, default=[1, 5], nargs='+', help='which top-k accuracies to show')
+    p.add_argument('--feeder', default='feeder.feeder', help='data loader class')
+    p.add_argument('--num-worker', type=int, default=32, help='data loader workers (capped at the CPU count)')
+    p.add_argument('--train-feeder-args', action=DictAction, default=dict(), help='training feeder arguments')
+    p.add_argument('--test-feeder-args', action=DictAction, default=dict(), help='test feeder arguments')
+    p.add_argument('--model', default=None, help='model class, e.g. model.ctrgcn.Model_lst_4part')
+    p.add_argument('--model-args', action=DictAction, default=dict(), help='model arguments')
+    p.add_argument('--weights', default=None, help='weights to initialise the model with (any .pt state dict)')
+    p.add_argument('--ignore-weights', type=str, default=[], nargs='+', help='weight names to skip when loading')
+    p.add_argument('--base-lr', type=float, default=0.001, help='initial learning rate')
+    p.add_argument('--step', type=int, default=[20, 40, 60], nargs='+', help='epochs where the lr decays')
+    p.add_argument('--device', type=int, default=0, nargs='+', help='GPU indexes (the CPU is used without CUDA)')
+    p.add_argument('--optimizer', default='SGD', choices=['SGD', 'Adam'], help='optimizer')
+    p.add_argument('--nesterov', type=str2bool, default=False, help='use nesterov momentum')
+    p.add_argument('--batch-size', type=int, default=256, help='training batch size (global, over all processes)')
+    p.add_argument('--test-batch-size', type=int, default=256, help='test batch size')
+    p.add_argument('--start-epoch', type=int, default=0, help='first epoch (a resumed run starts after its last)')
+    p.add_argument('--num-epoch', type=int, default=80, help='stop training after this epoch')
+    p.add_argument('--weight-decay', type=float, default=0.01, help='weight decay')
+    p.add_argument('--lr-decay-rate', type=float, default=0.1, help='lr decay factor at each step')
+    p.add_argument('--warm_up_epoch', type=int, default=0, help='epochs of linear lr warm-up')
+    p.add_argument('--loss-alpha', type=float, default=LOSS_ALPHA[dataset], help='weight of the text loss')
+    # Beyond the release.
+    p.add_argument('--te-lr-ratio', type=float, default=0,
+                   help='0 (default): frozen text encoder, features from the cached bank. > 0: fine-tune the text '
+                        'encoder every step with lr = base_lr * ratio, as the release does (its default was 1)')
+    p.add_argument('--text-weights', default=None,
+                   help='local checkpoint for the first text head (a CLIP .pt), loaded without the checksum')
+    p.add_argument('--text-cache-dir', default=os.path.join(os.path.expanduser('~'), '.cache', 'lst', 'text_bank'),
+                   help='where the frozen text feature banks are kept')
+    p.add_argument('--text-dir', default=None, help='folder of description files (default: text/)')
+    p.add_argument('--resume', default='auto',
+                   help="'auto' (default): continue from <work-dir>/checkpoint.pt if it exists; 'no': start "
+                        "afresh; or a path to a checkpoint.pt")
+    p.add_argument('--amp', type=str2bool, default=True, help='mixed precision (CUDA only)')
+    return p
+
+
+def load_config(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'config file {path!r} not found')
+    with open(path) as f:
+        try:
+            config = yaml.safe_load(f) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f'{path}: not valid YAML ({exc})') from None
+    if not isinstance(config, dict):
+        raise ValueError(f'{path}: expected a mapping of argument names to values')
+    return config
+
+
+def parse_args(dataset='ntu', argv=None):
+    """Parse with the config file's values as defaults; an unknown config key is an error naming it."""
+    parser = get_parser(dataset)
+    first = parser.parse_args(argv)
+    if first.config:
+        config = load_config(first.config)
+        known = set(vars(first))
+        unknown = sorted(k for k in config if k.replace('-', '_') not in known)
+        if unknown:
+            raise SystemExit(f'{first.config}: unknown key(s) {", ".join(unknown)}; valid keys: '
+                             f'{", ".join(sorted(known))}')
+        parser.set_defaults(**{k.replace('-', '_'): v for k, v in config.items()})
+    args = parser.parse_args(argv)
+    if args.model is None:
+        parser.error('no model: give --model or a config that names one')
+    if isinstance(args.device, int):
+        args.device = [args.device]
+    return args
+
+
+def save_config(args, work_dir):
+    """<work_dir>/config.yaml: every argument, with the command line on top (as released)."""
+    os.makedirs(work_dir, exist_ok=True)
+    text = f"# command line: {' '.join(sys.argv)}\n\n" + yaml.dump(vars(args))
+    path = os.path.join(work_dir, 'config.yaml')
+    with open(path + '.tmp', 'w') as f:
+        f.write(text)
+    os.replace(path + '.tmp', path)

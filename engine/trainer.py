@@ -1,0 +1,431 @@
+"""The shared training and testing loop behind main_multipart_ntu.py and main_multipart_ucla.py."""
+import glob
+import os
+import random
+import re
+import time
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from sklearn.metrics import confusion_matrix
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
+
+from engine import distributed as dist
+from engine import outputs
+from engine.args import save_config
+from engine.loss import contrastive_loss
+from torchlight import import_class
+
+STATE_FILE = 'checkpoint.pt'
+
+
+def init_seed(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    torch.backends.cudnn.deterministic = False
+    torch.backends.cudnn.benchmark = True
+
+
+def strip_module(state_dict):
+    return OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v) for k, v in state_dict.items())
+
+
+def step_from_name(path):
+    """Global step from a released weights name `runs-<epoch>-<step>.pt`; 0 for any other name."""
+    match = re.search(r'-(\d+)\.pt$', os.path.basename(path))
+    return int(match.group(1)) if match else 0
+
+
+def rng_state():
+    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+
+def set_rng_state(state):
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if state.get('cuda') and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+class Processor:
+    """Trains and evaluates one model as the released `Processor` does, on CPU, one or several GPUs, or DDP."""
+
+    def __init__(self, arg, dataset):
+        self.arg = arg
+        self.dataset = dataset                                       # 'ntu' or 'ucla': picks the descriptions
+        self.rank, self.world, self.local_rank = dist.init_from_env()
+        self.is_main = self.rank == 0
+        self.setup_device()
+        if self.is_main:
+            save_config(arg, arg.work_dir)
+        self.global_step = 0
+        self.best_acc, self.best_acc_epoch = 0.0, 0
+        self.history = []
+        self.load_model()
+        self.load_data()
+        if arg.phase == 'train':
+            self.load_text()
+            self.load_optimizer()
+            if self.is_main:
+                runs = os.path.join(arg.work_dir, 'runs')
+                self.train_writer = SummaryWriter(os.path.join(runs, 'train'), 'train')
+                self.val_writer = SummaryWriter(os.path.join(runs, 'val'), 'val')
+        self.wrap_model()
+
+    # ---------------------------------------------------------------- setup
+    def setup_device(self):
+        if torch.cuda.is_available():
+            index = self.local_rank if self.world > 1 else self.arg.device[0]
+            self.device = torch.device('cuda', index)
+        else:
+            self.device = torch.device('cpu')
+            if self.arg.device not in ([0], 0):
+                self.print_log(f'No CUDA device: running on the CPU (--device {self.arg.device} ignored).')
+        self.use_amp = self.arg.amp and self.device.type == 'cuda'
+
+    def load_model(self):
+        Model = import_class(self.arg.model)
+        self.model = Model(**self.arg.model_args).to(self.device)
+        self.is_lst = hasattr(self.model, 'part_list')
+        self.loss_ce = nn.CrossEntropyLoss()
+        if self.arg.weights:
+            self.load_weights(self.arg.weights)
+
+    def load_weights(self, path):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f'--weights {path!r} not found')
+        self.global_step = step_from_name(path)
+        self.print_log(f'Load weights from {path}.')
+        weights = strip_module(torch.load(path, map_location='cpu'))
+        for pattern in self.arg.ignore_weights:
+            for key in [k for k in weights if pattern in k]:
+                weights.pop(key)
+                self.print_log(f'Sucessfully Remove Weights: {key}.')
+        missing, unexpected = self.model.load_state_dict(weights, strict=False)
+        if missing:
+            self.print_log('Can not find these weights:\n' + '\n'.join(f'  {k}' for k in missing))
+        if unexpected:
+            self.print_log('Ignored weights the model does not have:\n' + '\n'.join(f'  {k}' for k in unexpected))
+
+    def load_data(self):
+        Feeder = import_class(self.arg.feeder)
+        workers = min(self.arg.num_worker, os.cpu_count() or 1)
+        loader_args = dict(num_workers=workers, pin_memory=self.device.type == 'cuda',
+                           persistent_workers=workers > 0)
+        self.data_loader = {}
+        if self.arg.phase == 'train':
+            train_set = Feeder(**self.arg.train_feeder_args)
+            if self.arg.batch_size % self.world:
+                raise ValueError(f'batch_size {self.arg.batch_size} is not divisible by {self.world} processes')
+            self.train_sampler = (torch.utils.data.distributed.DistributedSampler(train_set, seed=self.arg.seed)
+                                  if self.world > 1 else None)
+            self.data_loader['train'] = torch.utils.data.DataLoader(
+                train_set, batch_size=self.arg.batch_size // self.world, shuffle=self.train_sampler is None,
+                sampler=self.train_sampler, drop_last=True, **loader_args)
+        self.data_loader['test'] = torch.utils.data.DataLoader(
+            Feeder(**self.arg.test_feeder_args), batch_size=self.arg.test_batch_size, shuffle=False,
+            drop_last=False, **loader_args)
+
+    def load_text(self):
+        """The frozen feature bank (default) or, with --te-lr-ratio > 0, a trainable text encoder."""
+        self.text_encoder = None
+        if not self.is_lst:
+            return
+        from text.bank import TextFeatureBank
+        from text.encoders import load_text_encoder
+        from text.prompts import dataset_for, load_prompts
+        head = self.arg.model_args.get('head', ['ViT-B/32'])
+        self.text_head = head[0] if isinstance(head, (list, tuple)) else head
+        num_class = self.arg.model_args.get('num_class', 60)
+        text_set = dataset_for(num_class, ucla=self.dataset == 'ucla')
+        if self.arg.te_lr_ratio > 0:
+            self.text_encoder = load_text_encoder(self.text_head, self.device, self.arg.text_weights)
+            self.prompts = load_prompts(text_set, self.arg.text_dir, num_class)
+            self.print_log(f'Fine-tuning the text encoder {self.text_head} (lr ratio {self.arg.te_lr_ratio}).')
+            return
+        if self.world > 1 and not self.is_main:
+            dist.barrier()                                          # rank 0 builds the cache first
+        self.text_bank = TextFeatureBank.load_or_build(
+            self.text_head, text_set, self.arg.text_cache_dir, weights=self.arg.text_weights, device=self.device,
+            text_dir=self.arg.text_dir, num_class=num_class, log=self.print_log)
+        if self.world > 1 and self.is_main:
+            dist.barrier()
+
+    def load_optimizer(self):
+        groups = [{'params': self.model.parameters(), 'lr': self.arg.base_lr}]
+        if getattr(self, 'text_encoder', None) is not None:
+            groups.append({'params': self.text_encoder.parameters(), 'lr': self.arg.base_lr * self.arg.te_lr_ratio})
+        if self.arg.optimizer == 'SGD':
+            self.optimizer = torch.optim.SGD(groups, lr=self.arg.base_lr, momentum=0.9, nesterov=self.arg.nesterov,
+                                             weight_decay=self.arg.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(groups, lr=self.arg.base_lr, weight_decay=self.arg.weight_decay)
+        self.scaler = torch.amp.GradScaler('cuda', enabled=self.use_amp)
+        self.print_log(f'using warm up, epoch: {self.arg.warm_up_epoch}')
+
+    def wrap_model(self):
+        self.net = self.model                                        # what forward passes go through
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == 'cuda' else None
+            # only the first text head is supervised (as released): other heads get no gradient
+            unused = self.is_lst and len(self.model.head) > 1
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=unused)
+        elif self.device.type == 'cuda' and len(self.arg.device) > 1:
+            self.net = nn.DataParallel(self.model, device_ids=self.arg.device, output_device=self.device.index)
+
+    # ---------------------------------------------------------------- helpers
+    def print_log(self, text, print_time=True):
+        if not getattr(self, 'is_main', True):
+            return
+        if print_time:
+            text = f'[ {time.asctime()} ] {text}'
+        print(text, flush=True)
+        if self.arg.print_log:
+            os.makedirs(self.arg.work_dir, exist_ok=True)
+            with open(os.path.join(self.arg.work_dir, 'log.txt'), 'a') as f:
+                print(text, file=f)
+
+    def adjust_learning_rate(self, epoch):
+        arg = self.arg
+        if epoch < arg.warm_up_epoch:
+            lr = arg.base_lr * (epoch + 1) / arg.warm_up_epoch
+        else:
+            lr = arg.base_lr * arg.lr_decay_rate ** np.sum(epoch >= np.array(arg.step))
+        for group, ratio in zip(self.optimizer.param_groups, (1, arg.te_lr_ratio)):
+            group['lr'] = lr * ratio
+        return lr
+
+    def text_features(self, labels):
+        if self.text_encoder is None:
+            return self.text_bank.sample(labels)
+        groups = self.prompts.sample_texts(labels.tolist())
+        return [self.text_encoder.encode(texts) for texts in groups]
+
+    def lst_loss(self, output, labels):
+        """Cross-entropy + alpha x contrastive loss; under DDP over the global batch (see README)."""
+        logits, features, logit_scale, parts = output
+        loss_ce = self.loss_ce(logits, labels)
+        text = self.text_features(labels)
+        gather = dist.gather_with_grad
+        skeleton = gather(features[self.text_head])
+        parts = [gather(p) for p in parts]
+        text = [gather(t) for t in text]
+        all_labels = gather(labels)
+        # every rank's gradient reaches only its own rows, and DDP averages over ranks: scale by the world size
+        loss_te = contrastive_loss(skeleton, parts, text, logit_scale, all_labels) * self.world
+        return loss_ce + self.arg.loss_alpha * loss_te, loss_ce
+
+    # ---------------------------------------------------------------- train / eval
+    def train(self, epoch):
+        self.net.train()
+        if self.text_encoder is not None:
+            self.text_encoder.train()
+        self.print_log(f'Training epoch: {epoch + 1}')
+        loader = self.data_loader['train']
+        if self.train_sampler is not None:
+            self.train_sampler.set_epoch(epoch)
+        batch_transform = getattr(loader.dataset, 'batch_transform', None)
+        lr = self.adjust_learning_rate(epoch)
+        losses, accs = [], []
+        timer = dict(dataloader=1e-3, model=1e-3)
+        tick = time.time()
+        bar = tqdm(loader, ncols=80, desc=f'epoch {epoch + 1}', disable=not self.is_main, leave=False)
+        for data, label, _ in bar:
+            self.global_step += 1
+            data = data.to(self.device, non_blocking=True).float()
+            label = label.to(self.device, non_blocking=True).long()
+            if batch_transform is not None:
+                data = batch_transform(data)
+            timer['dataloader'] += time.time() - tick
+            tick = time.time()
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                output = self.net(data)
+                if self.is_lst:
+                    loss, _ = self.lst_loss(output, label)
+                    logits = output[0]
+                else:
+                    logits = output
+                    loss = self.loss_ce(logits, label)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            loss_value = loss.item()
+            acc = (logits.argmax(1) == label).float().mean().item()
+            losses.append(loss_value)
+            accs.append(acc)
+            timer['model'] += time.time() - tick
+            if self.is_main:
+                bar.set_postfix(loss=f'{loss_value:.3f}', acc=f'{acc:.2f}')
+                if self.global_step % self.arg.log_interval == 0 or len(losses) == 1:
+                    self.train_writer.add_scalar('acc', acc, self.global_step)
+                    self.train_writer.add_scalar('loss', loss_value, self.global_step)
+                    self.train_writer.add_scalar('lr', lr, self.global_step)
+            tick = time.time()
+        mean_loss, mean_acc = dist.all_mean(np.mean(losses)), dist.all_mean(np.mean(accs))
+        share = {k: f'{round(100 * v / sum(timer.values())):02d}%' for k, v in timer.items()}
+        self.print_log(f'\tMean training loss: {mean_loss:.4f}.  Mean training acc: {mean_acc * 100:.2f}%.')
+        self.print_log(f'\tTime consumption: [Data]{share["dataloader"]}, [Network]{share["model"]}')
+        return mean_loss, mean_acc
+
+    @torch.no_grad()
+    def eval(self, epoch, save_score=False, wrong_file=None, result_file=None):
+        """Top-k on the test split (rank 0 only under DDP); returns (accuracy, loss)."""
+        self.model.eval()
+        net = self.model if self.world > 1 else self.net                # DDP: rank 0 alone, no collectives
+        self.print_log(f'Eval epoch: {epoch + 1}')
+        loader = self.data_loader['test']
+        dataset = loader.dataset
+        scores, losses = [], []
+        for data, label, _ in tqdm(loader, ncols=80, desc='eval', leave=False):
+            data = data.to(self.device, non_blocking=True).float()
+            label = label.to(self.device).long()
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                output = net(data)
+            logits = (output[0] if isinstance(output, tuple) else output).float()
+            losses.append(F.cross_entropy(logits, label, reduction='sum').item())
+            scores.append(logits.cpu().numpy())
+        score = np.concatenate(scores)
+        labels = np.asarray(dataset.label)[:len(score)]
+        loss = sum(losses) / len(score)
+        accuracy = dataset.top_k(score, 1)
+        predict = score.argmax(1)
+        work_dir = self.arg.work_dir
+        self.print_log(f'\tMean test loss of {len(loader)} batches: {loss:.4f}.')
+        for k in self.arg.show_topk:
+            self.print_log(f'\tTop{k}: {100 * dataset.top_k(score, k):.2f}%')
+        names = list(dataset.sample_name)
+        if wrong_file:
+            rows = [f'{i},{p},{t}\n' for i, (p, t) in enumerate(zip(predict, labels)) if p != t]
+            outputs.atomic_write(wrong_file, lambda f: f.writelines(rows), mode='w')
+        if result_file:
+            rows = [f'{p},{t}\n' for p, t in zip(predict, labels)]
+            outputs.atomic_write(result_file, lambda f: f.writelines(rows), mode='w')
+        if save_score:
+            outputs.save_pickle(dict(zip(names, score)), os.path.join(work_dir, f'epoch{epoch + 1}_test_score.pkl'))
+        confusion = confusion_matrix(labels, predict, labels=np.arange(score.shape[1]))
+        outputs.save_class_accuracy(os.path.join(work_dir, f'epoch{epoch + 1}_test_each_class_acc.csv'), confusion)
+        return accuracy, loss, confusion
+
+    # ---------------------------------------------------------------- checkpoints
+    def weights_path(self, epoch):
+        return os.path.join(self.arg.work_dir, f'runs-{epoch}-{self.global_step}.pt')
+
+    def save_state(self, epoch):
+        state = dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                     scaler=self.scaler.state_dict(), epoch=epoch, global_step=self.global_step,
+                     best_acc=self.best_acc, best_acc_epoch=self.best_acc_epoch, history=self.history,
+                     rng=rng_state())
+        if self.text_encoder is not None:
+            state['text_encoder'] = self.text_encoder.state_dict()
+        outputs.save_torch(state, os.path.join(self.arg.work_dir, STATE_FILE))
+
+    def try_resume(self):
+        """Continue an interrupted run; returns the first epoch to train."""
+        choice = str(self.arg.resume)
+        if choice.lower() in ('no', 'false', 'none', '0'):
+            return self.arg.start_epoch
+        path = os.path.join(self.arg.work_dir, STATE_FILE) if choice == 'auto' else choice
+        if not os.path.exists(path):
+            if choice != 'auto':
+                raise FileNotFoundError(f'--resume {path!r} not found')
+            return self.arg.start_epoch
+        state = torch.load(path, map_location='cpu', weights_only=False)
+        self.model.load_state_dict(state['model'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.scaler.load_state_dict(state['scaler'])
+        if self.text_encoder is not None and 'text_encoder' in state:
+            self.text_encoder.load_state_dict(state['text_encoder'])
+        self.global_step = state['global_step']
+        self.best_acc, self.best_acc_epoch = state['best_acc'], state['best_acc_epoch']
+        self.history = state['history']
+        set_rng_state(state['rng'])
+        self.print_log(f'Resumed from {path} after epoch {state["epoch"]} (best {self.best_acc:.4f} at epoch '
+                       f'{self.best_acc_epoch}).')
+        return state['epoch']
+
+    # ---------------------------------------------------------------- entry
+    def start(self):
+        if self.arg.phase == 'train':
+            self.train_all()
+        else:
+            self.test()
+        dist.cleanup()
+
+    def train_all(self):
+        arg = self.arg
+        self.print_log(f'Parameters:\n{vars(arg)}\n')
+        n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        self.print_log(f'# Parameters: {n_params}')
+        start_epoch = self.try_resume()
+        for epoch in range(start_epoch, arg.num_epoch):
+            train_loss, train_acc = self.train(epoch)
+            if self.is_main:
+                accuracy, val_loss, _ = self.eval(epoch, save_score=arg.save_score)
+                improved = accuracy > self.best_acc
+                if improved:
+                    self.best_acc, self.best_acc_epoch = accuracy, epoch + 1
+                self.print_log(f'\tBest top-1 so far: {100 * self.best_acc:.2f}% (epoch {self.best_acc_epoch})')
+                self.val_writer.add_scalar('loss', val_loss, self.global_step)
+                self.val_writer.add_scalar('acc', accuracy, self.global_step)
+                scheduled = (epoch + 1) % arg.save_interval == 0 or epoch + 1 == arg.num_epoch
+                if improved or (scheduled and epoch + 1 > arg.save_epoch):
+                    outputs.save_torch(strip_module(self.model.state_dict()), self.weights_path(epoch + 1))
+                self.history.append(dict(epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc,
+                                         val_loss=val_loss, val_acc=accuracy, lr=self.optimizer.param_groups[0]['lr']))
+                outputs.save_curves_png(os.path.join(arg.work_dir, 'training_curves.png'), self.history)
+                self.save_state(epoch + 1)
+            dist.barrier()
+        if self.is_main:
+            self.test_best()
+
+    def test_best(self):
+        """Re-evaluate the best epoch's weights, writing scores and the wrong/right files (as released)."""
+        candidates = glob.glob(os.path.join(self.arg.work_dir, f'runs-{self.best_acc_epoch}-*.pt'))
+        if not candidates:
+            self.print_log(f'No weights of the best epoch {self.best_acc_epoch} in {self.arg.work_dir}.')
+            return
+        path = candidates[0]
+        self.model.load_state_dict(torch.load(path, map_location='cpu'))
+        self.arg.print_log, print_log = False, self.arg.print_log
+        _, _, confusion = self.eval(0, save_score=True, wrong_file=path.replace('.pt', '_wrong.txt'),
+                                    result_file=path.replace('.pt', '_right.txt'))
+        self.arg.print_log = print_log
+        self.save_confusion(confusion)
+        n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        for line in (f'Best accuracy: {self.best_acc}', f'Epoch number: {self.best_acc_epoch}',
+                     f'Model name: {self.arg.work_dir}', f'Model total number of params: {n_params}',
+                     f'Weight decay: {self.arg.weight_decay}', f'Base LR: {self.arg.base_lr}',
+                     f'Batch Size: {self.arg.batch_size}', f'Test Batch Size: {self.arg.test_batch_size}',
+                     f'seed: {self.arg.seed}'):
+            self.print_log(line)
+
+    def test(self):
+        if not self.arg.weights:
+            raise ValueError('--phase test needs --weights <work_dir>/runs-<epoch>-<step>.pt')
+        self.print_log(f'Model:   {self.arg.model}.')
+        self.print_log(f'Weights: {self.arg.weights}.')
+        accuracy, _, confusion = self.eval(0, save_score=self.arg.save_score,
+                                           wrong_file=self.arg.weights.replace('.pt', '_wrong.txt'),
+                                           result_file=self.arg.weights.replace('.pt', '_right.txt'))
+        self.save_confusion(confusion)
+        self.print_log('Done.\n')
+        return accuracy
+
+    def save_confusion(self, confusion):
+        names = None
+        try:
+            from text.prompts import dataset_for, load_prompts
+            num_class = len(confusion)
+            names = load_prompts(dataset_for(num_class, self.dataset == 'ucla'), self.arg.text_dir, num_class).names
+        except (ValueError, OSError):
+            pass                                                      # custom class sets: unlabelled axes
+        outputs.save_confusion_png(os.path.join(self.arg.work_dir, 'confusion_matrix.png'), confusion, names)
