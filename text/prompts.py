@@ -111,7 +111,8 @@ def load_prompts(dataset, text_dir=None, num_class=None):
                                    f'name;head ...;hand ...;arm ...;hip ...;leg ...;foot ...')
         _check_name(path, number, fields[0], name)
         for part, field in zip(PARTS, fields[1:]):
-            if not field:
+            words = field.replace(':', ' ').split()
+            if not words or (words[0].lower().startswith(part) and len(words) == 1):
                 raise DescriptionError(f'{path}, line {number}: the {part} description is empty')
         parts.append(dict(zip(PARTS, fields[1:])))
     return ClassPrompts(names, synonyms, parts)
