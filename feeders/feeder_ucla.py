@@ -4,6 +4,7 @@ import os
 import re
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from feeders import tools
@@ -80,7 +81,6 @@ class Feeder(Dataset):
         if debug:
             self.sample_name, self.label = self.sample_name[:100], self.label[:100]
         self.data = [load_sequence(os.path.join(root, stem + '.json')) for stem in self.sample_name]
-        self.rng = np.random.default_rng()
 
     def __len__(self):
         return len(self.data) * self.repeat
@@ -90,9 +90,10 @@ class Feeder(Dataset):
         label = self.label[index % len(self.data)]
         points = sequence - sequence[0, 1]
         if self.split == 'train':
-            angle_x, angle_y = self.rng.integers(-60, 61, size=2)
-            points = tools.view_transform(points, angle_x, angle_y, self.rng.uniform(0.5, 1.5))
-            frames = np.sort(self.rng.integers(0, len(points), size=WINDOW))
+            # torch's RNG: the DataLoader seeds it differently in every worker and epoch
+            angle_x, angle_y = torch.randint(-60, 61, (2,)).tolist()
+            points = tools.view_transform(points, angle_x, angle_y, torch.empty(()).uniform_(0.5, 1.5).item())
+            frames = torch.randint(len(points), (WINDOW,)).sort().values.numpy()
         else:
             frames = np.linspace(0, len(points) - 1, WINDOW).astype(np.int64)
         low, high = points.min(axis=(0, 1)), points.max(axis=(0, 1))

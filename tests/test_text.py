@@ -154,8 +154,7 @@ def test_bank_is_built_once_reused_and_rebuilt_on_change(minilm, tmp_path, monke
     text_dir = tmp_path / 'text'
     text_dir.mkdir()
     for name in ('ucla_label_map.txt', 'ucla_synonyms.txt', 'ucla_parts.txt'):
-        (text_dir / name).write_text((tmp_path / '..' / name).read_text() if False else
-                                     open(os.path.join(ROOT, 'text', name)).read())
+        (text_dir / name).write_text(open(os.path.join(ROOT, 'text', name)).read())
     cache = tmp_path / 'cache'
     first = TextFeatureBank.load_or_build('all-MiniLM-L6-v2', 'ucla', str(cache), text_dir=str(text_dir), log=str)
     second = TextFeatureBank.load_or_build('all-MiniLM-L6-v2', 'ucla', str(cache), text_dir=str(text_dir), log=str)
