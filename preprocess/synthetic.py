@@ -122,7 +122,7 @@ def write_ucla(out, num_classes=10, per_class=12, seed=0):
     names = []
     for label in range(min(num_classes, len(UCLA_ACTIONS))):
         for i in range(per_class):
-            name = f'a{UCLA_ACTIONS[label]:02d}_s{1 + i % 10:02d}_e{i // 30:02d}_v{1 + (i // 10) % 3:02d}'
+            name = f'a{UCLA_ACTIONS[label]:02d}_s{1 + (i // 3) % 10:02d}_e{i // 30:02d}_v{1 + i % 3:02d}'
             frames = int(rng.integers(20, 60))
             skeleton = person(label, frames, rng, num_joints=20)
             with open(os.path.join(out, name + '.json'), 'w') as f:
