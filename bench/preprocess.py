@@ -21,22 +21,6 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE_SCRIPTS = ('get_raw_skes_data.py', 'get_raw_denoised_data.py', 'seq_transformation.py')
-OUR_SCRIPTS = REFERENCE_SCRIPTS
-
-
-def timed(command, cwd):
-    """(wall seconds, peak RSS in MiB) of one child process."""
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))
-    wall = time.perf_counter() - start
-    if result.returncode:
-        raise RuntimeError(f'{" ".join(command)} failed in {cwd}:\n{result.stderr[-2000:]}')
-    return wall, None
-
-
-def child_peak_mib():
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def run_steps(scripts, cwd):
@@ -80,10 +64,10 @@ def prepare_ours(raw_dir, work):
     os.makedirs(folder)
     os.makedirs(os.path.join(work, 'data', 'nturgbd_raw'))
     os.symlink(os.path.abspath(raw_dir), os.path.join(work, 'data', 'nturgbd_raw', 'nturgb+d_skeletons'))
-    for script in OUR_SCRIPTS:
+    for script in REFERENCE_SCRIPTS:
         shutil.copy(os.path.join(ROOT, 'data', 'ntu', script), folder)
     # the scripts find the library from their own location: point them at this repository
-    for script in OUR_SCRIPTS:
+    for script in REFERENCE_SCRIPTS:
         path = os.path.join(folder, script)
         text = open(path).read().replace("os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')",
                                          repr(ROOT))
@@ -120,7 +104,7 @@ def run(quick=False, reference_dir=None, files=None, repeats=None):
                 run_dir = os.path.join(work, f'{who}{rep}')
                 folder = (prepare_ours(raw, run_dir) if who == 'ours'
                           else prepare_reference(reference_dir, raw, names, run_dir))
-                results[who].append(run_steps(OUR_SCRIPTS if who == 'ours' else REFERENCE_SCRIPTS, folder))
+                results[who].append(run_steps(REFERENCE_SCRIPTS if who == 'ours' else REFERENCE_SCRIPTS, folder))
         for who, runs in results.items():
             if runs:
                 wall = statistics.median(r[0] for r in runs)

@@ -65,6 +65,14 @@ def timings(functions, reps, device):
     return times
 
 
+def summarise(measure, times, batch):
+    """One row per variant: median, spread, samples/s and the ratio to CTR-GCN's median."""
+    base = statistics.median(times['CTR-GCN'])
+    return [dict(measure=measure, variant=name, median_s=statistics.median(values),
+                 spread_s=f'{min(values):.3f}..{max(values):.3f}', samples_per_s=batch / statistics.median(values),
+                 vs_ctrgcn=statistics.median(values) / base) for name, values in times.items()]
+
+
 def run(quick=False, device='cpu', batch=None, dataset='ntu'):
     device = torch.device(device)
     batch = batch or (16 if device.type == 'cpu' else 200)
@@ -94,19 +102,8 @@ def run(quick=False, device='cpu', batch=None, dataset='ntu'):
         model.train()
     inference = timings({'CTR-GCN': lambda: infer(ctrgcn), 'LST': lambda: infer(lst)}, reps, device)
 
-    rows = []
-    base = statistics.median(train['CTR-GCN'])
-    for name, values in train.items():
-        median = statistics.median(values)
-        rows.append(dict(measure=f'train step, {dataset}, batch {batch}', variant=name, median_s=median,
-                         spread_s=f'{min(values):.3f}..{max(values):.3f}', samples_per_s=batch / median,
-                         vs_ctrgcn=median / base))
-    base = statistics.median(inference['CTR-GCN'])
-    for name, values in inference.items():
-        median = statistics.median(values)
-        rows.append(dict(measure=f'inference, {dataset}, batch {batch}', variant=name, median_s=median,
-                         spread_s=f'{min(values):.3f}..{max(values):.3f}', samples_per_s=batch / median,
-                         vs_ctrgcn=median / base))
+    rows = summarise(f'train step, {dataset}, batch {batch}', train, batch)
+    rows += summarise(f'inference, {dataset}, batch {batch}', inference, batch)
     for row in rows:
         print(row)
     return dict(rows=rows, notes=[f'{reps} interleaved repetitions after one warm-up, device {device}, '

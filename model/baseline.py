@@ -6,7 +6,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from model.ctrgcn import Model as CTRGCN, bn_init, conv_init, identity, unit_tcn, zero
+from model import ctrgcn
+from model.ctrgcn import Model as CTRGCN, identity, init_graph_unit, unit_tcn
 
 
 def conv_branch_init(conv, branches):
@@ -34,12 +35,7 @@ class unit_gcn(nn.Module):
             self.down = identity
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                conv_init(m)
-            elif isinstance(m, nn.BatchNorm2d):
-                bn_init(m, 1)
-        bn_init(self.bn, 1e-6)
+        init_graph_unit(self)
         for conv in self.conv_d:
             conv_branch_init(conv, self.num_subset)
 
@@ -54,21 +50,14 @@ class unit_gcn(nn.Module):
         return self.relu(self.bn(y) + self.down(x))
 
 
-class TCN_GCN_unit(nn.Module):
-    def __init__(self, in_channels, out_channels, A, stride=1, residual=True, adaptive=True):
-        super().__init__()
-        self.gcn1 = unit_gcn(in_channels, out_channels, A, adaptive=adaptive)
-        self.tcn1 = unit_tcn(out_channels, out_channels, kernel_size=5, stride=stride)
-        self.relu = nn.ReLU(inplace=True)
-        if not residual:
-            self.residual = zero
-        elif in_channels == out_channels and stride == 1:
-            self.residual = identity
-        else:
-            self.residual = unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride)
+class TCN_GCN_unit(ctrgcn.TCN_GCN_unit):
+    """The baseline's unit: its own graph convolution and a single 5-frame temporal convolution."""
 
-    def forward(self, x):
-        return self.relu(self.tcn1(self.gcn1(x)) + self.residual(x))
+    def make_gcn(self, in_channels, out_channels, A, adaptive):
+        return unit_gcn(in_channels, out_channels, A, adaptive=adaptive)
+
+    def make_tcn(self, channels, stride, kernel_size, dilations):
+        return unit_tcn(channels, channels, kernel_size=5, stride=stride)
 
 
 class Model(CTRGCN):

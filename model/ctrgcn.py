@@ -37,6 +37,16 @@ def weights_init(module):
         module.bias.data.fill_(0)
 
 
+def init_graph_unit(unit):
+    """The released init of a graph-convolution unit: Kaiming convs, unit BatchNorms, a near-zero output BN."""
+    for m in unit.modules():
+        if isinstance(m, nn.Conv2d):
+            conv_init(m)
+        elif isinstance(m, nn.BatchNorm2d):
+            bn_init(m, 1)
+    bn_init(unit.bn, 1e-6)
+
+
 def zero(x):
     return 0
 
@@ -154,12 +164,7 @@ class unit_gcn(nn.Module):
         self.alpha = nn.Parameter(torch.zeros(1))
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                conv_init(m)
-            elif isinstance(m, nn.BatchNorm2d):
-                bn_init(m, 1)
-        bn_init(self.bn, 1e-6)
+        init_graph_unit(self)
 
     def forward(self, x):
         A = self.PA if self.adaptive else self.A
@@ -208,12 +213,13 @@ class unit_tcn(nn.Module):
 
 
 class TCN_GCN_unit(nn.Module):
+    """Graph convolution, then temporal convolution, with a residual connection around both."""
+
     def __init__(self, in_channels, out_channels, A, stride=1, residual=True, adaptive=True, kernel_size=5,
                  dilations=(1, 2)):
         super().__init__()
-        self.gcn1 = unit_gcn(in_channels, out_channels, A, adaptive=adaptive)
-        self.tcn1 = MultiScale_TemporalConv(out_channels, out_channels, kernel_size=kernel_size, stride=stride,
-                                            dilations=dilations, residual=False)
+        self.gcn1 = self.make_gcn(in_channels, out_channels, A, adaptive)
+        self.tcn1 = self.make_tcn(out_channels, stride, kernel_size, dilations)
         self.relu = nn.ReLU(inplace=True)
         if not residual:
             self.residual = zero
@@ -221,6 +227,13 @@ class TCN_GCN_unit(nn.Module):
             self.residual = identity
         else:
             self.residual = unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride)
+
+    def make_gcn(self, in_channels, out_channels, A, adaptive):
+        return unit_gcn(in_channels, out_channels, A, adaptive=adaptive)
+
+    def make_tcn(self, channels, stride, kernel_size, dilations):
+        return MultiScale_TemporalConv(channels, channels, kernel_size=kernel_size, stride=stride,
+                                       dilations=dilations, residual=False)
 
     def forward(self, x):
         return self.relu(self.tcn1(self.gcn1(x)) + self.residual(x))

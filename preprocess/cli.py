@@ -4,7 +4,6 @@
 """
 import argparse
 import logging
-import os
 import sys
 
 from preprocess import ntu
