@@ -9,7 +9,6 @@ The reference scripts are used from a clone you point to; only numpy aliases rem
 """
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
