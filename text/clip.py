@@ -1,10 +1,13 @@
 """OpenAI CLIP's text side, written for this project: the byte-level BPE tokenizer and the text transformer.
 
 API as OpenAI's package: `tokenize(texts, context_length=77, truncate=False)` and `load(name_or_path)` returning a
-module with `encode_text(tokens)`. Only the text tower is built; the visual tower of a checkpoint is dropped.
-Weights: a published name (looked up in ~/.cache/clip, else downloaded with its SHA256 checked) or a path to an
-OpenAI checkpoint (TorchScript archive or plain state dict). Without network and cache, use the offline encoder
-`all-MiniLM-L6-v2` (model head: ['all-MiniLM-L6-v2']).
+module with `encode_text(tokens)`, equal to OpenAI's on the same weights (tests/test_text_clip.py). Only the text
+tower is built, in float32; the visual tower of a checkpoint is dropped.
+Weights: a published name (looked up in ~/.cache/clip under OpenAI's file name, else downloaded with its SHA256
+checked) or a path to an OpenAI checkpoint (TorchScript archive or plain state dict, e.g. a fine-tuned CLIP).
+The BPE vocabulary: $LST_CLIP_VOCAB, else ~/.cache/clip, else downloaded. Offline with nothing cached, one error lists
+what is missing and where to put it; the offline encoder `all-MiniLM-L6-v2` (model head: ['all-MiniLM-L6-v2'])
+needs no download.
 """
 import functools
 import gzip
@@ -13,6 +16,7 @@ import html
 import os
 import tempfile
 import urllib.request
+import warnings
 from collections import OrderedDict
 
 import ftfy
@@ -44,57 +48,81 @@ def published_sha256(name):
 
 
 # ------------------------------------------------------------------------------------------------ files
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def download(url, target, sha256=None):
     """Fetch `url` to `target` with a progress bar; verify the SHA256; write atomically."""
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
     digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=30) as source, \
-            tempfile.NamedTemporaryFile(dir=directory, suffix='.part', delete=False) as out:
-        total = int(source.headers.get('Content-Length') or 0)
-        with tqdm(total=total, unit='iB', unit_scale=True, desc=os.path.basename(target)) as bar:
-            for block in iter(lambda: source.read(1 << 20), b''):
-                out.write(block)
-                digest.update(block)
-                bar.update(len(block))
-    if sha256 and digest.hexdigest() != sha256:
-        os.remove(out.name)
-        raise RuntimeError(f'{url}: downloaded file has SHA256 {digest.hexdigest()}, expected {sha256}')
+    with tempfile.NamedTemporaryFile(dir=directory, suffix='.part', delete=False) as out:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as source:
+                total = int(source.headers.get('Content-Length') or 0)
+                with tqdm(total=total, unit='iB', unit_scale=True, desc=os.path.basename(target)) as bar:
+                    for block in iter(lambda: source.read(1 << 20), b''):
+                        out.write(block)
+                        digest.update(block)
+                        bar.update(len(block))
+            if sha256 and digest.hexdigest() != sha256:
+                raise RuntimeError(f'{url}: downloaded file has SHA256 {digest.hexdigest()}, expected {sha256}')
+        except BaseException:
+            os.remove(out.name)
+            raise
     os.replace(out.name, target)
     return target
 
 
-def _offline_error(what, where, url, exc):
-    return RuntimeError(
-        f'{what} is not available: it is not at {where} and downloading it from {url} failed ({exc}). '
-        f'Put the file there (or point to a local checkpoint with --text-weights PATH), or train with the offline '
-        f"text encoder instead: model_args head: ['all-MiniLM-L6-v2'].")
+def vocab_file():
+    """(what, path, url, sha256) of the BPE vocabulary: $LST_CLIP_VOCAB, else OpenAI's file in the cache."""
+    env = os.environ.get('LST_CLIP_VOCAB')
+    if env:
+        if not os.path.isfile(env):
+            raise FileNotFoundError(f'LST_CLIP_VOCAB={env}: no such file (expected the CLIP vocabulary {VOCAB_NAME})')
+        return 'the CLIP BPE vocabulary', env, None, None
+    return 'the CLIP BPE vocabulary', os.path.join(CACHE_DIR, VOCAB_NAME), VOCAB_URL, VOCAB_SHA256
+
+
+def weights_file(name):
+    url = MODELS[name]
+    return f'the CLIP {name} weights', os.path.join(CACHE_DIR, os.path.basename(url)), url, published_sha256(name)
+
+
+def fetch(files):
+    """Paths of `files` [(what, path, url, sha256)], downloading the missing ones; one error naming all that fail."""
+    missing = []
+    for what, path, url, sha256 in files:
+        if not os.path.exists(path):
+            try:
+                download(url, path, sha256)
+            except OSError as exc:
+                missing.append(f'  - {what}: put it at {path} (published at {url}; the download failed: {exc})')
+    if missing:
+        raise RuntimeError('CLIP files are missing and could not be downloaded:\n' + '\n'.join(missing) + '\n'
+                           'Copy them there (the vocabulary can also be named by $LST_CLIP_VOCAB, a local CLIP '
+                           'checkpoint by --text-weights PATH), or train with the offline text encoder instead: '
+                           "model_args head: ['all-MiniLM-L6-v2'].")
+    return [path for _, path, _, _ in files]
 
 
 def vocab_path():
-    """The BPE merges file: $LST_CLIP_VOCAB, else ~/.cache/clip, else downloaded there."""
-    env = os.environ.get('LST_CLIP_VOCAB')
-    if env:
-        if not os.path.exists(env):
-            raise FileNotFoundError(f'LST_CLIP_VOCAB={env} does not exist')
-        return env
-    target = os.path.join(CACHE_DIR, VOCAB_NAME)
-    if not os.path.exists(target):
-        try:
-            download(VOCAB_URL, target, VOCAB_SHA256)
-        except OSError as exc:
-            raise _offline_error('The CLIP BPE vocabulary', target, VOCAB_URL, exc) from exc
-    return target
+    return fetch([vocab_file()])[0]
 
 
 def model_path(name):
-    target = os.path.join(CACHE_DIR, os.path.basename(MODELS[name]))
-    if os.path.exists(target):
-        return target
-    try:
-        return download(MODELS[name], target, published_sha256(name))
-    except OSError as exc:
-        raise _offline_error(f'CLIP {name} weights', target, MODELS[name], exc) from exc
+    """The published weights of `name`, checksummed. The vocabulary is fetched with them: a text tower is of no use
+    without its tokenizer, and offline a single error then lists every missing file."""
+    path = fetch([vocab_file(), weights_file(name)])[1]
+    if sha256_of(path) != published_sha256(name):
+        raise RuntimeError(f'{path}: its SHA256 does not match the published {name} weights; delete it to download '
+                           f'it again')
+    return path
 
 
 # ------------------------------------------------------------------------------------------------ tokenizer
@@ -230,6 +258,8 @@ class Transformer(nn.Module):
 class TextTransformer(nn.Module):
     """CLIP's text encoder: causal transformer, feature at the end token, linear projection."""
 
+    SIZE_KEYS = ('text_projection', 'positional_embedding', 'token_embedding.weight', 'ln_final.weight')
+
     def __init__(self, embed_dim, context_length, vocab_size, width, heads, layers):
         super().__init__()
         self.context_length = context_length
@@ -253,8 +283,7 @@ class TextTransformer(nn.Module):
                     context_length=state_dict['positional_embedding'].shape[0],
                     vocab_size=state_dict['token_embedding.weight'].shape[0], width=width, heads=width // 64,
                     layers=layers)
-        own = model.state_dict()
-        model.load_state_dict({k: state_dict[k].float() for k in own})
+        model.load_state_dict({k: state_dict[k] for k in model.state_dict()})     # copies cast fp16 to fp32
         return model
 
     def encode_text(self, tokens):
@@ -267,33 +296,36 @@ class TextTransformer(nn.Module):
 
 
 def read_checkpoint(path):
-    """State dict of an OpenAI checkpoint: a TorchScript archive or a plain (pickled) state dict."""
+    """State dict of an OpenAI checkpoint: a TorchScript archive (as published) or a plain state dict."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)        # OpenAI publishes TorchScript; nothing replaces it
+        try:
+            return torch.jit.load(path, map_location='cpu').state_dict()
+        except RuntimeError:
+            pass                                                   # not TorchScript: a pickled state dict
     try:
-        return torch.jit.load(path, map_location='cpu').state_dict()
-    except RuntimeError:
-        state = torch.load(path, map_location='cpu', weights_only=False)
-        return state.get('state_dict', state) if isinstance(state, dict) else state.state_dict()
-
-
-def load_text_model(name_or_path, device='cpu', checksum=True):
-    """(text tower, weights id). A published name is fetched/cached and checksummed; a path is loaded as is."""
-    if name_or_path in MODELS:
-        path = model_path(name_or_path)
-        if checksum:
-            actual = hashlib.sha256(open(path, 'rb').read()).hexdigest()
-            if actual != published_sha256(name_or_path):
-                raise RuntimeError(f'{path}: SHA256 {actual} does not match the published {name_or_path} weights; '
-                                   f'delete it to download again')
-        version = 'sha256:' + published_sha256(name_or_path)
-    elif os.path.exists(name_or_path):
-        path, version = name_or_path, None
-    else:
-        raise FileNotFoundError(f'{name_or_path!r} is neither a published CLIP model ({", ".join(MODELS)}) '
-                                f'nor an existing checkpoint file')
-    model = TextTransformer.from_state_dict(read_checkpoint(path)).to(device)
-    return model, version or 'sha256:' + hashlib.sha256(open(path, 'rb').read()).hexdigest()
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as exc:
+        raise ValueError(f'{path}: neither a TorchScript archive nor a state dict ({exc})') from exc
+    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
+        state = state['state_dict']
+    return state
 
 
 def load(name_or_path, device='cpu'):
-    """OpenAI-style entry point: the text tower (with `encode_text`) of a CLIP model."""
-    return load_text_model(name_or_path, device)[0].eval()
+    """OpenAI-style entry point: the text tower (with `encode_text`, float32, eval mode) of a CLIP model.
+
+    A published name is taken from ~/.cache/clip or downloaded, and checksummed; a path is loaded as it is.
+    """
+    if name_or_path in MODELS:
+        path = model_path(name_or_path)
+    elif os.path.isfile(name_or_path):
+        path = name_or_path
+    else:
+        raise FileNotFoundError(f'{name_or_path!r} is neither a published CLIP model ({", ".join(MODELS)}) '
+                                f'nor an existing checkpoint file')
+    state = read_checkpoint(path)
+    missing = [key for key in TextTransformer.SIZE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ValueError(f'{path}: not a CLIP checkpoint (no {", ".join(missing)})')
+    return TextTransformer.from_state_dict(state).to(device).eval()

