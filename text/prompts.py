@@ -1,45 +1,62 @@
 """Class descriptions and LST's five prompt groups.
 
-Files in `text/` (one class per line, in label order; drop in your own in the same format):
+Files in `text/` (one class per line, in label order; drop in your own in the same format with --text-dir):
   <set>_label_map.txt   the class names
   <set>_synonyms.txt    `name,synonym,synonym,...`
   <set>_parts.txt       `name;head ...;hand ...;arm ...;hip ...;leg ...;foot ...`
-where <set> is `ntu120` (NTU60 uses its first 60 classes) or `ucla`.
+where <set> is `ntu120` (120 lines; NTU60 uses the first 60) or `ucla` (10 lines).
+A model with fewer classes (`num_class`) uses the first lines; the files then need only that many.
 
-Prompt groups, as released: 0 = the class name or one of its synonyms (drawn per sample and step), 1 = name + head,
-2 = name + hand + arm, 3 = name + hip, 4 = name + leg + foot. Groups 1-4 supervise the part features
-[head, hand, hip, foot]; group 0 the global feature. The release joins group 2 without a separator after the name
-("drink waterhand ..."); here every group is joined with ", ".
+Prompt groups, as released (Text_Prompt.py and the training loop of main_multipart_ntu.py): 0 = the class name or
+one of its synonyms (drawn per sample and step), 1 = name + head, 2 = name + hand + arm, 3 = name + hip,
+4 = name + leg + foot. Groups 1-4 supervise the part features [head, hand, hip, foot]; group 0 the global feature.
+Fix: the release builds group 2 as name + ','.join(hand, arm), with no separator after the name
+("drink waterhand grasps cup"); here the name is followed by a comma like in the other groups. Fields are joined
+with ', ' where the release writes ','; CLIP's and MiniLM's tokenizers drop the space, so the tokens are the same.
 """
 import os
 
 import torch
 
 TEXT_DIR = os.path.dirname(os.path.abspath(__file__))
-DATASETS = {'ntu60': ('ntu120', 60), 'ntu120': ('ntu120', 120), 'ucla': ('ucla', 10)}
+DATASETS = {'ntu60': ('ntu120', 60), 'ntu120': ('ntu120', 120), 'ucla': ('ucla', 10)}    # set: (files, classes)
 PARTS = ('head', 'hand', 'arm', 'hip', 'leg', 'foot')
 GROUP_PARTS = {1: ('head',), 2: ('hand', 'arm'), 3: ('hip',), 4: ('leg', 'foot')}
-NUM_GROUPS = 5
 
 
 class DescriptionError(ValueError):
     pass
 
 
-def _read_lines(path, count):
-    if not os.path.exists(path):
+def _read_lines(path, needed, most):
+    """The first `needed` lines of a description file holding `needed` to `most` classes (blank lines at the end)."""
+    if not os.path.isfile(path):
         raise DescriptionError(f'description file {path} not found')
-    with open(path, encoding='utf-8') as f:
-        lines = [line.strip() for line in f if line.strip()]
-    if len(lines) < count:
-        raise DescriptionError(f'{path}: {len(lines)} classes, expected at least {count} (one class per line)')
-    return lines[:count]
+    with open(path, encoding='utf-8-sig') as f:
+        lines = [line.strip() for line in f.read().splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        if not line:
+            raise DescriptionError(f'{path}, line {number}: empty line (one class per line, in label order)')
+    if not needed <= len(lines) <= most:
+        expected = needed if needed == most else f'{needed} to {most}'
+        raise DescriptionError(f'{path}: {len(lines)} classes, expected {expected} '
+                               f'(one class per line, in label order)')
+    return lines[:needed]
 
 
 def _check_name(path, number, name, expected):
     if name.strip().lower() != expected.lower():
         raise DescriptionError(f'{path}, line {number}: class name {name.strip()!r} does not match the label map\'s '
                                f'{expected!r} (lines must be in label order)')
+
+
+def draw_candidates(counts, generator=None):
+    """A uniform random index below counts[i] for every i: one draw for the whole batch, on counts' device."""
+    device = generator.device if generator is not None else counts.device
+    draw = torch.rand(len(counts), generator=generator, device=device).to(counts.device)
+    return (draw * counts).long()
 
 
 class ClassPrompts:
@@ -49,6 +66,8 @@ class ClassPrompts:
         self.names = names
         self.synonyms = synonyms          # per class: [name, synonym, ...] (group-0 candidates)
         self.parts = parts                # per class: {part: description}
+        self._groups = {g: [', '.join([name] + [desc[p] for p in part_names]) for name, desc in zip(names, parts)]
+                        for g, part_names in GROUP_PARTS.items()}
 
     @property
     def num_class(self):
@@ -58,7 +77,7 @@ class ClassPrompts:
         """The group-g prompt of every class (g in 1..4)."""
         if g not in GROUP_PARTS:
             raise ValueError(f'prompt group {g}: expected 1..4 (group 0 is the synonym pool)')
-        return [', '.join([name] + [parts[p] for p in GROUP_PARTS[g]]) for name, parts in zip(self.names, self.parts)]
+        return self._groups[g]
 
     def all_texts(self):
         """Every distinct prompt of every group, in a stable order."""
@@ -68,20 +87,21 @@ class ClassPrompts:
         return list(dict.fromkeys(texts))
 
     def sample_texts(self, labels, generator=None):
-        """Five lists of prompts for a batch of labels: a random group-0 candidate per sample, then groups 1-4."""
-        labels = [int(l) for l in labels]
-        picks = [int(torch.randint(len(self.synonyms[l]), (1,), generator=generator)) for l in labels]
-        groups = [[self.synonyms[l][k] for l, k in zip(labels, picks)]]
-        for g in GROUP_PARTS:
-            prompts = self.group(g)
-            groups.append([prompts[l] for l in labels])
-        return groups
+        """Five lists of prompts for a batch of labels: a random group-0 candidate per sample, then groups 1-4.
+
+        With the same generator state it draws the same candidates as `TextFeatureBank.sample`.
+        """
+        labels = [int(label) for label in labels]
+        picks = draw_candidates(torch.tensor([len(self.synonyms[label]) for label in labels]), generator).tolist()
+        return [[self.synonyms[label][k] for label, k in zip(labels, picks)]] + \
+               [[self.group(g)[label] for label in labels] for g in GROUP_PARTS]
 
 
 def load_prompts(dataset, text_dir=None, num_class=None):
     """Read the description files of `dataset` ('ntu60', 'ntu120' or 'ucla') with clear errors.
 
-    `num_class` smaller than the set keeps its first classes (e.g. a demo on the first 10 NTU actions).
+    `num_class` smaller than the set keeps its first classes (e.g. a demo on the first 10 NTU actions); the files
+    then need only that many lines.
     """
     if dataset not in DATASETS:
         raise ValueError(f'unknown description set {dataset!r}; known: {", ".join(DATASETS)}')
@@ -90,29 +110,32 @@ def load_prompts(dataset, text_dir=None, num_class=None):
         if num_class > count:
             raise ValueError(f'the {dataset} descriptions cover {count} classes, the model has {num_class}')
         count = num_class
-    text_dir = text_dir or TEXT_DIR
-    names = _read_lines(os.path.join(text_dir, f'{prefix}_label_map.txt'), count)
 
-    path = os.path.join(text_dir, f'{prefix}_synonyms.txt')
+    def read(kind):
+        path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_{kind}.txt')
+        return path, _read_lines(path, count, DATASETS[prefix][1])
+
+    names = read('label_map')[1]
+    path, lines = read('synonyms')
     synonyms = []
-    for number, (line, name) in enumerate(zip(_read_lines(path, count), names), start=1):
+    for number, (line, name) in enumerate(zip(lines, names), start=1):
         items = [item.strip() for item in line.split(',')]
         _check_name(path, number, items[0], name)
-        if any(not item for item in items):
+        if not all(items):
             raise DescriptionError(f'{path}, line {number}: an empty synonym (two commas in a row or a trailing comma)')
         synonyms.append(list(dict.fromkeys([name] + items[1:])))
 
-    path = os.path.join(text_dir, f'{prefix}_parts.txt')
+    path, lines = read('parts')
     parts = []
-    for number, (line, name) in enumerate(zip(_read_lines(path, count), names), start=1):
-        fields = [field.strip().rstrip('.').strip() for field in line.split(';')]
+    for number, (line, name) in enumerate(zip(lines, names), start=1):
+        fields = [field.strip().rstrip('.').strip() for field in line.split(';')]    # the release ends lines with '.'
         if len(fields) != 1 + len(PARTS):
             raise DescriptionError(f'{path}, line {number}: {len(fields)} fields, expected 7: '
                                    f'name;head ...;hand ...;arm ...;hip ...;leg ...;foot ...')
         _check_name(path, number, fields[0], name)
         for part, field in zip(PARTS, fields[1:]):
             words = field.replace(':', ' ').split()
-            if not words or (words[0].lower().startswith(part) and len(words) == 1):
+            if not words or (len(words) == 1 and words[0].lower() == part):         # '' or just the part's name
                 raise DescriptionError(f'{path}, line {number}: the {part} description is empty')
         parts.append(dict(zip(PARTS, fields[1:])))
     return ClassPrompts(names, synonyms, parts)

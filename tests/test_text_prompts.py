@@ -1,0 +1,124 @@
+"""Description files, prompt groups, the loader's errors, per-batch text sampling and the show_prompts CLI."""
+import collections
+
+import pytest
+import torch
+
+from text import clip, show_prompts
+from text.prompts import PARTS, DescriptionError, load_prompts
+from text_reference import real_vocab
+
+FULL = 'head x;hand x;arm x;hip x;leg x;foot x'
+
+
+@pytest.fixture(scope='module')
+def _vocab():
+    with real_vocab():
+        yield
+
+
+def test_real_descriptions_cover_every_class(_vocab):
+    for dataset, count in (('ntu60', 60), ('ntu120', 120), ('ucla', 10)):
+        prompts = load_prompts(dataset)
+        assert prompts.num_class == count == len(set(prompts.names))
+        assert all(len(candidates) >= 2 for candidates in prompts.synonyms)
+        assert all(all(p[part] for part in PARTS) for p in prompts.parts)
+        for g in (1, 2, 3, 4):                            # every prompt fits CLIP's context without truncation
+            assert clip.tokenize(prompts.group(g)).shape == (count, 77)
+        assert clip.tokenize([t for candidates in prompts.synonyms for t in candidates]).shape[1] == 77
+    ntu60, ntu120 = load_prompts('ntu60'), load_prompts('ntu120')
+    assert ntu60.names == ntu120.names[:60] and ntu60.group(4) == ntu120.group(4)[:60]
+    assert ntu120.names[0] == 'drink water' and ntu120.names[119] == 'rock-paper-scissors'
+    assert load_prompts('ucla').names[0] == 'pick up with one hand'
+
+
+def write_set(folder, names=('a', 'b', 'c'), synonyms=None, parts=None, prefix='ucla'):
+    synonyms = synonyms or [f'{n},{n} one,{n} two' for n in names]
+    parts = parts or [f'{n};head h{n};hand x{n};arm y{n};hip z{n};leg u{n};foot v{n}' for n in names]
+    for kind, lines in (('label_map', names), ('synonyms', synonyms), ('parts', parts)):
+        (folder / f'{prefix}_{kind}.txt').write_text('\n'.join(lines) + '\n')
+    return str(folder)
+
+
+def test_prompt_groups(tmp_path):
+    lines = ['a;head up.;hand open;arm out;hip still;leg bent;foot flat.',      # the release ends lines with '.'
+             'b;head: down;hand: fist;arm: in;hip: turn;leg: up;foot: toe', f'c;{FULL}']
+    prompts = load_prompts('ucla', write_set(tmp_path, parts=lines), num_class=3)
+    assert prompts.names == ['a', 'b', 'c'] and prompts.synonyms[0] == ['a', 'a one', 'a two']
+    assert [prompts.group(g)[0] for g in (1, 2, 3, 4)] == [
+        'a, head up', 'a, hand open, arm out', 'a, hip still', 'a, leg bent, foot flat']
+    assert prompts.group(2)[1] == 'b, hand: fist, arm: in'
+    assert prompts.all_texts()[:3] == ['a', 'a one', 'a two'] and len(prompts.all_texts()) == 9 + 12
+    with pytest.raises(ValueError, match='prompt group 0: expected 1..4'):
+        prompts.group(0)
+
+
+def test_comma_space_join_gives_the_release_tokens(_vocab):
+    """We join with ', ', the release with ','; CLIP tokenizes both the same way (MiniLM: see test_text_bank)."""
+    prompts = load_prompts('ntu120')
+    release = [name + ',' + ','.join([p['hand'], p['arm']]) for name, p in zip(prompts.names, prompts.parts)]
+    assert torch.equal(clip.tokenize(prompts.group(2)), clip.tokenize(release))
+
+
+def parts(line, bad):
+    """Parts lines of classes a, b, c with class `line` (1-based) replaced by `bad`."""
+    lines = [f'{n};{FULL}' for n in 'abc']
+    lines[line - 1] = bad
+    return dict(parts=lines)
+
+
+@pytest.mark.parametrize('change, message', [
+    (parts(1, 'a;head x;hand x;arm x;hip x;leg x'), r'ucla_parts.txt, line 1: 6 fields, expected 7: name;head'),
+    (parts(2, 'b;head x;hand x;arm ;hip x;leg x;foot x'), r'ucla_parts.txt, line 2: the arm description is empty'),
+    (parts(3, 'c;head x;hand x;arm x;hip;leg x;foot x'), r'ucla_parts.txt, line 3: the hip description is empty'),
+    (parts(2, f'x;{FULL}'), r"ucla_parts.txt, line 2: class name 'x' does not match the label map's 'b'"),
+    (dict(synonyms=['a,b1', 'b,,b2', 'c']), r'ucla_synonyms.txt, line 2: an empty synonym'),
+    (dict(synonyms=['a', 'c', 'b']), r"ucla_synonyms.txt, line 2: class name 'c' does not match the label map's 'b'"),
+    (dict(synonyms=['a', '', 'b', 'c']), r'ucla_synonyms.txt, line 2: empty line'),
+    (dict(synonyms=['a', 'b']), r'ucla_synonyms.txt: 2 classes, expected 3 to 10'),
+    (dict(names=list('abcdefghijk')), r'ucla_label_map.txt: 11 classes, expected 3 to 10'),
+])
+def test_description_errors_name_file_and_line(tmp_path, change, message):
+    with pytest.raises(DescriptionError, match=message):
+        load_prompts('ucla', write_set(tmp_path, **change), num_class=3)
+
+
+def test_class_count_must_fit_the_dataset(tmp_path):
+    folder = write_set(tmp_path, names=list('abcdefghij'))
+    assert load_prompts('ucla', folder).num_class == 10
+    with pytest.raises(DescriptionError, match=r'ntu120_label_map.txt: 10 classes, expected 120 \(one class per line'):
+        load_prompts('ntu120', write_set(tmp_path, names=list('abcdefghij'), prefix='ntu120'))
+    with pytest.raises(ValueError, match='the ucla descriptions cover 10 classes, the model has 12'):
+        load_prompts('ucla', folder, num_class=12)
+    with pytest.raises(ValueError, match="unknown description set 'kinetics'; known: ntu60, ntu120, ucla"):
+        load_prompts('kinetics')
+    (tmp_path / 'ucla_parts.txt').unlink()
+    with pytest.raises(DescriptionError, match='description file .*ucla_parts.txt not found'):
+        load_prompts('ucla', folder)
+
+
+def test_sample_texts_draws_group0_per_sample(tmp_path):
+    prompts = load_prompts('ucla', write_set(tmp_path, synonyms=['a,a1,a2,a3', 'b', 'c,c1']), num_class=3)
+    labels = torch.tensor([0, 1, 2] * 200)
+    groups = prompts.sample_texts(labels, generator=torch.Generator().manual_seed(0))
+    assert len(groups) == 5 and all(len(g) == len(labels) for g in groups)
+    for g in (1, 2, 3, 4):
+        assert groups[g] == [prompts.group(g)[label] for label in labels.tolist()]
+    drawn = collections.Counter(zip(labels.tolist(), groups[0]))
+    assert {text for (label, text) in drawn if label == 0} == {'a', 'a1', 'a2', 'a3'}
+    assert {text for (label, text) in drawn if label == 1} == {'b'}
+    assert min(drawn[(0, t)] for t in ('a', 'a1', 'a2', 'a3')) > 25           # about 50 each: uniform
+    again = prompts.sample_texts(labels, generator=torch.Generator().manual_seed(0))
+    assert again[0] == groups[0]
+
+
+def test_show_prompts_cli(capsys):
+    show_prompts.main(['ntu120', 'Drink Water'])
+    by_name = capsys.readouterr().out
+    show_prompts.main(['ntu120', '0'])
+    assert capsys.readouterr().out == by_name
+    assert by_name.startswith('label 0: drink water\ngroup 0')
+    assert 'group 2 (hand feature): drink water, hand ' in by_name
+    with pytest.raises(SystemExit):
+        show_prompts.main(['ucla', 'fly'])
+    assert "'fly' is neither a label below 10 nor a class name of ucla" in capsys.readouterr().err
