@@ -6,27 +6,24 @@ column-normalised. `A_outward_binary` is the binary matrix used by LST's k-hop i
 import numpy as np
 
 # Edges are 1-based joint pairs as published; `inward` points from a joint towards the body centre.
+NTU_INWARD = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
+              (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (23, 8),
+              (24, 25), (25, 12)]
+# InfoGCN's (parent, child) list, rooted at the spine middle (joint 2).
+NTU_INFOGCN_PARENT_CHILD = [(2, 1), (2, 21), (21, 3), (3, 4), (21, 5), (5, 6), (6, 7), (7, 8), (8, 23), (23, 22),
+                            (21, 9), (9, 10), (10, 11), (11, 12), (12, 25), (25, 24), (1, 13), (13, 14), (14, 15),
+                            (15, 16), (1, 17), (17, 18), (18, 19), (19, 20)]
+UCLA_INWARD = [(1, 2), (2, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11), (13, 1),
+               (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19)]
+
+# `encoding_edges` (i, j) set A_outward_binary[j, i] = 1 (edge2mat's orientation).
 LAYOUTS = {
-    'ntu': dict(
-        num_node=25,
-        inward=[(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10),
-                (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23),
-                (23, 8), (24, 25), (25, 12)],
-        # InfoGCN's (parent, child) list, rooted at the spine middle: its reverse makes A[child, parent] = 1, so
-        # (I - A) x turns joints into bone vectors (child minus parent) and keeps the root joint as it is.
-        encoding_edges=[(2, 1), (2, 21), (21, 3), (3, 4), (21, 5), (5, 6), (6, 7), (7, 8), (8, 23), (23, 22),
-                        (21, 9), (9, 10), (10, 11), (11, 12), (12, 25), (25, 24), (1, 13), (13, 14), (14, 15),
-                        (15, 16), (1, 17), (17, 18), (18, 19), (19, 20)],
-    ),
-    'ucla': dict(
-        num_node=20,
-        inward=[(1, 2), (2, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11),
-                (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19)],
-        # The release encodes NW-UCLA with the reverse of its own inward list, i.e. A[parent, child] = 1, so
-        # (I - A) x gives each joint minus the sum of its children. Kept: the released models were trained so.
-        encoding_edges=[(1, 2), (2, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11),
-                        (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19)],
-    ),
+    # NTU: the release encodes with InfoGCN's list, so A[child, parent] = 1 and (I - A) x turns joints into bone
+    # vectors (child minus parent), keeping the root joint as it is.
+    'ntu': dict(num_node=25, inward=NTU_INWARD, encoding_edges=NTU_INFOGCN_PARENT_CHILD),
+    # NW-UCLA: the release encodes with its own outward list, i.e. A[parent, child] = 1, so (I - A) x gives each
+    # joint minus the sum of its children. Kept: the released models were trained so.
+    'ucla': dict(num_node=20, inward=UCLA_INWARD, encoding_edges=UCLA_INWARD),
 }
 LABELING_MODES = ('spatial',)
 
@@ -69,9 +66,8 @@ class Graph:
         self.outward = [(j, i) for i, j in self.inward]
         self.neighbor = self.inward + self.outward
         self.A = spatial_graph(self.num_node, self.inward)
-        self.A_outward_binary = np.zeros((self.num_node, self.num_node), dtype=np.float32)
-        for i, j in spec['encoding_edges']:
-            self.A_outward_binary[j - 1, i - 1] = 1.0
+        encoding_edges = [(i - 1, j - 1) for i, j in spec['encoding_edges']]
+        self.A_outward_binary = edge2mat(encoding_edges, self.num_node).astype(np.float32)
 
     def k_hop_encoding(self, k):
         """The LST input encoding matrix I - A_outward^k (the identity for k = 0)."""

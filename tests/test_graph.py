@@ -43,6 +43,26 @@ def test_ntu_encoding_is_bone_vectors():
     assert parents[2] == 20 and parents[3] == 2 and parents[0] == 1
 
 
+def test_ntu_two_hop_reaches_grandparents():
+    graph = NTUGraph()
+    x = np.random.default_rng(1).normal(size=(25, 3))
+    encoded = graph.k_hop_encoding(2) @ x
+    # hand (index 7) -> wrist (6) -> elbow (5); the spine shoulder (20) -> spine middle (1) -> none
+    np.testing.assert_allclose(encoded[7], x[7] - x[5])
+    np.testing.assert_allclose(encoded[20], x[20])
+    np.testing.assert_allclose(encoded[3], x[3] - x[20])      # head -> neck -> spine shoulder
+
+
+def test_ucla_known_entries():
+    A = UCLAGraph().A
+    assert int((A[1] > 0).sum()) == 19 and int((A[2] > 0).sum()) == 19
+    # the spine (index 2) receives four inward edges (joints 1, 3, 4, 8): its outward column splits four ways
+    assert sorted(np.nonzero(A[1][2])[0].tolist()) == [1, 3, 4, 8]
+    np.testing.assert_allclose(A[2][[1, 3, 4, 8], 2], 0.25)
+    # the hip centre (index 0) sends inward to the spine-base joint 1; the spine is the inward root: empty column
+    assert A[1][1, 0] == 1.0 and A[1][:, 0].sum() == 1.0 and A[1][:, 2].sum() == 0.0
+
+
 def test_ucla_encoding_subtracts_children():
     graph = UCLAGraph()
     # the release encodes NW-UCLA with A[parent, child] = 1: the spine (index 2) has children 1, 3, 4, 8
