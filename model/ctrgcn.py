@@ -134,17 +134,16 @@ class CTRGC(nn.Module):
 
 
 def _stacked(convs, name):
-    """Weights and biases of the same 1x1 conv of every subset, stacked along the output channels."""
+    """The 1x1 conv `name` of every subset as one (S, out, in) weight and (S, out, 1) bias."""
     layers = [getattr(c, name) for c in convs]
-    weight = torch.cat([layer.weight.flatten(1) for layer in layers])
-    bias = torch.cat([layer.bias for layer in layers])
+    weight = torch.stack([layer.weight.flatten(1) for layer in layers])
+    bias = torch.stack([layer.bias for layer in layers]).unsqueeze(-1)
     return weight, bias
 
 
 class unit_gcn(nn.Module):
-    def __init__(self, in_channels, out_channels, A, coff_embedding=4, adaptive=True, residual=True):
+    def __init__(self, in_channels, out_channels, A, adaptive=True, residual=True):
         super().__init__()
-        self.in_c = in_channels
         self.out_c = out_channels
         self.adaptive = adaptive
         self.num_subset = A.shape[0]
@@ -172,29 +171,33 @@ class unit_gcn(nn.Module):
         return self.relu(y + self.down(x))
 
     def graph_conv(self, x, A):
-        """Sum over subsets of CTRGC(x, A[i], alpha), computed for all subsets in a few batched operations.
+        """Sum over subsets of CTRGC(x, A[i], alpha), in fewer and cheaper operations than the release's loop.
 
-        Equal to `sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))`, with two rewrites that
-        save time: conv1/conv2 are 1x1, so they commute with the mean over time and run on the time-averaged
-        input; alpha and A are folded into conv4's weights and bias instead of scaling the N,C,V,V maps.
+        Equal to `sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))`. conv1/conv2 are 1x1, so
+        they commute with the mean over time and run once, for all subsets, on the time-averaged input; alpha is
+        folded into conv4's weights; one matmul gives every subset's channel-wise adjacency; each subset's
+        aggregation is a batched matmul accumulated in place, so no per-subset output is stored and summed.
         """
         N, _, T, V = x.shape
-        S, R, C = self.num_subset, self.convs[0].rel_channels, self.out_c
+        S, C = self.num_subset, self.out_c
         w1, b1 = _stacked(self.convs, 'conv1')
         w2, b2 = _stacked(self.convs, 'conv2')
-        w3, b3 = _stacked(self.convs, 'conv3')
         w4, b4 = _stacked(self.convs, 'conv4')
-        x_mean = x.mean(2)                                                      # N, Cin, V
-        q = torch.einsum('oc,ncv->nov', w1, x_mean) + b1[:, None]             # N, S*R, V
-        k = torch.einsum('oc,ncv->nov', w2, x_mean) + b2[:, None]
-        rel = torch.tanh(q.unsqueeze(-1) - k.unsqueeze(-2)).view(N, S, R, V * V)
-        w4 = (w4 * self.alpha).view(S, C, R)
-        bias = (b4 * self.alpha).view(S, C, 1) + A.reshape(S, 1, V * V)       # S, C, V*V
-        adjacency = torch.einsum('sor,nsrw->nsow', w4, rel) + bias            # N, S, C, V*V
-        values = nn.functional.conv2d(x, w3.view(S * C, -1, 1, 1), b3)       # N, S*C, T, V
-        # y[n, c, t, u] = sum over subsets s and joints v of values[n, s, c, t, v] * adjacency[n, s, c, u, v]
-        y = torch.bmm(values.view(N * S * C, T, V), adjacency.reshape(N * S * C, V, V).transpose(1, 2))
-        return y.view(N, S, C, T, V).sum(1)
+        x_mean = x.mean(2).unsqueeze(0)                                          # 1, N, Cin, V
+        q = torch.matmul(w1.unsqueeze(1), x_mean) + b1.unsqueeze(1)             # S, N, R, V
+        k = torch.matmul(w2.unsqueeze(1), x_mean) + b2.unsqueeze(1)
+        relation = torch.tanh(q.unsqueeze(-1) - k.unsqueeze(-2)).flatten(-2)    # S, N, R, V*V
+        adjacency = torch.matmul((w4 * self.alpha).unsqueeze(1), relation)     # S, N, C, V*V
+        adjacency = adjacency + ((b4 * self.alpha).unsqueeze(1) + A.reshape(S, 1, 1, V * V))
+        y = None
+        # unbind rather than index: its backward stacks the subsets' gradients instead of zero-filling a full
+        # adjacency-sized tensor per subset (that alone cost about a tenth of a CPU training step)
+        for conv, adj in zip(self.convs, adjacency.unbind(0)):
+            values = conv.conv3(x).view(N * C, T, V)
+            # y[n, c, t, u] += sum over v of values[n, c, t, v] * adjacency[s, n, c, u, v]
+            adj = adj.reshape(N * C, V, V).transpose(1, 2)
+            y = torch.bmm(values, adj) if y is None else torch.baddbmm(y, values, adj)
+        return y.view(N, C, T, V)
 
 
 class unit_tcn(nn.Module):
@@ -253,13 +256,17 @@ class Model(nn.Module):
         """`unit` and `unit_A` (the adjacency subsets given to every unit; default: the graph's) let variants
         such as `model.baseline.Model` reuse the stem, pooling and classifier."""
         super().__init__()
+        self.build_backbone(num_point, num_person, graph, graph_args, in_channels, adaptive, unit, unit_A)
+        self.build_classifier(num_class, drop_out)
+
+    def build_backbone(self, num_point, num_person, graph, graph_args, in_channels, adaptive, unit=TCN_GCN_unit,
+                       unit_A=None):
         if graph is None:
             raise ValueError('model argument `graph` is required, e.g. graph: graph.ntu_rgb_d.Graph')
         self.graph = import_class(graph)(**(graph_args or {}))
         if self.graph.num_node != num_point:
             raise ValueError(f'num_point={num_point} but the graph {graph} has {self.graph.num_node} joints')
         A = self.graph.A if unit_A is None else unit_A
-        self.num_class = num_class
         self.num_point = num_point
         self.num_person = num_person
         self.in_channels = in_channels
@@ -268,18 +275,22 @@ class Model(nn.Module):
             setattr(self, f'l{index}', unit(in_channels if c_in is None else c_in * BASE_CHANNEL, c_out * BASE_CHANNEL,
                                             A, stride=stride, residual=c_in is not None, adaptive=adaptive))
         self.out_channels = UNITS[-1][1] * BASE_CHANNEL
+        bn_init(self.data_bn, 1)
+
+    def build_classifier(self, num_class, drop_out):
+        self.num_class = num_class
         self.fc = nn.Linear(self.out_channels, num_class)
         nn.init.normal_(self.fc.weight, 0, math.sqrt(2. / num_class))
-        bn_init(self.data_bn, 1)
         self.drop_out = nn.Dropout(drop_out) if drop_out else identity
 
     def check_input(self, x):
         """Accept N,C,T,V,M (or N,T,V*C with one person) and return N,C,T,V,M, with a clear error otherwise."""
-        expected = (f'expected input of shape N,C,T,V,M = N,{self.in_channels},T,{self.num_point},{self.num_person}'
-                    f' (or N,T,{self.num_point * self.in_channels})')
+        expected = f'expected input of shape N,C,T,V,M = N,{self.in_channels},T,{self.num_point},{self.num_person}'
+        if self.num_person == 1:
+            expected += f' (or N,T,V*C = N,T,{self.num_point * self.in_channels})'
         if x.dim() == 3:
             N, T, VC = x.shape
-            if VC % self.num_point:
+            if self.num_person != 1 or VC != self.num_point * self.in_channels:
                 raise ValueError(f'{expected}, got {tuple(x.shape)}')
             x = x.view(N, T, self.num_point, -1).permute(0, 3, 1, 2).unsqueeze(-1)
         if x.dim() != 5:
@@ -300,7 +311,7 @@ class Model(nn.Module):
         return x
 
     def pool(self, x, N):
-        """Global average over persons, time and joints: N*M,C,T,V -> N,C."""
+        """Global average over joints and time, then persons: N*M,C,T,V -> N,C."""
         return x.view(N, -1, x.size(1), x.size(2) * x.size(3)).mean(3).mean(1)
 
     def forward(self, x):
@@ -325,6 +336,20 @@ PART_HEAD_ORDER = ('head', 'hand', 'foot', 'hip')
 PART_OUTPUT_ORDER = ('head', 'hand', 'hip', 'foot')
 
 
+def joint_groups_for(joint_groups, num_point):
+    """The released group set named `joint_groups`, or a {head, hand, foot, hip: [joints]} dict, checked."""
+    if isinstance(joint_groups, str):
+        if joint_groups not in JOINT_GROUPS:
+            raise ValueError(f'unknown joint_groups {joint_groups!r}; known: {", ".join(JOINT_GROUPS)}')
+        joint_groups = JOINT_GROUPS[joint_groups]
+    if sorted(joint_groups) != sorted(PART_HEAD_ORDER):
+        raise ValueError(f'joint_groups needs exactly the parts {", ".join(PART_HEAD_ORDER)}, got {sorted(joint_groups)}')
+    for name, joints in joint_groups.items():
+        if not joints or min(joints) < 0 or max(joints) >= num_point:
+            raise ValueError(f'joint group {name!r} = {list(joints)} must list joints in 0..{num_point - 1}')
+    return joint_groups
+
+
 class LSTModel(Model):
     """CTR-GCN with LST's training-only heads: a global feature head per text encoder and four body-part heads.
 
@@ -338,42 +363,43 @@ class LSTModel(Model):
 
     def __init__(self, num_class=60, num_point=25, num_person=2, graph=None, graph_args=None, in_channels=3,
                  drop_out=0, adaptive=True, head=('ViT-B/32',), k=None, joint_groups=None):
-        super().__init__(num_class, num_point, num_person, graph, graph_args, in_channels, drop_out, adaptive)
-        if isinstance(head, str):
-            head = [head]
-        if not head:
-            raise ValueError('model argument `head` needs at least one text encoder name, e.g. ["ViT-B/32"]')
-        self.head = list(head)
+        # Built in the release's order (backbone, part and text heads, classifier), so that a seed gives the
+        # release's initial weights; hence not Model.__init__.
+        nn.Module.__init__(self)
+        self.build_backbone(num_point, num_person, graph, graph_args, in_channels, adaptive)
+        self.build_heads(head, joint_groups_for(joint_groups or self.joint_groups, num_point))
+        self.build_classifier(num_class, drop_out)
         self.k = self.default_k if k is None else k
-        groups = JOINT_GROUPS[joint_groups or self.joint_groups]
-        for name, joints in groups.items():
-            if max(joints) >= num_point:
-                raise ValueError(f'joint group {name!r} uses joint {max(joints)} but the skeleton has {num_point}')
-        for name in PART_HEAD_ORDER:
-            self.register_buffer(f'{name}_joints', torch.tensor(groups[name]), persistent=False)
         encoding = torch.from_numpy(self.graph.k_hop_encoding(self.k)).float()
         self.register_buffer('A_vector', encoding, persistent=False)
 
+    def build_heads(self, head, groups):
+        self.head = [head] if isinstance(head, str) else list(head)
+        if not self.head:
+            raise ValueError('model argument `head` needs at least one text encoder name, e.g. ["ViT-B/32"]')
         widths = {name: text_width(name) for name in self.head}
-        self.linear_head = nn.ModuleDict()
-        for name, width in widths.items():
-            self.linear_head[name] = nn.Linear(self.out_channels, width)
-            conv_init(self.linear_head[name])
+        for name in PART_HEAD_ORDER:
+            self.register_buffer(f'{name}_joints', torch.tensor(groups[name]), persistent=False)
         self.logit_scale = nn.Parameter(torch.ones(1, 5) * np.log(1 / 0.07))
         # Part features are compared with the first head's text features, so they share its width (the release
         # hard-codes 512, which only works for 512-wide encoders).
         part_width = widths[self.head[0]]
         self.part_list = nn.ModuleList(nn.Linear(self.out_channels, part_width) for _ in PART_HEAD_ORDER)
+        self.linear_head = nn.ModuleDict()
+        for name, width in widths.items():
+            self.linear_head[name] = nn.Linear(self.out_channels, width)
+            conv_init(self.linear_head[name])
 
     def forward(self, x):
         x = self.check_input(x)
         N, M = x.size(0), x.size(4)
         x = torch.einsum('uv,nctvm->nctum', self.A_vector, x)
         feature = self.features(x)                                         # N*M, C, T', V
-        per_joint = feature.view(N, M, feature.size(1), -1, feature.size(3)).mean(3).mean(1)   # N, C, V
-        parts = {name: layer(per_joint[:, :, getattr(self, f'{name}_joints')].mean(-1))
+        pooled = self.pool(feature, N)
+        per_person = feature.view(N, M, *feature.shape[1:])                # N, M, C, T', V
+        # as released: mean over the group's joints, then time, then persons
+        parts = {name: layer(per_person[..., getattr(self, f'{name}_joints')].mean(4).mean(3).mean(1))
                  for name, layer in zip(PART_HEAD_ORDER, self.part_list)}
-        pooled = self.pool(feature, N)                                     # as CTR-GCN pools, bit for bit
         global_features = {name: self.linear_head[name](pooled) for name in self.head}
         logits = self.fc(self.drop_out(pooled))
         return logits, global_features, self.logit_scale, [parts[name] for name in PART_OUTPUT_ORDER]
