@@ -79,7 +79,7 @@ def main(argv=None):
     parser.add_argument('--reference-dir', default=None,
                         help='a clone of Uason-Chen/CTR-GCN: its preprocessing scripts and feeders are timed beside ours')
     parser.add_argument('--release-dir', default=None,
-                        help='a clone of MartinXM/LST (for the release feeder timing, when given)')
+                        help='a clone of MartinXM/LST: its feeder and model class are timed beside ours')
     parser.add_argument('--only', nargs='+', choices=SUITES, default=list(SUITES))
     parser.add_argument('--out', default=os.path.join(ROOT, 'bench', 'results'))
     args = parser.parse_args(argv)
