@@ -41,8 +41,7 @@ def run(dataset, step, args):
         if step in (None, 2):
             ntu.denoise_all(args.out_dir, args.workers, args.strict)
         if step in (None, 3):
-            for path in ntu.write_splits(args.out_dir, formats[args.format]):
-                print(f'wrote {path}')
+            ntu.write_splits(args.out_dir, formats[args.format])           # logs the files it wrote
     except (ntu.SkeletonFileError, FileNotFoundError, ValueError) as exc:
         sys.exit(f'error: {exc}')
 

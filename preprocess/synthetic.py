@@ -148,7 +148,8 @@ def main(argv=None):
                           args.seed, args.ntu120)
     else:
         names = write_ucla(args.out, args.classes, args.per_class, args.seed)
-    print(f'wrote {len(names)} files to {args.out}')
+    empty = args.empty_files if args.format == 'ntu' else 0
+    print(f'wrote {len(names)} files to {args.out}' + (f' (and {empty} without any skeleton)' if empty else ''))
 
 
 if __name__ == '__main__':
