@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole LST job on built-in synthetic data, on the CPU, offline (about 10 minutes on 2 cores):
+# The whole LST job on built-in synthetic data, on the CPU, offline (under half an hour on 2 cores):
 # raw .skeleton files -> preprocessing -> LST joint and bone streams -> test with saved scores -> ensemble.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
