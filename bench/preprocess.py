@@ -22,12 +22,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE_SCRIPTS = ('get_raw_skes_data.py', 'get_raw_denoised_data.py', 'seq_transformation.py')
 
 
+# Peak memory of a step: its own high-water mark (VmHWM: ru_maxrss of a process started from this one would also
+# count this process's size at the fork) or that of its largest worker process, in KiB.
+PEAK = ('import re, resource; hwm = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1));'
+        'print("PEAK", max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))')
+
+
 def run_steps(scripts, cwd):
-    """Run the three scripts in `cwd` one after the other; wall time and the largest child peak memory."""
+    """Run the three scripts in `cwd` one after the other; wall time and the largest peak memory of a step."""
     total, peaks = 0.0, []
     for script in scripts:
-        code = (f'import resource, runpy, sys; sys.argv = [{script!r}]; runpy.run_path({script!r}, run_name="__main__");'
-                'print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)')
+        code = f'import runpy, sys; sys.argv = [{script!r}]; runpy.run_path({script!r}, run_name="__main__"); {PEAK}'
         start = time.perf_counter()
         result = subprocess.run([sys.executable, '-c', code], cwd=cwd, capture_output=True, text=True)
         total += time.perf_counter() - start

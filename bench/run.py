@@ -22,13 +22,24 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 SUITES = ('train_step', 'feeder', 'preprocess', 'text_bank')
 
 
+def cpu_name():
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info(device):
     import torch
     info = {
         'date': datetime.date.today().isoformat(),
         'python': platform.python_version(),
         'torch': torch.__version__,
-        'cpu': platform.processor() or platform.machine(),
+        'cpu': cpu_name(),
         'cpu_count': os.cpu_count(),
         'torch_threads': torch.get_num_threads(),
         'device': device,
@@ -80,11 +91,18 @@ def main(argv=None):
                         help='a clone of Uason-Chen/CTR-GCN: its preprocessing scripts and feeders are timed beside ours')
     parser.add_argument('--release-dir', default=None,
                         help='a clone of MartinXM/LST: its feeder and model class are timed beside ours')
-    parser.add_argument('--only', nargs='+', choices=SUITES, default=list(SUITES))
+    parser.add_argument('--only', nargs='+', choices=SUITES, default=list(SUITES),
+                        help='run these suites; the others keep their numbers from the previous results file')
     parser.add_argument('--out', default=os.path.join(ROOT, 'bench', 'results'))
     args = parser.parse_args(argv)
 
+    stem = os.path.join(args.out, f'{"quick" if args.quick else "full"}-{args.device.split(":")[0]}')
     results = {'machine': machine_info(args.device)}
+    if set(args.only) != set(SUITES) and os.path.exists(stem + '.json'):
+        # a partial run updates its suites in the previous results and keeps the others (and their machine line)
+        with open(stem + '.json') as f:
+            previous = json.load(f)
+        results = {**previous, 'machine': previous.get('machine', results['machine'])}
     for suite in args.only:
         module = importlib.import_module(f'bench.{suite}')
         print(f'== {suite}', flush=True)
@@ -92,12 +110,11 @@ def main(argv=None):
                        reference_dir=args.reference_dir, release_dir=args.release_dir)
         accepted = inspect.signature(module.run).parameters
         results[suite] = module.run(**{k: v for k, v in offered.items() if k in accepted})
+    results = {'machine': results['machine'], **{k: results[k] for k in SUITES if k in results}}
     markdown = to_markdown(results)
     print(markdown)
-    stem = 'quick' if args.quick else 'full'
-    write_atomic(os.path.join(args.out, f'{stem}-{args.device.split(":")[0]}.json'), json.dumps(results, indent=2))
-    write_atomic(os.path.join(args.out, f'{stem}-{args.device.split(":")[0]}.md'),
-                 f'Machine: {json.dumps(results["machine"])}\n\n' + markdown)
+    write_atomic(stem + '.json', json.dumps(results, indent=2))
+    write_atomic(stem + '.md', f'Machine: {json.dumps(results["machine"])}\n\n' + markdown)
 
 
 if __name__ == '__main__':
