@@ -1,5 +1,5 @@
 # Entry points a newcomer needs: `make demo` (set up + the whole LST job on built-in synthetic data, CPU, offline)
-# and `make test` (set up + the test suite). `make bench` measures speed and memory (see bench/README.md).
+# and `make test` (set up + the test suite). `make bench` measures speed and memory (README, Performance).
 PYTHON ?= python3
 CACHE ?= $(CURDIR)/.cache
 CLIP_VOCAB := $(CACHE)/clip/bpe_simple_vocab_16e6.txt.gz
