@@ -1,5 +1,7 @@
 """The shared training and testing loop behind main_multipart_ntu.py and main_multipart_ucla.py."""
 import glob
+import hashlib
+import json
 import os
 import random
 import re
@@ -21,6 +23,12 @@ from engine.loss import contrastive_loss
 from torchlight import import_class
 
 STATE_FILE = 'checkpoint.pt'
+METRICS_FILE = 'metrics.json'
+LAST_SCORE_FILE = 'last_test_score.pkl'
+# The arguments that define an experiment: a resumed run must have the same (num_epoch may grow).
+EXPERIMENT_KEYS = ('model', 'model_args', 'feeder', 'train_feeder_args', 'test_feeder_args', 'base_lr', 'step',
+                   'lr_decay_rate', 'warm_up_epoch', 'weight_decay', 'optimizer', 'nesterov', 'batch_size',
+                   'loss_alpha', 'te_lr_ratio', 'seed', 'text_dir', 'text_weights')
 
 
 def init_seed(seed):
@@ -42,17 +50,25 @@ def step_from_name(path):
     return int(match.group(1)) if match else 0
 
 
-def rng_state():
+def seeded_generator(seed, stream):
+    """A CPU generator of its own for one random stream of the run (shuffle, text prompts), from the run's seed."""
+    return torch.Generator().manual_seed(seed * 1000 + stream)
+
+
+def rng_state(generators):
     return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                generators={name: g.get_state() for name, g in generators.items()})
 
 
-def set_rng_state(state):
+def set_rng_state(state, generators):
     random.setstate(state['python'])
     np.random.set_state(state['numpy'])
     torch.set_rng_state(state['torch'])
     if state.get('cuda') and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
+    for name, value in state.get('generators', {}).items():
+        generators[name].set_state(value)
 
 
 class Processor:
@@ -69,6 +85,9 @@ class Processor:
         self.global_step = 0
         self.best_acc, self.best_acc_epoch = 0.0, 0
         self.history = []
+        # Shuffle and prompt sampling draw from generators of their own, so that runs differing in one setting
+        # (e.g. loss_alpha) see the same batches in the same order, whatever else consumes random numbers.
+        self.generators = dict(shuffle=seeded_generator(arg.seed, 1), text=seeded_generator(arg.seed, 2))
         self.load_model()
         self.load_data()
         if arg.phase == 'train':
@@ -129,7 +148,7 @@ class Processor:
                                   if self.world > 1 else None)
             self.data_loader['train'] = torch.utils.data.DataLoader(
                 train_set, batch_size=self.arg.batch_size // self.world, shuffle=self.train_sampler is None,
-                sampler=self.train_sampler, drop_last=True, **loader_args)
+                sampler=self.train_sampler, drop_last=True, generator=self.generators['shuffle'], **loader_args)
         self.data_loader['test'] = torch.utils.data.DataLoader(
             Feeder(**self.arg.test_feeder_args), batch_size=self.arg.test_batch_size, shuffle=False,
             drop_last=False, **loader_args)
@@ -205,8 +224,8 @@ class Processor:
 
     def text_features(self, labels):
         if self.text_encoder is None:
-            return self.text_bank.sample(labels)
-        groups = self.prompts.sample_texts(labels.tolist())
+            return self.text_bank.sample(labels, self.generators['text'])
+        groups = self.prompts.sample_texts(labels.tolist(), self.generators['text'])
         return [self.text_encoder.encode(texts) for texts in groups]
 
     def lst_loss(self, output, labels):
@@ -277,8 +296,9 @@ class Processor:
         return mean_loss, mean_acc
 
     @torch.no_grad()
-    def eval(self, epoch, save_score=False, wrong_file=None, result_file=None):
-        """Top-k on the test split (rank 0 only under DDP); returns (accuracy, loss)."""
+    def eval(self, epoch, score_files=(), wrong_file=None, result_file=None):
+        """Top-k on the test split (rank 0 only under DDP), scores saved to each of `score_files`;
+        returns (accuracy, loss, confusion matrix)."""
         self.model.eval()
         net = self.model if self.world > 1 else self.net                # DDP: rank 0 alone, no collectives
         self.print_log(f'Eval epoch: {epoch + 1}')
@@ -309,8 +329,8 @@ class Processor:
         if result_file:
             rows = [f'{p},{t}\n' for p, t in zip(predict, labels)]
             outputs.atomic_write(result_file, lambda f: f.writelines(rows), mode='w')
-        if save_score:
-            outputs.save_pickle(dict(zip(names, score)), os.path.join(work_dir, f'epoch{epoch + 1}_test_score.pkl'))
+        for path in score_files:
+            outputs.save_pickle(dict(zip(names, score)), path)
         confusion = confusion_matrix(labels, predict, labels=np.arange(score.shape[1]))
         outputs.save_class_accuracy(os.path.join(work_dir, f'epoch{epoch + 1}_test_each_class_acc.csv'), confusion)
         return accuracy, loss, confusion
@@ -323,7 +343,7 @@ class Processor:
         state = dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                      scaler=self.scaler.state_dict(), epoch=epoch, global_step=self.global_step,
                      best_acc=self.best_acc, best_acc_epoch=self.best_acc_epoch, history=self.history,
-                     rng=rng_state())
+                     rng=rng_state(self.generators), experiment=self.experiment())
         if self.text_encoder is not None:
             state['text_encoder'] = self.text_encoder.state_dict()
         outputs.save_torch(state, os.path.join(self.arg.work_dir, STATE_FILE))
@@ -339,6 +359,7 @@ class Processor:
                 raise FileNotFoundError(f'--resume {path!r} not found')
             return self.arg.start_epoch
         state = torch.load(path, map_location='cpu', weights_only=False)
+        self.check_same_experiment(state.get('experiment'), path)
         self.model.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.scaler.load_state_dict(state['scaler'])
@@ -347,10 +368,37 @@ class Processor:
         self.global_step = state['global_step']
         self.best_acc, self.best_acc_epoch = state['best_acc'], state['best_acc_epoch']
         self.history = state['history']
-        set_rng_state(state['rng'])
+        set_rng_state(state['rng'], self.generators)
         self.print_log(f'Resumed from {path} after epoch {state["epoch"]} (best {self.best_acc:.4f} at epoch '
                        f'{self.best_acc_epoch}).')
         return state['epoch']
+
+    def experiment(self):
+        """What defines this run's experiment: the settings of EXPERIMENT_KEYS and the training data's identity."""
+        arg = vars(self.arg)
+        train_set = self.data_loader['train'].dataset
+        names = '\n'.join(str(n) for n in getattr(train_set, 'sample_name', []))
+        settings = {k: arg.get(k) for k in EXPERIMENT_KEYS}
+        settings['train_samples'] = len(train_set)
+        settings['train_names_sha1'] = hashlib.sha1(names.encode()).hexdigest()
+        return json.loads(json.dumps(settings, default=str))           # plain types, comparable after a reload
+
+    def check_same_experiment(self, saved, path):
+        if saved is None:                                                # a checkpoint from an earlier version
+            return
+        current = self.experiment()
+        changed = [k for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+        if changed:
+            detail = '; '.join(f'{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now' for k in changed)
+            raise ValueError(f'{path} belongs to another experiment ({detail}). Start afresh with --resume no, '
+                             f'or use another --work-dir')
+
+    def write_metrics(self, finished=False):
+        """<work_dir>/metrics.json: the per-epoch history and the best epoch, for scripts (tools/reproduce.py)."""
+        metrics = dict(history=self.history, best_acc=self.best_acc, best_epoch=self.best_acc_epoch,
+                       num_epoch=self.arg.num_epoch, finished=finished)
+        outputs.atomic_write(os.path.join(self.arg.work_dir, METRICS_FILE),
+                             lambda f: json.dump(metrics, f, indent=1), mode='w')
 
     # ---------------------------------------------------------------- entry
     def start(self):
@@ -367,9 +415,13 @@ class Processor:
         self.print_log(f'# Parameters: {n_params}')
         start_epoch = self.try_resume()
         for epoch in range(start_epoch, arg.num_epoch):
+            tick = time.time()
             train_loss, train_acc = self.train(epoch)
             if self.is_main:
-                accuracy, val_loss, _ = self.eval(epoch, save_score=arg.save_score)
+                score_files = [os.path.join(arg.work_dir, f'epoch{epoch + 1}_test_score.pkl')] if arg.save_score else []
+                if epoch + 1 == arg.num_epoch:
+                    score_files.append(os.path.join(arg.work_dir, LAST_SCORE_FILE))
+                accuracy, val_loss, _ = self.eval(epoch, score_files)
                 improved = accuracy > self.best_acc
                 if improved:
                     self.best_acc, self.best_acc_epoch = accuracy, epoch + 1
@@ -380,12 +432,15 @@ class Processor:
                 if improved or (scheduled and epoch + 1 > arg.save_epoch):
                     outputs.save_torch(strip_module(self.model.state_dict()), self.weights_path(epoch + 1))
                 self.history.append(dict(epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc,
-                                         val_loss=val_loss, val_acc=accuracy, lr=self.optimizer.param_groups[0]['lr']))
+                                         val_loss=val_loss, val_acc=accuracy, lr=self.optimizer.param_groups[0]['lr'],
+                                         seconds=round(time.time() - tick, 2)))
                 outputs.save_curves_png(os.path.join(arg.work_dir, 'training_curves.png'), self.history)
                 self.save_state(epoch + 1)
+                self.write_metrics()
             dist.barrier()
         if self.is_main:
             self.test_best()
+            self.write_metrics(finished=True)
 
     def test_best(self):
         """Re-evaluate the best epoch's weights, writing scores and the wrong/right files (as released)."""
@@ -396,7 +451,8 @@ class Processor:
         path = candidates[0]
         self.model.load_state_dict(torch.load(path, map_location='cpu'))
         self.arg.print_log, print_log = False, self.arg.print_log
-        _, _, confusion = self.eval(0, save_score=True, wrong_file=path.replace('.pt', '_wrong.txt'),
+        _, _, confusion = self.eval(0, [os.path.join(self.arg.work_dir, 'epoch1_test_score.pkl')],
+                                    wrong_file=path.replace('.pt', '_wrong.txt'),
                                     result_file=path.replace('.pt', '_right.txt'))
         self.arg.print_log = print_log
         self.save_confusion(confusion)
@@ -413,7 +469,8 @@ class Processor:
             raise ValueError('--phase test needs --weights <work_dir>/runs-<epoch>-<step>.pt')
         self.print_log(f'Model:   {self.arg.model}.')
         self.print_log(f'Weights: {self.arg.weights}.')
-        accuracy, _, confusion = self.eval(0, save_score=self.arg.save_score,
+        score_files = [os.path.join(self.arg.work_dir, 'epoch1_test_score.pkl')] if self.arg.save_score else []
+        accuracy, _, confusion = self.eval(0, score_files,
                                            wrong_file=self.arg.weights.replace('.pt', '_wrong.txt'),
                                            result_file=self.arg.weights.replace('.pt', '_right.txt'))
         self.save_confusion(confusion)

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import ensemble
@@ -142,3 +143,37 @@ def test_errors(workspace, tmp_path):
     with pytest.raises(SystemExit, match='epoch1_test_score.pkl not found'):
         ensemble.main(['--datasets', 'ntu/xsub', '--joint-dir', str(tmp_path), '--bone-dir', str(tmp_path),
                        '--data-dir', str(workspace / 'data')])
+
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_paired_arms_share_weights_and_data_stream(workspace, tmp_path, workers):
+    """`loss_alpha` 1 and 0 with the same seed: identical initial weights, batches, augmentation and prompt draws."""
+    from engine.args import parse_args
+    from engine.trainer import Processor, init_seed
+    cfg = config(workspace, 'pair', 'model.ctrgcn.Model_lst_4part', 8)
+    streams = []
+    for alpha in (1.0, 0.0):
+        args = parse_args('ntu', ['--config', cfg, '--work-dir', str(tmp_path / str(alpha)), '--loss-alpha', str(alpha),
+                                  '--num-worker', str(workers), '--seed', '3'])
+        init_seed(args.seed)
+        processor = Processor(args, 'ntu')
+        weights = {k: v.clone() for k, v in processor.model.state_dict().items()}
+        batches = []
+        for epoch in range(2):
+            for data, label, index in processor.data_loader['train']:
+                if workers and alpha == 0:
+                    torch.rand(5)                # other draws from the global stream change neither order, prompts
+                text = processor.text_features(label)          # nor the workers' augmentation
+                batches.append((data, label, index, text))
+                if epoch == 0:
+                    processor.model(data)                           # forward passes consume nothing random
+        streams.append((weights, batches))
+    (weights_a, batches_a), (weights_b, batches_b) = streams
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert len(batches_a) == len(batches_b) == 6
+    for (data_a, label_a, index_a, text_a), (data_b, label_b, index_b, text_b) in zip(batches_a, batches_b):
+        assert torch.equal(index_a, index_b) and torch.equal(label_a, label_b) and torch.equal(data_a, data_b)
+        assert all(torch.equal(a, b) for a, b in zip(text_a, text_b))
+    # and the stream is a random one: the second epoch is shuffled differently from the first
+    assert not torch.equal(torch.cat([b[2] for b in batches_a[:3]]), torch.cat([b[2] for b in batches_a[3:]]))
