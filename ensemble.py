@@ -25,12 +25,8 @@ WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
 SCORE_FILE = 'epoch1_test_score.pkl'
 
 
-def dataset_labels(dataset, data_dir):
-    """(sample names, labels) of the test split."""
-    if dataset == 'NW-UCLA':
-        from feeders.feeder_ucla import split_files
-        return split_files(os.path.join(data_dir, 'NW-UCLA', 'all_sqe'), 'val')
-    path = os.path.join(data_dir, NTU_FILES[dataset])
+def ntu_labels(path):
+    """(sample names, labels) of the test split of a preprocessed NTU file, without loading the skeletons."""
     if not os.path.exists(path):
         raise SystemExit(f'{path} not found: run the preprocessing (see README) or pass --data-dir')
     with np.load(path) as npz:                          # reads only the members asked for
@@ -39,11 +35,24 @@ def dataset_labels(dataset, data_dir):
     return names or [f'test_{i}' for i in range(len(labels))], labels
 
 
+def dataset_labels(dataset, data_dir):
+    """(sample names, labels) of the test split."""
+    if dataset == 'NW-UCLA':
+        from feeders.feeder_ucla import split_files
+        return split_files(os.path.join(data_dir, 'NW-UCLA', 'all_sqe'), 'val')
+    return ntu_labels(os.path.join(data_dir, NTU_FILES[dataset]))
+
+
 def load_scores(directory, names):
-    """Score rows in the order of `names`; released files keyed by position ('test_<i>' or integers) also work."""
+    """Score rows of a stream's folder in the order of `names`."""
     path = os.path.join(directory, SCORE_FILE)
     if not os.path.exists(path):
         raise SystemExit(f'{path} not found: run the test phase with --save-score True for this stream')
+    return load_scores_file(path, names)
+
+
+def load_scores_file(path, names):
+    """Score rows in the order of `names`; released files keyed by position ('test_<i>' or integers) also work."""
     with open(path, 'rb') as f:
         scores = pickle.load(f)
     keys = [str(k) for k in scores]
@@ -59,12 +68,16 @@ def load_scores(directory, names):
     return np.stack(rows).astype(np.float64)
 
 
+def weights_for(count, alpha=1.0):
+    """The released fusion weights of `count` streams (two streams: joint + alpha * bone)."""
+    return WEIGHTS.get(count, [1.0, alpha])
+
+
 def fuse(streams, alpha):
     classes = {s.shape[1] for s in streams}
     if len(classes) > 1:
         raise SystemExit(f'score files disagree on the number of classes: {sorted(classes)}')
-    weights = WEIGHTS.get(len(streams), [1.0, alpha])
-    return sum(w * s for w, s in zip(weights, streams))
+    return sum(w * s for w, s in zip(weights_for(len(streams), alpha), streams))
 
 
 def top_k(score, labels, k):

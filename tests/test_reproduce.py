@@ -1,0 +1,87 @@
+"""tools/reproduce.py: schedules, the quick command end to end on generated NW-UCLA data, resume, failures."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+import reproduce  # noqa: E402
+
+
+def released(path):
+    with open(os.path.join(ROOT, path)) as f:
+        return yaml.safe_load(f)
+
+
+def test_schedules_scale_epochs_steps_and_warm_up_together():
+    ucla = released('config/ucla/lst_joint.yaml')
+    assert reproduce.schedule_of(ucla, 'full') == dict(num_epoch=110, step=[90, 100], warm_up_epoch=5,
+                                                       batch_size=64, repeat=5)
+    assert reproduce.schedule_of(ucla, 'medium') == dict(num_epoch=110, step=[90, 100], warm_up_epoch=5,
+                                                         batch_size=64, repeat=1)
+    assert reproduce.schedule_of(ucla, 'short') == dict(num_epoch=30, step=[25, 27], warm_up_epoch=2,
+                                                        batch_size=64, repeat=1)
+    ntu = released('config/nturgbd120-cross-subject/lst_joint.yaml')
+    assert reproduce.schedule_of(ntu, 'medium') == dict(num_epoch=22, step=[18, 20], warm_up_epoch=2,
+                                                        batch_size=200, repeat=None)
+    assert reproduce.schedule_of(ntu, 'short')['num_epoch'] == 6
+    baseline = released('config/ucla/default.yaml')                # CTR-GCN's own recipe: 65 epochs x repeat 5
+    assert reproduce.schedule_of(baseline, 'short') == dict(num_epoch=18, step=[14], warm_up_epoch=2,
+                                                            batch_size=16, repeat=1)
+
+
+def test_arms_differ_in_one_setting(tmp_path):
+    opts = reproduce.parse(['--out', str(tmp_path), '--head', 'all-MiniLM-L6-v2'])
+    opts.num_worker = 0
+    lst, _ = reproduce.command(reproduce.Run('lst', 'bone', 2, str(tmp_path)), 'ucla', 'short', opts, None)
+    control, _ = reproduce.command(reproduce.Run('control', 'bone', 2, str(tmp_path)), 'ucla', 'short', opts, None)
+    assert control[-2:] == ['--loss-alpha', '0']
+    differ = [(a, b) for a, b in zip(lst, control) if a != b]
+    assert differ == [(os.path.join(str(tmp_path), 'lst', 'bone', 'seed2'),
+                       os.path.join(str(tmp_path), 'control', 'bone', 'seed2'))]
+    baseline, _ = reproduce.command(reproduce.Run('ctrgcn', 'bone', 1, str(tmp_path)), 'ucla', 'short', opts, None)
+    assert "'data_path': 'bone'" in ' '.join(baseline) and 'head' not in ' '.join(baseline)
+
+
+@pytest.mark.slow
+def test_quick_end_to_end_then_nothing_to_train(tmp_path):
+    out = tmp_path / 'ucla'
+    argv = [sys.executable, os.path.join(ROOT, 'tools', 'reproduce.py'), '--benchmark', 'ucla', '--streams', 'joint',
+            'bone', '--arms', 'lst', 'control', '--seeds', '1', '2', '--schedule', 'quick', '--jobs', '2',
+            '--head', 'all-MiniLM-L6-v2', '--text-cache-dir', str(tmp_path / 'bank'), '--out', str(out)]
+    first = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    summary = json.loads((out / 'summary.json').read_text())
+    assert [r['status'] for r in summary['runs']] == ['done'] * 8
+    assert summary['paired']['joint']['best']['n'] == 2 and len(summary['paired']['bone']['per_seed']) == 2
+    assert summary['ensembles']['lst/2']['best']['n'] == 2
+    assert summary['table']['control/bone']['last']['n'] == 2
+    for r in summary['runs']:
+        assert len(r['curve']) == 3 and 0 <= r['best'] <= 100
+    assert (out / 'curves.png').stat().st_size > 0 and '| lst/joint |' in (out / 'summary.md').read_text()
+    # the paired difference is computed from the runs themselves
+    by = {(r['arm'], r['stream'], r['seed']): r for r in summary['runs']}
+    assert summary['paired']['joint']['per_seed'][0]['best'] == pytest.approx(
+        by['lst', 'joint', 1]['best'] - by['control', 'joint', 1]['best'])
+    logs = {p: p.stat().st_mtime_ns for p in out.glob('*/*/seed*/log.txt')}
+    assert len(logs) == 8
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and 'all 8 runs finished already' in again.stdout
+    assert json.loads((out / 'summary.json').read_text()) == summary
+    assert {p: p.stat().st_mtime_ns for p in logs} == logs                   # nothing trained again
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_listed_with_its_last_log_line(tmp_path):
+    out = tmp_path / 'bad'
+    code = reproduce.main(['--streams', 'joint', '--arms', 'lst', '--seeds', '1', '--schedule', 'quick',
+                           '--head', 'all-MiniLM-L6-v2', '--out', str(out), '--', '--base-lr', 'fast'])
+    assert code == 1
+    summary = json.loads((out / 'summary.json').read_text())
+    (run,) = summary['runs']
+    assert run['status'] == 'failed' and "invalid float value: 'fast'" in run['last_line']
+    assert 'failed' in (out / 'summary.md').read_text()

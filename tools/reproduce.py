@@ -1,0 +1,446 @@
+#!/usr/bin/env python
+"""Reproduce a results table: paired LST / control runs over several seeds, streams fused, mean +- std.
+
+    python tools/reproduce.py --benchmark ucla --streams joint bone joint_vel bone_vel \\
+        --arms lst control ctrgcn --seeds 1 2 3 --schedule short --jobs 2 --out work_dir/reproduce/ucla
+
+Arms (each run is an ordinary main_multipart_*.py run in <out>/<arm>/<stream>/seed<k>):
+  lst      the stream's released LST config
+  control  the same config and seed with loss_alpha 0: identical initial weights, batches, augmentation and prompt
+           draws; only the language gradient is removed (the paired comparison)
+  ctrgcn   the CTR-GCN baseline with its own released recipe (a second, unpaired reference)
+  lst_te   LST training its text encoder every step (--te-lr-ratio 1), as the released code does
+
+Schedules: full = the configs as released; medium = 22/110 and short = 6/110 of the released number of training
+samples (epochs, lr steps and warm-up scaled together; NW-UCLA drops `repeat` to 1 first: short = 30 epochs of 1,020
+samples); quick = 3 tiny epochs on generated data (unless --data-root is given), for tests.
+
+Interrupted runs resume, finished runs are skipped; at the end <out>/summary.md, summary.json and curves.png are
+written from whatever has finished (failed runs are listed with their last log line).
+"""
+import argparse
+import concurrent.futures
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
+
+import ensemble  # noqa: E402
+
+BENCHMARKS = {          # name: (config folder, main script, ensemble dataset, generated-data preprocessing set)
+    'ucla': ('config/ucla', 'main_multipart_ucla.py', 'NW-UCLA', None),
+    'ntu60-xsub': ('config/nturgbd-cross-subject', 'main_multipart_ntu.py', 'ntu/xsub', 'ntu60'),
+    'ntu60-xview': ('config/nturgbd-cross-view', 'main_multipart_ntu.py', 'ntu/xview', 'ntu60'),
+    'ntu120-xsub': ('config/nturgbd120-cross-subject', 'main_multipart_ntu.py', 'ntu120/xsub', 'ntu120'),
+    'ntu120-xset': ('config/nturgbd120-cross-set', 'main_multipart_ntu.py', 'ntu120/xset', 'ntu120'),
+}
+STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
+ARMS = ('lst', 'control', 'ctrgcn', 'lst_te')
+ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1']}
+SCHEDULES = {'full': 1.0, 'medium': 22 / 110, 'short': 6 / 110, 'quick': None}
+QUICK = dict(num_epoch=3, step=[2], warm_up_epoch=1, batch_size=16, repeat=1)
+# the CTR-GCN baseline's feeder modalities per stream (LST streams make bones inside the model instead)
+UCLA_MODALITY = {'joint': 'joint', 'bone': 'bone', 'joint_vel': 'joint_motion', 'bone_vel': 'bone_motion'}
+NTU_MODALITY = {'joint': {}, 'bone': {'bone': True}, 'joint_vel': {'vel': True}, 'bone_vel': {'bone': True, 'vel': True}}
+ENSEMBLES = {2: ('joint', 'bone'), 3: ('joint', 'bone', 'joint_vel'), 4: STREAMS}
+
+
+# ---------------------------------------------------------------------------------------------------- runs
+class Run:
+    def __init__(self, arm, stream, seed, out):
+        self.arm, self.stream, self.seed = arm, stream, seed
+        self.work_dir = os.path.join(out, arm, stream, f'seed{seed}')
+
+    @property
+    def name(self):
+        return f'{self.arm}/{self.stream}/seed{self.seed}'
+
+    def metrics(self):
+        path = os.path.join(self.work_dir, 'metrics.json')
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def finished(self, num_epoch):
+        metrics = self.metrics()
+        return bool(metrics and metrics['finished'] and metrics['num_epoch'] == num_epoch)
+
+    def last_log_line(self):
+        path = os.path.join(self.work_dir, 'console.log')
+        if not os.path.exists(path):
+            return ''
+        with open(path, errors='replace') as f:
+            lines = [line.strip() for line in f.read().replace('\r', '\n').splitlines() if line.strip()]
+        return lines[-1] if lines else ''
+
+
+def config_path(benchmark, arm, stream):
+    folder = BENCHMARKS[benchmark][0]
+    return os.path.join(ROOT, folder, 'default.yaml' if arm == 'ctrgcn' else f'lst_{stream}.yaml')
+
+
+def schedule_of(config, schedule):
+    """The schedule's settings for one config: epochs, lr steps, warm-up (and repeat, batch size)."""
+    repeat = config['train_feeder_args'].get('repeat')
+    if schedule == 'quick':
+        return dict(QUICK, repeat=1 if repeat else None)
+    epochs, steps, warm = config['num_epoch'], config['step'], config['warm_up_epoch']
+    fraction = SCHEDULES[schedule]
+    if fraction == 1:
+        return dict(num_epoch=epochs, step=steps, warm_up_epoch=warm, batch_size=config['batch_size'], repeat=repeat)
+    epochs_now = max(1, round(epochs * (repeat or 1) * fraction))     # epochs of one pass over the training set
+    factor = epochs_now / epochs
+    steps_now = sorted({min(epochs_now, max(1, round(s * factor))) for s in steps})
+    warm_now = min(warm, max(2, math.ceil(warm * factor)))             # at least 2: a 1-epoch warm-up is none
+    return dict(num_epoch=epochs_now, step=steps_now, warm_up_epoch=warm_now, batch_size=config['batch_size'],
+                repeat=1 if repeat else None)
+
+
+def command(run, benchmark, schedule, opts, data_root):
+    cfg_path = config_path(benchmark, run.arm, run.stream)
+    with open(cfg_path) as f:
+        config = yaml.safe_load(f)
+    plan = schedule_of(config, schedule)
+    train, test = {}, {}
+    if plan['repeat']:
+        train['repeat'] = plan['repeat']
+    if run.arm == 'ctrgcn' and run.stream != 'joint':
+        if benchmark == 'ucla':
+            train['data_path'] = test['data_path'] = UCLA_MODALITY[run.stream]
+        else:
+            train.update(NTU_MODALITY[run.stream])
+            test.update(NTU_MODALITY[run.stream])
+    if data_root:
+        if benchmark == 'ucla':
+            train['root'] = test['root'] = data_root
+        else:
+            name = os.path.basename(config['train_feeder_args']['data_path'])
+            train['data_path'] = test['data_path'] = os.path.join(data_root, name)
+    argv = [sys.executable, os.path.join(ROOT, BENCHMARKS[benchmark][1]), '--config', cfg_path,
+            '--work-dir', run.work_dir, '--seed', str(run.seed), '--num-epoch', str(plan['num_epoch']),
+            '--step', *map(str, plan['step']), '--warm_up_epoch', str(plan['warm_up_epoch']),
+            '--batch-size', str(plan['batch_size']), '--num-worker', str(opts.num_worker)]
+    for flag, extra in (('--train-feeder-args', train), ('--test-feeder-args', test)):
+        if extra:
+            argv += [flag, repr(extra)]
+    if run.arm != 'ctrgcn' and opts.head:
+        argv += ['--model-args', repr({'head': [opts.head]})]
+    if opts.device is not None:
+        argv += ['--device', *map(str, opts.device)]
+    if opts.text_cache_dir:
+        argv += ['--text-cache-dir', opts.text_cache_dir]
+    return argv + ARM_ARGS[run.arm] + opts.extra, plan
+
+
+def execute(run, argv, threads):
+    """One run to its end (it resumes by itself); its console output goes to <work_dir>/console.log."""
+    os.makedirs(run.work_dir, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with open(os.path.join(run.work_dir, 'console.log'), 'a') as log:
+        log.write(f'\n$ {" ".join(argv)}\n')
+        log.flush()
+        return subprocess.run(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+# ---------------------------------------------------------------------------------------------------- data
+def generated_data(benchmark, out):
+    """Small generated data in the benchmark's format under <out>/data (made once); returns the data root."""
+    from preprocess import synthetic
+    prep = BENCHMARKS[benchmark][3]
+    root = os.path.join(out, 'data', prep or 'NW-UCLA')
+    done = os.path.join(root, '.complete')
+    if not os.path.exists(done):
+        if prep is None:
+            synthetic.write_ucla(root, num_classes=10, per_class=12)
+        else:
+            from preprocess import ntu
+            raw = os.path.join(out, 'data', f'{prep}_raw')
+            synthetic.write_ntu(raw, num_classes=10, per_class=12, ntu120=prep == 'ntu120')
+            ntu.parse_all([raw], root, prep, workers=1)
+            ntu.denoise_all(root, workers=1)
+            ntu.write_splits(root)
+        open(done, 'w').close()
+    return root
+
+
+def test_labels(benchmark, data_root):
+    """(names, labels) of the test split, for fusing the streams' score files."""
+    dataset = BENCHMARKS[benchmark][2]
+    if benchmark == 'ucla':
+        from feeders.feeder_ucla import DEFAULT_ROOT, split_files
+        return split_files(data_root or os.path.join(ROOT, DEFAULT_ROOT), 'val')
+    path = os.path.join(data_root, os.path.basename(ensemble.NTU_FILES[dataset])) if data_root else \
+        os.path.join(ROOT, 'data', ensemble.NTU_FILES[dataset])
+    return ensemble.ntu_labels(path)
+
+
+# ---------------------------------------------------------------------------------------------------- summary
+def mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return dict(mean=float(np.mean(values)), std=float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                n=len(values), values=values)
+
+
+def fmt(stat, digits=2):
+    if stat is None:
+        return '-'
+    if stat['n'] == 1:
+        return f'{stat["mean"]:.{digits}f} (n=1)'
+    return f'{stat["mean"]:.{digits}f} +- {stat["std"]:.{digits}f} (n={stat["n"]})'
+
+
+def run_record(run, num_epoch, returncode):
+    metrics = run.metrics() or {}
+    history = metrics.get('history', [])
+    record = dict(arm=run.arm, stream=run.stream, seed=run.seed, work_dir=run.work_dir,
+                  epochs_done=len(history), curve=[round(100 * h['val_acc'], 2) for h in history],
+                  wall_s=round(sum(h.get('seconds', 0) for h in history), 1))
+    if run.finished(num_epoch):
+        record.update(status='done', best=round(100 * metrics['best_acc'], 2), best_epoch=metrics['best_epoch'],
+                      last=record['curve'][-1])
+    elif returncode not in (None, 0):
+        record.update(status='failed', returncode=returncode, last_line=run.last_log_line())
+    else:
+        record.update(status='incomplete' if history else 'not run')
+    return record
+
+
+def fused_top1(runs, streams, names, labels, score_file):
+    """Top-1 (%) of the released fusion of `streams` from one arm and seed; None if a stream is missing."""
+    scores = []
+    for stream in streams:
+        path = os.path.join(runs[stream].work_dir, score_file)
+        if not os.path.exists(path):
+            return None
+        scores.append(ensemble.load_scores_file(path, names))
+    return round(100 * ensemble.top_k(ensemble.fuse(scores, 1.0), labels, 1), 2)
+
+
+def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels, machine):
+    done = [r for r in records if r['status'] == 'done']
+    table = {}
+    for arm in arms:
+        for stream in streams:
+            group = [r for r in done if r['arm'] == arm and r['stream'] == stream]
+            table[f'{arm}/{stream}'] = dict(best=mean_std([r['best'] for r in group]),
+                                            last=mean_std([r['last'] for r in group]),
+                                            wall_s=mean_std([r['wall_s'] for r in group]))
+    paired = {}
+    if 'lst' in arms and 'control' in arms:
+        for stream in streams:
+            by = {(r['arm'], r['seed']): r for r in done if r['stream'] == stream}
+            rows = [dict(seed=s, best=round(by['lst', s]['best'] - by['control', s]['best'], 2),
+                         last=round(by['lst', s]['last'] - by['control', s]['last'], 2))
+                    for s in seeds if ('lst', s) in by and ('control', s) in by]
+            paired[stream] = dict(per_seed=rows, best=mean_std([r['best'] for r in rows]),
+                                  last=mean_std([r['last'] for r in rows]))
+    fused = {}
+    if labels is not None:
+        names, label_list = labels
+        for arm in arms:
+            for size, members in ENSEMBLES.items():
+                if not set(members) <= set(streams):
+                    continue
+                per_seed = []
+                for seed in seeds:
+                    arm_runs = {s: runs[arm, s, seed] for s in members}
+                    if all(runs[arm, s, seed].finished_flag for s in members):
+                        per_seed.append(dict(seed=seed,
+                                             best=fused_top1(arm_runs, members, names, label_list, 'epoch1_test_score.pkl'),
+                                             last=fused_top1(arm_runs, members, names, label_list, 'last_test_score.pkl')))
+                fused[f'{arm}/{size}'] = dict(streams=list(members), weights=ensemble.weights_for(len(members), 1.0),
+                                              per_seed=per_seed, best=mean_std([r['best'] for r in per_seed]),
+                                              last=mean_std([r['last'] for r in per_seed]))
+    return dict(benchmark=benchmark, schedule=plan_text, machine=machine, runs=records, table=table,
+                paired=paired, ensembles=fused)
+
+
+def markdown(summary):
+    s = summary
+    lines = [f'# Reproduction: {s["benchmark"]}', '', f'Schedule: {s["schedule"]}', f'Machine: {s["machine"]}', '',
+             'Top-1 (%) on the test split, mean +- std over seeds (sample std). "best" = the best epoch, as the release '
+             'reports it (chosen on the test split); "last" = the last epoch.', '',
+             '| arm / stream | best | last | wall time per run (min) |', '|---|---|---|---|']
+    for key, row in s['table'].items():
+        wall = row['wall_s']
+        wall_text = '-' if wall is None else f'{wall["mean"] / 60:.1f}'
+        lines.append(f'| {key} | {fmt(row["best"])} | {fmt(row["last"])} | {wall_text} |')
+    if s['paired']:
+        lines += ['', '## Paired difference, LST - control (same seed, weights and data stream)', '',
+                  '| stream | per seed: best (last) | mean best | mean last |', '|---|---|---|---|']
+        for stream, row in s['paired'].items():
+            per_seed = ', '.join(f'seed {r["seed"]}: {r["best"]:+.2f} ({r["last"]:+.2f})' for r in row['per_seed'])
+            lines.append(f'| {stream} | {per_seed or "-"} | {fmt(row["best"])} | {fmt(row["last"])} |')
+    if s['ensembles']:
+        lines += ['', '## Ensembles (ensemble.py\'s released weights)', '',
+                  '| arm | streams | weights | best-epoch scores | last-epoch scores |', '|---|---|---|---|---|']
+        for key, row in s['ensembles'].items():
+            lines.append(f'| {key.split("/")[0]} | {" + ".join(row["streams"])} | {row["weights"]} | '
+                         f'{fmt(row["best"])} | {fmt(row["last"])} |')
+    lines += ['', '## Runs', '', '| run | status | best (epoch) | last | epochs | wall (min) |', '|---|---|---|---|---|---|']
+    for r in s['runs']:
+        name = f'{r["arm"]}/{r["stream"]}/seed{r["seed"]}'
+        if r['status'] == 'done':
+            lines.append(f'| {name} | done | {r["best"]:.2f} ({r["best_epoch"]}) | {r["last"]:.2f} | {r["epochs_done"]} '
+                         f'| {r["wall_s"] / 60:.1f} |')
+        else:
+            why = f': `{r["last_line"]}`' if r.get('last_line') else ''
+            lines.append(f'| {name} | {r["status"]}{why} | - | - | {r["epochs_done"]} | {r["wall_s"] / 60:.1f} |')
+    return '\n'.join(lines) + '\n'
+
+
+def plot_curves(summary, path, streams, arms):
+    from engine.outputs import _figure, atomic_write
+    plt = _figure()
+    fig, axes = plt.subplots(1, len(streams), figsize=(5 * len(streams), 4), squeeze=False)
+    for ax, stream in zip(axes[0], streams):
+        for arm in arms:
+            curves = [r['curve'] for r in summary['runs'] if r['arm'] == arm and r['stream'] == stream
+                      and r['status'] == 'done']
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            data = np.array([c[:length] for c in curves])
+            epochs = np.arange(1, length + 1)
+            mean = data.mean(0)
+            ax.plot(epochs, mean, marker='o' if length < 20 else None, label=f'{arm} (n={len(curves)})')
+            if len(curves) > 1:
+                ax.fill_between(epochs, data.min(0), data.max(0), alpha=0.2)
+        ax.set_title(f'{summary["benchmark"]} {stream}: val top-1, mean and range over seeds', fontsize=9)
+        ax.set_xlabel('epoch')
+        ax.set_ylabel('top-1 (%)')
+        if ax.lines:
+            ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=100))
+    plt.close(fig)
+
+
+def machine_line(opts, threads):
+    import torch
+    if torch.cuda.is_available() and opts.device != []:
+        device = torch.cuda.get_device_name(0)
+    else:
+        device = platform.processor() or platform.machine()
+        try:
+            with open('/proc/cpuinfo') as f:
+                device = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+        except (OSError, StopIteration):
+            pass
+        device = f'CPU ({os.cpu_count()} cores, {device})'
+    return (f'{device}; PyTorch {torch.__version__}; {opts.jobs} run(s) at a time'
+            + (f', {threads} thread(s) each' if threads else ''))
+
+
+# ---------------------------------------------------------------------------------------------------- main
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--benchmark', default='ucla', choices=sorted(BENCHMARKS))
+    p.add_argument('--streams', nargs='+', default=['joint'], choices=STREAMS)
+    p.add_argument('--arms', nargs='+', default=['lst', 'control'], choices=ARMS)
+    p.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
+    p.add_argument('--schedule', default='short', choices=list(SCHEDULES))
+    p.add_argument('--jobs', type=int, default=1, help='runs at a time (CPU: the cores are split between them; '
+                                                       'GPU: several processes share the device)')
+    p.add_argument('--threads', type=int, default=None, help='CPU threads per run (default: cores / jobs)')
+    p.add_argument('--num-worker', type=int, default=None,
+                   help='data loader workers per run (default: 0 on the CPU, cores / jobs with a GPU)')
+    p.add_argument('--out', required=True, help='output folder (runs, summary.md, summary.json, curves.png)')
+    p.add_argument('--data-root', default=None, help='NW-UCLA: the all_sqe folder; NTU: the folder of the .npz files '
+                                                     '(default: the configs\' paths; quick: generated data)')
+    p.add_argument('--head', default=None, help='text encoder for the LST arms (default: the config\'s, ViT-B/32); '
+                                                'all-MiniLM-L6-v2 works offline')
+    p.add_argument('--device', type=int, nargs='*', default=None, help='GPU index(es) passed to every run')
+    p.add_argument('--text-cache-dir', default=None, help='passed to every run (the frozen text feature banks)')
+    p.add_argument('--summary-only', action='store_true', help='train nothing; summarise what has finished')
+    p.add_argument('extra', nargs=argparse.REMAINDER,
+                   help='after --: more arguments for every run, e.g. -- --amp False')
+    opts = p.parse_args(argv)
+    opts.extra = opts.extra[1:] if opts.extra[:1] == ['--'] else opts.extra
+    if opts.jobs < 1:
+        p.error(f'--jobs {opts.jobs}: expected at least 1')
+    return opts
+
+
+def main(argv=None):
+    opts = parse(argv)
+    import torch
+    out = os.path.abspath(opts.out)
+    gpu = torch.cuda.is_available() and opts.device != []
+    cores = os.cpu_count() or 1
+    threads = opts.threads or (None if gpu else max(1, cores // opts.jobs))
+    if opts.num_worker is None:
+        opts.num_worker = max(1, cores // opts.jobs) if gpu else 0
+    data_root = os.path.abspath(opts.data_root) if opts.data_root else None
+    if opts.schedule == 'quick' and data_root is None:
+        data_root = generated_data(opts.benchmark, out)
+    runs, commands = {}, {}
+    plans = {}
+    for stream in opts.streams:
+        for seed in opts.seeds:
+            for arm in opts.arms:
+                run = Run(arm, stream, seed, out)
+                argv, plan = command(run, opts.benchmark, opts.schedule, opts, data_root)
+                runs[arm, stream, seed], commands[arm, stream, seed], plans[arm, stream] = run, argv, plan
+    todo = [key for key, run in runs.items() if not run.finished(plans[key[:2]]['num_epoch'])]
+    returncodes = {}
+    if todo and not opts.summary_only:
+        print(f'{len(todo)} of {len(runs)} runs to train ({len(runs) - len(todo)} finished already) in {out}')
+        with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool, \
+                tqdm(total=len(todo), desc='runs', unit='run') as bar:
+            futures = {pool.submit(execute, runs[key], commands[key], threads): key for key in todo}
+            for future in concurrent.futures.as_completed(futures):
+                key = futures[future]
+                returncodes[key] = future.result()
+                status = 'done' if returncodes[key] == 0 else f'FAILED ({runs[key].last_log_line()})'
+                tqdm.write(f'{runs[key].name}: {status}')
+                bar.update()
+    elif not todo:
+        print(f'all {len(runs)} runs finished already in {out}: summarising')
+    for key, run in runs.items():
+        run.finished_flag = run.finished(plans[key[:2]]['num_epoch'])
+    records = [run_record(runs[key], plans[key[:2]]['num_epoch'], returncodes.get(key)) for key in runs]
+    try:
+        labels = test_labels(opts.benchmark, data_root)
+    except (OSError, ValueError, SystemExit) as exc:
+        print(f'ensembles skipped: no test labels ({exc})')
+        labels = None
+    summary = summarize(records, runs, opts.benchmark, opts.streams, opts.arms, opts.seeds,
+                        schedule_text(plans, opts), labels, machine_line(opts, threads))
+    from engine.outputs import atomic_write
+    atomic_write(os.path.join(out, 'summary.json'), lambda f: json.dump(summary, f, indent=1), mode='w')
+    atomic_write(os.path.join(out, 'summary.md'), lambda f: f.write(markdown(summary)), mode='w')
+    plot_curves(summary, os.path.join(out, 'curves.png'), opts.streams, opts.arms)
+    print(markdown(summary))
+    print(f'written: {out}/summary.md, summary.json, curves.png')
+    failed = [r for r in records if r['status'] == 'failed']
+    return 1 if failed else 0
+
+
+def schedule_text(plans, opts):
+    parts = []
+    for (arm, stream), plan in sorted(plans.items()):
+        repeat = f', repeat {plan["repeat"]}' if plan['repeat'] else ''
+        parts.append(f'{arm}/{stream}: {plan["num_epoch"]} epochs{repeat}, lr steps {plan["step"]}, '
+                     f'warm-up {plan["warm_up_epoch"]}, batch {plan["batch_size"]}')
+    head = f'; text encoder {opts.head}' if opts.head else ''
+    return f'{opts.schedule} ({"; ".join(dict.fromkeys(parts))}){head}'
+
+
+if __name__ == '__main__':
+    sys.exit(main())
