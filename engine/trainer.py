@@ -13,7 +13,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix
-from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 from engine import distributed as dist
@@ -48,6 +47,21 @@ def step_from_name(path):
     """Global step from a released weights name `runs-<epoch>-<step>.pt`; 0 for any other name."""
     match = re.search(r'-(\d+)\.pt$', os.path.basename(path))
     return int(match.group(1)) if match else 0
+
+
+class _NoWriter:
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+
+def summary_writer(path, log):
+    """A tensorboardX writer; without tensorboardX installed, none (curves still go to metrics.json and a PNG)."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        log(f'tensorboardX is not installed: no tensorboard logs in {path}')
+        return _NoWriter()
+    return SummaryWriter(path)
 
 
 def seeded_generator(seed, stream):
@@ -95,8 +109,8 @@ class Processor:
             self.load_optimizer()
             if self.is_main:
                 runs = os.path.join(arg.work_dir, 'runs')
-                self.train_writer = SummaryWriter(os.path.join(runs, 'train'), 'train')
-                self.val_writer = SummaryWriter(os.path.join(runs, 'val'), 'val')
+                self.train_writer = summary_writer(os.path.join(runs, 'train'), self.print_log)
+                self.val_writer = summary_writer(os.path.join(runs, 'val'), self.print_log)
         self.wrap_model()
 
     # ---------------------------------------------------------------- setup
