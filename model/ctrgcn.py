@@ -193,7 +193,7 @@ class unit_gcn(nn.Module):
         # unbind rather than index: its backward stacks the subsets' gradients instead of zero-filling a full
         # adjacency-sized tensor per subset (that alone cost about a tenth of a CPU training step)
         for conv, adj in zip(self.convs, adjacency.unbind(0)):
-            values = conv.conv3(x).view(N * C, T, V)
+            values = conv.conv3(x).reshape(N * C, T, V)      # reshape: a channels-last output is copied
             # y[n, c, t, u] += sum over v of values[n, c, t, v] * adjacency[s, n, c, u, v]
             adj = adj.reshape(N * C, V, V).transpose(1, 2)
             y = torch.bmm(values, adj) if y is None else torch.baddbmm(y, values, adj)

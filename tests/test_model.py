@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -121,6 +123,23 @@ def test_model_follows_dtype_and_device_of_its_parameters():
     logits = model(sample(NTU, dtype=torch.float64))[0]
     assert logits.dtype == torch.float64
     assert 'l1.gcn1.A' not in model.state_dict()
+
+
+def test_channels_last_model_trains_to_the_same_outputs_and_gradients():
+    """channels_last weights make every conv output channels-last; graph_conv must accept any strides."""
+    torch.manual_seed(0)
+    model = ctrgcn.Model_lst_4part(num_class=5, k=8, **NTU).double()          # float64: no rounding noise
+    other = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    assert other.l1.gcn1.convs[0].conv3.weight.is_contiguous(memory_format=torch.channels_last)
+    x = sample(NTU, dtype=torch.float64)
+    results = []
+    for m in (model, other):
+        logits, _, _, parts = m(x)
+        (logits.square().mean() + sum(p.square().mean() for p in parts)).backward()
+        results.append((logits, parts, m.l1.gcn1.convs[0].conv3.weight.grad, m.l1.gcn1.PA.grad))
+    (logits, parts, w, pa), (logits_cl, parts_cl, w_cl, pa_cl) = results
+    for a, b in zip([logits, *parts, w, pa], [logits_cl, *parts_cl, w_cl, pa_cl]):
+        assert ((b - a).norm() / a.norm()).item() < 1e-9
 
 
 def test_flat_input_is_accepted():
