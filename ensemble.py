@@ -1,16 +1,15 @@
 #!/usr/bin/env python
 """Fuse the saved test scores of several streams (joint, bone, joint motion, bone motion) and report Top-1/Top-5.
 
-    python ensemble.py --datasets ntu120/xsub --joint-dir work_dir/ntu120/csub/lst_joint \
+    python ensemble.py --datasets ntu120/xsub --joint-dir work_dir/ntu120/csub/lst_joint \\
         --bone-dir work_dir/ntu120/csub/lst_bone --joint-motion-dir ... --bone-motion-dir ...
 
 Fusion weights as released: two streams joint + alpha * bone; three streams 0.6, 0.6, 0.4; four streams
-0.8, 0.8, 0.2, 0.2. Scores are matched to labels by sample name; labels are read from the dataset files without
-loading the skeleton arrays.
+0.8, 0.8, 0.2, 0.2; or your own with --weights. Scores are matched to labels by sample name; labels are read from
+the dataset files (under --data-dir) without loading the skeleton arrays.
 """
 import argparse
 import os
-import pickle
 import sys
 
 import numpy as np
@@ -20,18 +19,24 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 NTU_FILES = {'ntu/xsub': 'ntu/NTU60_CS.npz', 'ntu/xview': 'ntu/NTU60_CV.npz',
              'ntu120/xsub': 'ntu120/NTU120_CSub.npz', 'ntu120/xset': 'ntu120/NTU120_CSet.npz'}
+UCLA_FOLDER = os.path.join('NW-UCLA', 'all_sqe')
 DATASETS = sorted(NTU_FILES) + ['NW-UCLA']
 WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
 SCORE_FILE = 'epoch1_test_score.pkl'
+STREAM_NAMES = ('joint', 'bone', 'joint motion', 'bone motion')
 
 
 def ntu_labels(path):
     """(sample names, labels) of the test split of a preprocessed NTU file, without loading the skeletons."""
     if not os.path.exists(path):
-        raise SystemExit(f'{path} not found: run the preprocessing (see README) or pass --data-dir')
-    with np.load(path) as npz:                          # reads only the members asked for
-        labels = npz['y_test'].argmax(1).tolist()
-        names = [str(n) for n in npz['sample_name_test']] if 'sample_name_test' in npz.files else None
+        raise FileNotFoundError(f'{path} not found: --data-dir is the folder that holds ntu/ and ntu120/ (default '
+                                f'data); run the preprocessing first (see README)')
+    try:
+        with np.load(path) as npz:                      # reads only the members asked for
+            labels = npz['y_test'].argmax(1).tolist()
+            names = [str(n) for n in npz['sample_name_test']] if 'sample_name_test' in npz.files else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f'{path}: not a readable preprocessed NTU file ({exc})') from None
     return names or [f'test_{i}' for i in range(len(labels))], labels
 
 
@@ -39,7 +44,11 @@ def dataset_labels(dataset, data_dir):
     """(sample names, labels) of the test split."""
     if dataset == 'NW-UCLA':
         from feeders.feeder_ucla import split_files
-        return split_files(os.path.join(data_dir, 'NW-UCLA', 'all_sqe'), 'val')
+        folder = os.path.join(data_dir, UCLA_FOLDER)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f'{folder} not found: --data-dir is the folder that holds {UCLA_FOLDER} '
+                                    f'(default data)')
+        return split_files(folder, 'val')
     return ntu_labels(os.path.join(data_dir, NTU_FILES[dataset]))
 
 
@@ -47,14 +56,18 @@ def load_scores(directory, names):
     """Score rows of a stream's folder in the order of `names`."""
     path = os.path.join(directory, SCORE_FILE)
     if not os.path.exists(path):
-        raise SystemExit(f'{path} not found: run the test phase with --save-score True for this stream')
+        raise FileNotFoundError(f'{path} not found: run the test phase with --save-score True for this stream')
     return load_scores_file(path, names)
 
 
 def load_scores_file(path, names):
-    """Score rows in the order of `names`; released files keyed by position ('test_<i>' or integers) also work."""
-    with open(path, 'rb') as f:
-        scores = pickle.load(f)
+    """Score rows in the order of `names`; released files keyed by position ('test_<i>' or integers) also work.
+    The file is read without running code (score files are what people share)."""
+    from engine.safe_load import load_pickle
+    scores = load_pickle(path, 'score file')
+    if not isinstance(scores, dict) or not scores:
+        raise ValueError(f'{path}: expected a dict of sample name -> class scores, got '
+                         f'{"an empty dict" if isinstance(scores, dict) else type(scores).__name__}')
     keys = [str(k) for k in scores]
     table = dict(zip(keys, scores.values()))
     if set(names) <= set(table):
@@ -63,9 +76,17 @@ def load_scores_file(path, names):
         rows = list(scores.values())                    # the release's positional keys
     else:
         missing = sorted(set(names) - set(table))
-        raise SystemExit(f'{path}: {len(missing)} test samples have no score (e.g. {missing[:3]}); '
+        raise ValueError(f'{path}: {len(missing)} test samples have no score (e.g. {missing[:3]}); '
                          f'it holds {len(table)} scores for a test split of {len(names)}')
-    return np.stack(rows).astype(np.float64)
+    try:
+        score = np.stack([np.asarray(row, dtype=np.float64) for row in rows])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f'{path}: score rows are not vectors of one length ({exc})') from None
+    bad = ~np.isfinite(score).all(axis=1)
+    if bad.any():
+        raise ValueError(f'{path}: {int(bad.sum())} of {len(score)} samples have non-finite scores (NaN or Inf); '
+                         f'this stream cannot be fused')
+    return score
 
 
 def weights_for(count, alpha=1.0):
@@ -73,11 +94,12 @@ def weights_for(count, alpha=1.0):
     return WEIGHTS.get(count, [1.0, alpha])
 
 
-def fuse(streams, alpha):
+def fuse(streams, alpha=1.0, weights=None):
     classes = {s.shape[1] for s in streams}
     if len(classes) > 1:
-        raise SystemExit(f'score files disagree on the number of classes: {sorted(classes)}')
-    return sum(w * s for w, s in zip(weights_for(len(streams), alpha), streams))
+        raise ValueError(f'score files disagree on the number of classes: {sorted(classes)}')
+    weights = weights or weights_for(len(streams), alpha)
+    return sum(w * s for w, s in zip(weights, streams))
 
 
 def top_k(score, labels, k):
@@ -85,27 +107,43 @@ def top_k(score, labels, k):
     return float(np.mean([label in row for label, row in zip(labels, rank)]))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--datasets', '--dataset', dest='dataset', required=True, choices=DATASETS)
-    parser.add_argument('--alpha', default=1, type=float, help='bone weight in the two-stream fusion')
-    parser.add_argument('--joint-dir', required=True, help=f'folder holding {SCORE_FILE} of the joint stream')
-    parser.add_argument('--bone-dir', required=True, help=f'folder holding {SCORE_FILE} of the bone stream')
-    parser.add_argument('--joint-motion-dir', default=None)
-    parser.add_argument('--bone-motion-dir', default=None)
-    parser.add_argument('--data-dir', default='data', help='the data folder (NTU npz files, NW-UCLA/all_sqe)')
-    arg = parser.parse_args(argv)
-    if arg.bone_motion_dir and not arg.joint_motion_dir:
-        parser.error('--bone-motion-dir needs --joint-motion-dir (three streams are joint, bone, joint motion)')
+def parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--datasets', '--dataset', dest='dataset', required=True, choices=DATASETS,
+                   help='the benchmark the scores are of')
+    p.add_argument('--joint-dir', required=True, help=f'folder holding {SCORE_FILE} of the joint stream')
+    p.add_argument('--bone-dir', required=True, help=f'folder holding {SCORE_FILE} of the bone stream')
+    p.add_argument('--joint-motion-dir', default=None, help='third stream (joint motion), optional')
+    p.add_argument('--bone-motion-dir', default=None, help='fourth stream (bone motion), optional')
+    p.add_argument('--alpha', default=1, type=float, help='bone weight in the two-stream fusion (default 1)')
+    p.add_argument('--weights', type=float, nargs='+', default=None, metavar='W',
+                   help='one weight per stream given, in the order joint, bone, joint motion, bone motion '
+                        '(default: the released weights)')
+    p.add_argument('--data-dir', default='data',
+                   help=f'the folder holding ntu/NTU60_CS.npz, ntu120/NTU120_CSub.npz, ... and {UCLA_FOLDER} '
+                        f'(the labels are read from there; default: data)')
+    return p
 
-    names, labels = dataset_labels(arg.dataset, arg.data_dir)
+
+def main(argv=None):
+    p = parser()
+    arg = p.parse_args(argv)
+    if arg.bone_motion_dir and not arg.joint_motion_dir:
+        p.error('--bone-motion-dir needs --joint-motion-dir (three streams are joint, bone, joint motion)')
     dirs = [d for d in (arg.joint_dir, arg.bone_dir, arg.joint_motion_dir, arg.bone_motion_dir) if d]
-    score = fuse([load_scores(d, names) for d in dirs], arg.alpha)
+    if arg.weights is not None and len(arg.weights) != len(dirs):
+        p.error(f'--weights: {len(arg.weights)} weights for {len(dirs)} streams')
+    weights = arg.weights or weights_for(len(dirs), arg.alpha)
+    names, labels = dataset_labels(arg.dataset, arg.data_dir)
+    score = fuse([load_scores(d, names) for d in dirs], weights=weights)
     top1, top5 = top_k(score, labels, 1), top_k(score, labels, 5)
+    fused = ' + '.join(f'{w:g} x {name}' for w, name in zip(weights, STREAM_NAMES))
+    print(f'{arg.dataset}, {len(dirs)} streams fused as {fused} ({len(labels)} test samples):')
     print(f'Top1 Acc: {top1 * 100:.4f}%')
     print(f'Top5 Acc: {top5 * 100:.4f}%')
     return top1, top5
 
 
 if __name__ == '__main__':
-    main()
+    from engine.errors import run
+    run(main)

@@ -12,9 +12,11 @@ LOSS_ALPHA = {'ntu': 0.8, 'ucla': 1.0}
 
 
 def get_parser(dataset='ntu'):
-    p = argparse.ArgumentParser(description='LST: language supervised training for skeleton action recognition')
+    p = argparse.ArgumentParser(description='LST: language supervised training for skeleton action recognition',
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--work-dir', default='./work_dir/temp', help='the work folder for storing results')
-    p.add_argument('-model_saved_name', default='')
+    p.add_argument('--model-saved-name', '-model_saved_name', default='',
+                   help='accepted as released (one dash); unused: weights go to the work dir')
     p.add_argument('--config', default=None, help='path to the configuration file')
     p.add_argument('--phase', default='train', choices=['train', 'test'], help='train or test')
     p.add_argument('--save-score', type=str2bool, default=False, help='store the classification scores')
@@ -76,31 +78,90 @@ def load_config(path):
     return config
 
 
+def check_config_value(action, value, path):
+    """A config file's value, checked and converted exactly as the same value given on the command line."""
+    if isinstance(action, DictAction):
+        if not isinstance(value, dict):
+            raise ValueError(f'{path}: {action.dest}: expected a mapping, got {value!r}')
+        return value
+    if action.nargs in ('+', '*'):
+        return [_convert(action, v, path) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    return _convert(action, value, path)
+
+
+def _convert(action, value, path):
+    key = action.dest
+    if action.type is not None and value is not None:
+        if action.type is int and isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f'{path}: {key}: expected an integer, got {value!r}')
+            value = int(value)
+        elif not (action.type is str2bool and isinstance(value, bool)):
+            try:
+                value = action.type(value)
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+                raise ValueError(f'{path}: {key}: {exc}') from None
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(f'{path}: {key}: {value!r} is not one of {", ".join(map(str, action.choices))}')
+    return value
+
+
+SCRIPTS = {'ntu': 'main_multipart_ntu.py', 'ucla': 'main_multipart_ucla.py'}
+
+
+def dataset_hints(args):
+    """(dataset, where) pairs that the feeder, graph and model class name reveal."""
+    hints = []
+    feeder_module = str(args.feeder).rsplit('.', 1)[0]
+    for dataset, marker in (('ntu', 'feeder_ntu'), ('ucla', 'feeder_ucla')):
+        if feeder_module.endswith(marker):
+            hints.append((dataset, f'feeder {args.feeder}'))
+    graph = str(args.model_args.get('graph', ''))
+    for dataset, marker in (('ntu', 'ntu_rgb_d'), ('ucla', 'ucla')):
+        if f'.{marker}.' in f'.{graph}':
+            hints.append((dataset, f'model_args graph {graph}'))
+    if str(args.model).lower().endswith('_ucla'):
+        hints.append(('ucla', f'model {args.model}'))
+    return hints
+
+
+def check_dataset(args, dataset):
+    """The ucla script with an NTU config (or the reverse) would train with the other dataset's descriptions."""
+    for found, where in dataset_hints(args):
+        if found != dataset:
+            raise ValueError(f'{where} is for {"NW-UCLA" if found == "ucla" else "NTU RGB+D"}: run '
+                             f'{SCRIPTS[found]} with this config, not {SCRIPTS[dataset]}')
+    num_class = args.model_args.get('num_class')
+    if dataset == 'ucla' and num_class not in (None, 10):
+        raise ValueError(f'model_args num_class {num_class}: NW-UCLA has 10 classes (NTU RGB+D configs run with '
+                         f'{SCRIPTS["ntu"]})')
+
+
 def parse_args(dataset='ntu', argv=None):
-    """Parse with the config file's values as defaults; an unknown config key is an error naming it."""
+    """Parse with the config file's values as defaults, each checked like the command line's; an unknown config
+    key, a value of the wrong type or choice, or a config of the other dataset is an error naming it."""
     parser = get_parser(dataset)
     first = parser.parse_args(argv)
     if first.config:
         config = load_config(first.config)
-        known = set(vars(first))
-        unknown = sorted(k for k in config if k.replace('-', '_') not in known)
+        actions = {a.dest: a for a in parser._actions}
+        unknown = sorted(k for k in config if k.replace('-', '_') not in actions)
         if unknown:
-            raise SystemExit(f'{first.config}: unknown key(s) {", ".join(unknown)}; valid keys: '
-                             f'{", ".join(sorted(known))}')
-        parser.set_defaults(**{k.replace('-', '_'): v for k, v in config.items()})
+            raise ValueError(f'{first.config}: unknown key(s) {", ".join(unknown)}; valid keys: '
+                             f'{", ".join(sorted(k for k in actions if k != "help"))}')
+        parser.set_defaults(**{k.replace('-', '_'): check_config_value(actions[k.replace('-', '_')], v, first.config)
+                               for k, v in config.items()})
     args = parser.parse_args(argv)
     if args.model is None:
         parser.error('no model: give --model or a config that names one')
     if isinstance(args.device, int):
         args.device = [args.device]
+    check_dataset(args, dataset)
     return args
 
 
-def save_config(args, work_dir):
+def save_config(args, work_dir, name='config.yaml'):
     """<work_dir>/config.yaml: every argument, with the command line on top (as released)."""
-    os.makedirs(work_dir, exist_ok=True)
+    from engine.outputs import atomic_write
     text = f"# command line: {' '.join(sys.argv)}\n\n" + yaml.dump(vars(args))
-    path = os.path.join(work_dir, 'config.yaml')
-    with open(path + '.tmp', 'w') as f:
-        f.write(text)
-    os.replace(path + '.tmp', path)
+    atomic_write(os.path.join(work_dir, name), lambda f: f.write(text), mode='w')

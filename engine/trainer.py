@@ -1,7 +1,7 @@
 """The shared training and testing loop behind main_multipart_ntu.py and main_multipart_ucla.py."""
-import glob
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -18,16 +18,24 @@ from tqdm import tqdm
 from engine import distributed as dist
 from engine import outputs
 from engine.args import save_config
+from engine.errors import check_writable
 from engine.loss import contrastive_loss
+from engine.safe_load import load_torch
 from torchlight import import_class
 
 STATE_FILE = 'checkpoint.pt'
 METRICS_FILE = 'metrics.json'
+BEST_WEIGHTS = 'best.pt'
 LAST_SCORE_FILE = 'last_test_score.pkl'
+SCORE_FILE = 'epoch1_test_score.pkl'            # the released name: the best epoch's (or the tested weights') scores
 # The arguments that define an experiment: a resumed run must have the same (num_epoch may grow).
 EXPERIMENT_KEYS = ('model', 'model_args', 'feeder', 'train_feeder_args', 'test_feeder_args', 'base_lr', 'step',
                    'lr_decay_rate', 'warm_up_epoch', 'weight_decay', 'optimizer', 'nesterov', 'batch_size',
                    'loss_alpha', 'te_lr_ratio', 'seed', 'text_dir', 'text_weights')
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (a non-finite loss); the message says where and what to do."""
 
 
 def init_seed(seed):
@@ -43,10 +51,10 @@ def strip_module(state_dict):
     return OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v) for k, v in state_dict.items())
 
 
-def step_from_name(path):
-    """Global step from a released weights name `runs-<epoch>-<step>.pt`; 0 for any other name."""
-    match = re.search(r'-(\d+)\.pt$', os.path.basename(path))
-    return int(match.group(1)) if match else 0
+def epoch_and_step_from_name(path):
+    """(epoch, global step) from a released weights name `runs-<epoch>-<step>.pt`; (None, 0) for any other name."""
+    match = re.search(r'-(\d+)-(\d+)\.pt$', os.path.basename(path))
+    return (int(match.group(1)), int(match.group(2))) if match else (None, 0)
 
 
 class _NoWriter:
@@ -70,19 +78,35 @@ def seeded_generator(seed, stream):
 
 
 def rng_state(generators):
-    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
+    """Every random state of the run in plain types and tensors (loadable with weights_only=True)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state['state']['key'] = numpy_state['state']['key'].tolist()
+    return dict(python=random.getstate(), numpy=numpy_state, torch=torch.get_rng_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 generators={name: g.get_state() for name, g in generators.items()})
 
 
 def set_rng_state(state, generators):
     random.setstate(state['python'])
-    np.random.set_state(state['numpy'])
+    numpy_state = state['numpy']
+    if isinstance(numpy_state, dict):
+        numpy_state = dict(numpy_state, state=dict(numpy_state['state'],
+                                                   key=np.asarray(numpy_state['state']['key'], dtype=np.uint32)))
+    np.random.set_state(numpy_state)
     torch.set_rng_state(state['torch'])
     if state.get('cuda') and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
     for name, value in state.get('generators', {}).items():
         generators[name].set_state(value)
+
+
+def build(kind, name, arguments):
+    """Construct the configured model or feeder class, naming the class and its arguments when they do not fit."""
+    cls = import_class(name)
+    try:
+        return cls(**arguments)
+    except TypeError as exc:
+        raise ValueError(f'{kind} {name}: {exc} (arguments given: {", ".join(sorted(arguments)) or "none"})') from None
 
 
 class Processor:
@@ -94,9 +118,8 @@ class Processor:
         self.rank, self.world, self.local_rank = dist.init_from_env()
         self.is_main = self.rank == 0
         self.setup_device()
-        if self.is_main:
-            save_config(arg, arg.work_dir)
         self.global_step = 0
+        self.start_epoch = arg.start_epoch
         self.best_acc, self.best_acc_epoch = 0.0, 0
         self.history = []
         # Shuffle and prompt sampling draw from generators of their own, so that runs differing in one setting
@@ -107,10 +130,16 @@ class Processor:
         if arg.phase == 'train':
             self.load_text()
             self.load_optimizer()
+            self.start_epoch = self.try_resume()                     # checked before anything is written
             if self.is_main:
+                check_writable(arg.work_dir, 'work dir')
+                save_config(arg, arg.work_dir)
                 runs = os.path.join(arg.work_dir, 'runs')
                 self.train_writer = summary_writer(os.path.join(runs, 'train'), self.print_log)
                 self.val_writer = summary_writer(os.path.join(runs, 'val'), self.print_log)
+        elif self.is_main:
+            self.test_outputs = self.plan_test_outputs()
+            save_config(arg, arg.work_dir, 'config_test.yaml')       # the training run's config.yaml stays
         self.wrap_model()
 
     # ---------------------------------------------------------------- setup
@@ -125,47 +154,77 @@ class Processor:
         self.use_amp = self.arg.amp and self.device.type == 'cuda'
 
     def load_model(self):
-        Model = import_class(self.arg.model)
-        self.model = Model(**self.arg.model_args).to(self.device)
+        self.model = build('model', self.arg.model, self.arg.model_args).to(self.device)
         self.is_lst = hasattr(self.model, 'part_list')
         self.loss_ce = nn.CrossEntropyLoss()
+        self.weights_epoch = None
         if self.arg.weights:
             self.load_weights(self.arg.weights)
 
     def load_weights(self, path):
-        if not os.path.exists(path):
-            raise FileNotFoundError(f'--weights {path!r} not found')
-        self.global_step = step_from_name(path)
-        self.print_log(f'Load weights from {path}.')
-        weights = strip_module(torch.load(path, map_location='cpu'))
+        """Any state dict (the release's too), or a training state's model part; warns when the weights were
+        saved for another model class or model arguments."""
+        weights = load_torch(path, 'weights file')
+        if isinstance(weights, dict) and 'model' in weights and 'optimizer' in weights:
+            self.print_log(f'{path} is a training state: loading its model part (epoch {weights.get("epoch")}).')
+            weights = weights['model']
+        if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+            raise ValueError(f'--weights {path}: expected a state dict (parameter name -> tensor), '
+                             f'got {type(weights).__name__}')
+        saved = outputs.weights_info(weights)
+        self.weights_epoch, self.global_step = epoch_and_step_from_name(path)
+        if saved:
+            self.weights_epoch = saved.get('epoch', self.weights_epoch)
+            self.global_step = saved.get('global_step', self.global_step)
+            self.warn_other_model(path, saved)
+        self.print_log(f'Load weights from {path}' + (f' (epoch {self.weights_epoch}).' if self.weights_epoch else '.'))
+        weights = strip_module(weights)
         for pattern in self.arg.ignore_weights:
             for key in [k for k in weights if pattern in k]:
                 weights.pop(key)
                 self.print_log(f'Sucessfully Remove Weights: {key}.')
-        missing, unexpected = self.model.load_state_dict(weights, strict=False)
+        try:
+            missing, unexpected = self.model.load_state_dict(weights, strict=False)
+        except RuntimeError as exc:
+            shapes = [line.strip() for line in str(exc).splitlines() if 'size mismatch' in line]
+            raise ValueError(f'--weights {path} does not fit {self.arg.model} {self.arg.model_args}: '
+                             f'{shapes[0] if shapes else exc}') from None
         if missing:
             self.print_log('Can not find these weights:\n' + '\n'.join(f'  {k}' for k in missing))
         if unexpected:
             self.print_log('Ignored weights the model does not have:\n' + '\n'.join(f'  {k}' for k in unexpected))
 
+    def warn_other_model(self, path, saved):
+        now = dict(model=self.arg.model, model_args=outputs.plain(self.arg.model_args),
+                   modality=outputs.modality(self.arg.test_feeder_args))
+        differ = [f'{k}: {saved.get(k)!r} there, {now[k]!r} here' for k in now if saved.get(k) != now[k]]
+        if differ:
+            self.print_log(f'WARNING: {path} was saved for another model or modality ({"; ".join(differ)}).')
+
     def load_data(self):
-        Feeder = import_class(self.arg.feeder)
         workers = min(self.arg.num_worker, os.cpu_count() or 1)
         loader_args = dict(num_workers=workers, pin_memory=self.device.type == 'cuda',
                            persistent_workers=workers > 0)
         self.data_loader = {}
+        num_class = self.arg.model_args.get('num_class')
         if self.arg.phase == 'train':
-            train_set = Feeder(**self.arg.train_feeder_args)
+            train_set = build('feeder', self.arg.feeder, self.arg.train_feeder_args)
+            check_split(train_set, 'training', num_class)
+            per_process = self.arg.batch_size // self.world
             if self.arg.batch_size % self.world:
                 raise ValueError(f'batch_size {self.arg.batch_size} is not divisible by {self.world} processes')
+            if len(train_set) < self.arg.batch_size:
+                raise ValueError(f'batch_size {self.arg.batch_size} is larger than the training set '
+                                 f'({len(train_set)} samples): no full batch, nothing would be trained')
             self.train_sampler = (torch.utils.data.distributed.DistributedSampler(train_set, seed=self.arg.seed)
                                   if self.world > 1 else None)
             self.data_loader['train'] = torch.utils.data.DataLoader(
-                train_set, batch_size=self.arg.batch_size // self.world, shuffle=self.train_sampler is None,
+                train_set, batch_size=per_process, shuffle=self.train_sampler is None,
                 sampler=self.train_sampler, drop_last=True, generator=self.generators['shuffle'], **loader_args)
+        test_set = build('feeder', self.arg.feeder, self.arg.test_feeder_args)
+        check_split(test_set, 'test', num_class)
         self.data_loader['test'] = torch.utils.data.DataLoader(
-            Feeder(**self.arg.test_feeder_args), batch_size=self.arg.test_batch_size, shuffle=False,
-            drop_last=False, **loader_args)
+            test_set, batch_size=self.arg.test_batch_size, shuffle=False, drop_last=False, **loader_args)
 
     def load_text(self):
         """The frozen feature bank (default) or, with --te-lr-ratio > 0, a trainable text encoder."""
@@ -271,7 +330,7 @@ class Processor:
         timer = dict(dataloader=1e-3, model=1e-3)
         tick = time.time()
         bar = tqdm(loader, ncols=80, desc=f'epoch {epoch + 1}', disable=not self.is_main, leave=False)
-        for data, label, _ in bar:
+        for batch, (data, label, _) in enumerate(bar, start=1):
             self.global_step += 1
             data = data.to(self.device, non_blocking=True).float()
             label = label.to(self.device, non_blocking=True).long()
@@ -287,11 +346,16 @@ class Processor:
                 else:
                     logits = output
                     loss = self.loss_ce(logits, label)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise TrainingError(
+                    f'the loss is {loss_value} at epoch {epoch + 1}, batch {batch} (step {self.global_step}), lr '
+                    f'{lr:g}: training stopped before saving anything of this epoch; lower base_lr or check the '
+                    f'data for NaN/Inf')
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            loss_value = loss.item()
             acc = (logits.argmax(1) == label).float().mean().item()
             losses.append(loss_value)
             accs.append(acc)
@@ -303,19 +367,19 @@ class Processor:
                     self.train_writer.add_scalar('loss', loss_value, self.global_step)
                     self.train_writer.add_scalar('lr', lr, self.global_step)
             tick = time.time()
-        mean_loss, mean_acc = dist.all_mean(np.mean(losses)), dist.all_mean(np.mean(accs))
+        mean_loss, mean_acc = float(dist.all_mean(np.mean(losses))), float(dist.all_mean(np.mean(accs)))
         share = {k: f'{round(100 * v / sum(timer.values())):02d}%' for k, v in timer.items()}
         self.print_log(f'\tMean training loss: {mean_loss:.4f}.  Mean training acc: {mean_acc * 100:.2f}%.')
         self.print_log(f'\tTime consumption: [Data]{share["dataloader"]}, [Network]{share["model"]}')
         return mean_loss, mean_acc
 
     @torch.no_grad()
-    def eval(self, epoch, score_files=(), wrong_file=None, result_file=None):
-        """Top-k on the test split (rank 0 only under DDP), scores saved to each of `score_files`;
-        returns (accuracy, loss, confusion matrix)."""
+    def eval(self, epoch, score_files=(), csv_file=None, wrong_file=None, result_file=None):
+        """Top-k on the test split (rank 0 only under DDP), with its outputs: scores saved to each of `score_files`,
+        per-class accuracy to `csv_file`, the released wrong/right files; returns (accuracy, loss, confusion)."""
         self.model.eval()
         net = self.model if self.world > 1 else self.net                # DDP: rank 0 alone, no collectives
-        self.print_log(f'Eval epoch: {epoch + 1}')
+        self.print_log(f'Eval epoch: {epoch}')
         loader = self.data_loader['test']
         dataset = loader.dataset
         scores, losses = [], []
@@ -332,26 +396,33 @@ class Processor:
         loss = sum(losses) / len(score)
         accuracy = dataset.top_k(score, 1)
         predict = score.argmax(1)
-        work_dir = self.arg.work_dir
         self.print_log(f'\tMean test loss of {len(loader)} batches: {loss:.4f}.')
         for k in self.arg.show_topk:
             self.print_log(f'\tTop{k}: {100 * dataset.top_k(score, k):.2f}%')
-        names = list(dataset.sample_name)
+        names = [str(n) for n in dataset.sample_name]
         if wrong_file:
-            rows = [f'{i},{p},{t}\n' for i, (p, t) in enumerate(zip(predict, labels)) if p != t]
-            outputs.atomic_write(wrong_file, lambda f: f.writelines(rows), mode='w')
+            outputs.save_predictions(wrong_file, names, predict, labels, wrong_only=True)
         if result_file:
-            rows = [f'{p},{t}\n' for p, t in zip(predict, labels)]
-            outputs.atomic_write(result_file, lambda f: f.writelines(rows), mode='w')
+            outputs.save_predictions(result_file, names, predict, labels)
         for path in score_files:
             outputs.save_pickle(dict(zip(names, score)), path)
         confusion = confusion_matrix(labels, predict, labels=np.arange(score.shape[1]))
-        outputs.save_class_accuracy(os.path.join(work_dir, f'epoch{epoch + 1}_test_each_class_acc.csv'), confusion)
+        if csv_file:
+            outputs.save_class_accuracy(csv_file, confusion, self.class_names(len(confusion)))
         return accuracy, loss, confusion
 
     # ---------------------------------------------------------------- checkpoints
     def weights_path(self, epoch):
         return os.path.join(self.arg.work_dir, f'runs-{epoch}-{self.global_step}.pt')
+
+    def save_weights(self, epoch):
+        """runs-<epoch>-<step>.pt, a plain state dict as released, carrying what it was trained as."""
+        info = dict(model=self.arg.model, model_args=outputs.plain(self.arg.model_args),
+                    modality=outputs.modality(self.arg.test_feeder_args), epoch=epoch, global_step=self.global_step,
+                    work_dir=os.path.abspath(self.arg.work_dir))
+        path = self.weights_path(epoch)
+        outputs.save_weights(strip_module(self.model.state_dict()), info, path)
+        return path
 
     def save_state(self, epoch):
         state = dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
@@ -370,9 +441,12 @@ class Processor:
         path = os.path.join(self.arg.work_dir, STATE_FILE) if choice == 'auto' else choice
         if not os.path.exists(path):
             if choice != 'auto':
-                raise FileNotFoundError(f'--resume {path!r} not found')
+                raise FileNotFoundError(f'--resume {path}: no such training state')
             return self.arg.start_epoch
-        state = torch.load(path, map_location='cpu', weights_only=False)
+        state = load_torch(path, 'training state')
+        if not (isinstance(state, dict) and {'model', 'optimizer', 'epoch'} <= set(state)):
+            raise ValueError(f'--resume {path}: not a training state ({STATE_FILE}); weights files such as '
+                             f'runs-<epoch>-<step>.pt start a run with --weights instead')
         self.check_same_experiment(state.get('experiment'), path)
         self.model.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
@@ -395,7 +469,7 @@ class Processor:
         settings = {k: arg.get(k) for k in EXPERIMENT_KEYS}
         settings['train_samples'] = len(train_set)
         settings['train_names_sha1'] = hashlib.sha1(names.encode()).hexdigest()
-        return json.loads(json.dumps(settings, default=str))           # plain types, comparable after a reload
+        return outputs.plain(settings)
 
     def check_same_experiment(self, saved, path):
         if saved is None:                                                # a checkpoint from an earlier version
@@ -427,76 +501,125 @@ class Processor:
         self.print_log(f'Parameters:\n{vars(arg)}\n')
         n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         self.print_log(f'# Parameters: {n_params}')
-        start_epoch = self.try_resume()
-        for epoch in range(start_epoch, arg.num_epoch):
+        for epoch in range(self.start_epoch, arg.num_epoch):
             tick = time.time()
             train_loss, train_acc = self.train(epoch)
             if self.is_main:
-                score_files = [os.path.join(arg.work_dir, f'epoch{epoch + 1}_test_score.pkl')] if arg.save_score else []
-                if epoch + 1 == arg.num_epoch:
-                    score_files.append(os.path.join(arg.work_dir, LAST_SCORE_FILE))
-                accuracy, val_loss, _ = self.eval(epoch, score_files)
-                improved = accuracy > self.best_acc
-                if improved:
-                    self.best_acc, self.best_acc_epoch = accuracy, epoch + 1
-                self.print_log(f'\tBest top-1 so far: {100 * self.best_acc:.2f}% (epoch {self.best_acc_epoch})')
-                self.val_writer.add_scalar('loss', val_loss, self.global_step)
-                self.val_writer.add_scalar('acc', accuracy, self.global_step)
-                scheduled = (epoch + 1) % arg.save_interval == 0 or epoch + 1 == arg.num_epoch
-                if improved or (scheduled and epoch + 1 > arg.save_epoch):
-                    outputs.save_torch(strip_module(self.model.state_dict()), self.weights_path(epoch + 1))
-                self.history.append(dict(epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc,
-                                         val_loss=val_loss, val_acc=accuracy, lr=self.optimizer.param_groups[0]['lr'],
-                                         seconds=round(time.time() - tick, 2)))
-                outputs.save_curves_png(os.path.join(arg.work_dir, 'training_curves.png'), self.history)
-                self.save_state(epoch + 1)
-                self.write_metrics()
+                self.end_epoch(epoch + 1, train_loss, train_acc, time.time() - tick)
             dist.barrier()
         if self.is_main:
             self.test_best()
             self.write_metrics(finished=True)
 
+    def end_epoch(self, epoch, train_loss, train_acc, seconds):
+        """Evaluate, keep the best and the last weights (and every epoch after save_epoch), save the state."""
+        arg, work_dir = self.arg, self.arg.work_dir
+        last = epoch == arg.num_epoch
+        score_files = [os.path.join(work_dir, f'epoch{epoch}_test_score.pkl')] if arg.save_score else []
+        if last:
+            score_files.append(os.path.join(work_dir, LAST_SCORE_FILE))
+        accuracy, val_loss, confusion = self.eval(
+            epoch, score_files, csv_file=os.path.join(work_dir, f'epoch{epoch}_test_each_class_acc.csv'))
+        improved = self.best_acc_epoch == 0 or accuracy > self.best_acc
+        if improved:
+            self.best_acc, self.best_acc_epoch = accuracy, epoch
+        self.print_log(f'\tBest top-1 so far: {100 * self.best_acc:.2f}% (epoch {self.best_acc_epoch})')
+        self.val_writer.add_scalar('loss', val_loss, self.global_step)
+        self.val_writer.add_scalar('acc', accuracy, self.global_step)
+        scheduled = epoch % arg.save_interval == 0 and epoch > arg.save_epoch
+        if improved or scheduled or last:
+            path = self.save_weights(epoch)
+            if improved:
+                outputs.copy_file(path, os.path.join(work_dir, BEST_WEIGHTS))
+        self.history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=float(val_loss),
+                                 val_acc=float(accuracy), lr=self.optimizer.param_groups[0]['lr'],
+                                 seconds=round(seconds, 2)))
+        outputs.save_curves_png(os.path.join(work_dir, 'training_curves.png'), self.history, self.run_title())
+        self.save_state(epoch)
+        self.write_metrics()
+
+    def run_title(self):
+        return os.path.basename(os.path.normpath(self.arg.work_dir))
+
+    def best_weights(self):
+        """The best epoch's weights file (runs-<best epoch>-<step>.pt)."""
+        prefix = f'runs-{self.best_acc_epoch}-'
+        names = [n for n in os.listdir(self.arg.work_dir) if n.startswith(prefix) and n.endswith('.pt')]
+        return os.path.join(self.arg.work_dir, sorted(names)[-1]) if names else None
+
     def test_best(self):
-        """Re-evaluate the best epoch's weights, writing scores and the wrong/right files (as released)."""
-        candidates = glob.glob(os.path.join(self.arg.work_dir, f'runs-{self.best_acc_epoch}-*.pt'))
-        if not candidates:
+        """Re-evaluate the best epoch's weights, writing its scores, per-class accuracy, wrong/right files."""
+        path = self.best_weights()
+        if path is None:
             self.print_log(f'No weights of the best epoch {self.best_acc_epoch} in {self.arg.work_dir}.')
             return
-        path = candidates[0]
-        self.model.load_state_dict(torch.load(path, map_location='cpu'))
+        self.model.load_state_dict(strip_module(load_torch(path, 'weights file')))
+        stem = os.path.join(self.arg.work_dir, os.path.basename(path)[:-len('.pt')])
         self.arg.print_log, print_log = False, self.arg.print_log
-        _, _, confusion = self.eval(0, [os.path.join(self.arg.work_dir, 'epoch1_test_score.pkl')],
-                                    wrong_file=path.replace('.pt', '_wrong.txt'),
-                                    result_file=path.replace('.pt', '_right.txt'))
+        _, _, confusion = self.eval(
+            self.best_acc_epoch, [os.path.join(self.arg.work_dir, SCORE_FILE)],
+            csv_file=os.path.join(self.arg.work_dir, 'best_test_each_class_acc.csv'),
+            wrong_file=stem + '_wrong.txt', result_file=stem + '_right.txt')
         self.arg.print_log = print_log
-        self.save_confusion(confusion)
+        self.save_confusion(confusion, f'best epoch {self.best_acc_epoch}')
         n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         for line in (f'Best accuracy: {self.best_acc}', f'Epoch number: {self.best_acc_epoch}',
                      f'Model name: {self.arg.work_dir}', f'Model total number of params: {n_params}',
                      f'Weight decay: {self.arg.weight_decay}', f'Base LR: {self.arg.base_lr}',
                      f'Batch Size: {self.arg.batch_size}', f'Test Batch Size: {self.arg.test_batch_size}',
-                     f'seed: {self.arg.seed}'):
+                     f'seed: {self.arg.seed}',
+                     f'Best weights: {path} (also {os.path.join(self.arg.work_dir, BEST_WEIGHTS)})'):
             self.print_log(line)
 
-    def test(self):
+    def plan_test_outputs(self):
+        """The test phase's output files, named after the weights; none may be one of the run's inputs."""
         if not self.arg.weights:
-            raise ValueError('--phase test needs --weights <work_dir>/runs-<epoch>-<step>.pt')
+            raise ValueError('--phase test needs --weights <work_dir>/runs-<epoch>-<step>.pt (or best.pt)')
+        check_writable(self.arg.work_dir, 'work dir')
+        stem = os.path.splitext(os.path.basename(self.arg.weights))[0]
+        base = os.path.join(self.arg.work_dir, stem)
+        planned = dict(wrong=base + '_wrong.txt', right=base + '_right.txt', csv=base + '_test_each_class_acc.csv',
+                       scores=os.path.join(self.arg.work_dir, SCORE_FILE) if self.arg.save_score else None,
+                       config=os.path.join(self.arg.work_dir, 'config_test.yaml'))
+        inputs = {os.path.realpath(p): flag for p, flag in ((self.arg.weights, '--weights'),
+                                                           (self.arg.config, '--config')) if p}
+        for path in filter(None, planned.values()):
+            if os.path.realpath(path) in inputs:
+                raise ValueError(f'{inputs[os.path.realpath(path)]} {path} would be overwritten by the test phase\'s '
+                                 f'output of the same name: rename it or use another --work-dir')
+        return planned
+
+    def test(self):
+        out = self.test_outputs
         self.print_log(f'Model:   {self.arg.model}.')
-        self.print_log(f'Weights: {self.arg.weights}.')
-        score_files = [os.path.join(self.arg.work_dir, 'epoch1_test_score.pkl')] if self.arg.save_score else []
-        accuracy, _, confusion = self.eval(0, score_files,
-                                           wrong_file=self.arg.weights.replace('.pt', '_wrong.txt'),
-                                           result_file=self.arg.weights.replace('.pt', '_right.txt'))
-        self.save_confusion(confusion)
+        self.print_log(f'Weights: {self.arg.weights}' + (f' (epoch {self.weights_epoch}).' if self.weights_epoch else '.'))
+        accuracy, _, confusion = self.eval(self.weights_epoch or 0, [out['scores']] if out['scores'] else [],
+                                           csv_file=out['csv'], wrong_file=out['wrong'], result_file=out['right'])
+        epoch = f'epoch {self.weights_epoch}' if self.weights_epoch else os.path.basename(self.arg.weights)
+        self.save_confusion(confusion, f'test of {epoch}')
+        self.print_log(f'Outputs: {", ".join(os.path.basename(p) for p in out.values() if p)} in {self.arg.work_dir}')
         self.print_log('Done.\n')
         return accuracy
 
-    def save_confusion(self, confusion):
-        names = None
+    def class_names(self, num_class):
+        """Class names from the description set's label map, or None for a custom class set."""
+        from text.prompts import DescriptionError, dataset_for, load_label_map
         try:
-            from text.prompts import dataset_for, load_prompts
-            num_class = len(confusion)
-            names = load_prompts(dataset_for(num_class, self.dataset == 'ucla'), self.arg.text_dir, num_class).names
-        except (ValueError, OSError):
-            pass                                                      # custom class sets: unlabelled axes
-        outputs.save_confusion_png(os.path.join(self.arg.work_dir, 'confusion_matrix.png'), confusion, names)
+            return load_label_map(dataset_for(num_class, self.dataset == 'ucla'), self.arg.text_dir, num_class)
+        except (DescriptionError, ValueError, OSError):
+            return None
+
+    def save_confusion(self, confusion, what):
+        outputs.save_confusion_png(os.path.join(self.arg.work_dir, 'confusion_matrix.png'), confusion,
+                                   self.class_names(len(confusion)), f'{self.run_title()}, {what}')
+
+
+def check_split(dataset, split, num_class):
+    """A split must have samples, and labels in 0..num_class-1."""
+    labels = np.asarray(dataset.label)
+    if len(labels) == 0:
+        raise ValueError(f'the {split} split is empty ({type(dataset).__module__}): check the feeder arguments')
+    if num_class is not None and (labels.min() < 0 or labels.max() >= num_class):
+        bad = int(labels.min()) if labels.min() < 0 else int(labels.max())
+        raise ValueError(f'the {split} split has label {bad}, outside 0..{num_class - 1} (model_args num_class '
+                         f'{num_class})')

@@ -12,30 +12,66 @@ NUM_JOINTS, NUM_PERSONS = 25, 2
 
 
 def load_split(data_path, split, use_mmap=False):
-    """(x N x T x 150, labels, sample names) of one split; mmap'ed from `<stem>_x_<split>.npy` when asked and present."""
+    """(x N x T x 150, labels, sample names) of one split, from the .npz file or its .npy copies (memory-mapped
+    with use_mmap, used alone when step 3 wrote only npy). Copies that disagree with the npz are refused."""
     if split not in ('train', 'test'):
         raise ValueError(f"feeder argument split={split!r}: expected 'train' or 'test'")
-    if not os.path.exists(data_path):
-        raise FileNotFoundError(f'NTU data file {data_path!r} not found: run the preprocessing in data/ntu or '
-                                f'data/ntu120 (see README), or fix `data_path` in the config')
     stem = os.path.splitext(data_path)[0]
     npy = {key: f'{stem}_{key}_{split}.npy' for key in ('x', 'y', 'sample_name')}
-    if use_mmap and os.path.exists(npy['x']):
-        x = np.load(npy['x'], mmap_mode='r')
-        y = np.load(npy['y'])
-        names = np.load(npy['sample_name']) if os.path.exists(npy['sample_name']) else None
-    else:
-        with np.load(data_path) as npz:
-            missing = [k for k in (f'x_{split}', f'y_{split}') if k not in npz.files]
-            if missing:
-                raise KeyError(f'{data_path}: missing arrays {missing}; it has {npz.files}')
-            x, y = npz[f'x_{split}'], npz[f'y_{split}']
-            names = npz[f'sample_name_{split}'] if f'sample_name_{split}' in npz.files else None
+    has_npz, has_npy = os.path.exists(data_path), os.path.exists(npy['x']) and os.path.exists(npy['y'])
+    if not has_npz and not has_npy:
+        raise FileNotFoundError(f'NTU data file {data_path} not found (nor its .npy copies): run the preprocessing '
+                                f'in data/ntu or data/ntu120 (see README), or fix `data_path` in the config')
+    try:
+        if has_npy and (use_mmap or not has_npz):
+            x = np.load(npy['x'], mmap_mode='r' if use_mmap else None)
+            y = np.load(npy['y'])
+            names = np.load(npy['sample_name']) if os.path.exists(npy['sample_name']) else None
+            if has_npz:
+                _check_copies_match(data_path, npy['x'], split, x.shape, names)
+        else:
+            x, y, names = _read_npz(data_path, split)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f'{data_path} ({split}): not a readable preprocessed file ({exc})') from None
     if x.ndim != 3 or x.shape[2] != NUM_PERSONS * NUM_JOINTS * 3:
         raise ValueError(f'{data_path}: x_{split} has shape {x.shape}, expected N x T x 150 (2 persons x 25 joints x 3)')
+    if not isinstance(x, np.memmap):                 # a memory-mapped split is checked sample by sample instead
+        bad = int((~np.isfinite(x)).any(axis=(1, 2)).sum())
+        if bad:
+            raise ValueError(f'{data_path}: {bad} {split} samples hold NaN or Inf values; preprocess again')
     labels = np.argmax(y, axis=1) if y.ndim == 2 else np.asarray(y, dtype=np.int64)
     names = [str(n) for n in names] if names is not None else [f'{split}_{i}' for i in range(len(x))]
     return x, labels, names
+
+
+def _read_npz(data_path, split):
+    with np.load(data_path) as npz:
+        missing = [k for k in (f'x_{split}', f'y_{split}') if k not in npz.files]
+        if missing:
+            raise ValueError(f'missing arrays {missing}; it has {npz.files}')
+        names = npz[f'sample_name_{split}'] if f'sample_name_{split}' in npz.files else None
+        return npz[f'x_{split}'], npz[f'y_{split}'], names
+
+
+def _check_copies_match(data_path, x_path, split, shape, names):
+    """The .npy copies must hold the npz's samples (a re-run of step 3 with --format npz leaves stale copies)."""
+    with np.load(data_path) as npz:
+        with npz.zip.open(f'x_{split}.npy') as member:
+            version = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            npz_shape = read_header(member)[0]
+        npz_names = npz[f'sample_name_{split}'] if f'sample_name_{split}' in npz.files else None
+    same_names = npz_names is None or names is None or np.array_equal(npz_names, names)
+    if tuple(npz_shape) != tuple(shape) or not same_names:
+        raise ValueError(f'{x_path} does not hold the samples of {data_path} (shape {tuple(shape)} vs '
+                         f'{tuple(npz_shape)}): stale copies; run step 3 again with --format both, or delete them')
+
+
+def model_layout(x):
+    """N x T x 150 (the preprocessed files' layout) -> N, C, T, V, M (a view: memory-mapped data stays on disk)."""
+    N, T, _ = x.shape
+    return x.reshape(N, T, NUM_PERSONS, NUM_JOINTS, 3).transpose(0, 4, 1, 3, 2)
 
 
 class Feeder(Dataset):
@@ -47,12 +83,13 @@ class Feeder(Dataset):
     work on a whole batch on the training device (e.g. the GPU).
 
     random_choose, random_shift, random_move and normalization are accepted for the released configs; the
-    release does not use them in this feeder either.
+    release does not use them in this feeder either. `samples` = (data: N samples C, T, V, M, labels, names) feeds
+    samples held in memory instead of `data_path`'s (tools/predict.py: a trained model on single files).
     """
 
     def __init__(self, data_path, label_path=None, p_interval=1, split='train', random_choose=False,
                  random_shift=False, random_move=False, random_rot=False, window_size=-1, normalization=False,
-                 debug=False, use_mmap=False, bone=False, vel=False, batch_augment=False):
+                 debug=False, use_mmap=False, bone=False, vel=False, batch_augment=False, samples=None):
         self.data_path = data_path
         self.split = split
         self.p_interval = list(p_interval) if isinstance(p_interval, (list, tuple)) else [p_interval]
@@ -65,12 +102,13 @@ class Feeder(Dataset):
         self.bone = bone
         self.vel = vel
         self.debug = debug
-        x, self.label, self.sample_name = load_split(data_path, split, use_mmap)
-        if debug:
-            x, self.label, self.sample_name = x[:100], self.label[:100], self.sample_name[:100]
-        N, T, _ = x.shape
-        # N, T, M, V, C -> N, C, T, V, M (a view: memory-mapped data stays on disk)
-        self.data = x.reshape(N, T, NUM_PERSONS, NUM_JOINTS, 3).transpose(0, 4, 1, 3, 2)
+        if samples is not None:
+            self.data, self.label, self.sample_name = samples
+        else:
+            x, self.label, self.sample_name = load_split(data_path, split, use_mmap)
+            if debug:
+                x, self.label, self.sample_name = x[:100], self.label[:100], self.sample_name[:100]
+            self.data = model_layout(x)
         self.batch_transform = self.transform if batch_augment else None
 
     def __len__(self):
@@ -78,6 +116,8 @@ class Feeder(Dataset):
 
     def __getitem__(self, index):
         data = torch.from_numpy(np.array(self.data[index], dtype=np.float32))[None]
+        if not torch.isfinite(data).all():
+            raise ValueError(f'{self.data_path}: {self.split} sample {self.sample_name[index]} holds NaN or Inf values')
         if self.batch_transform is None:
             data = self.transform(data)
         return data[0].numpy(), int(self.label[index]), index

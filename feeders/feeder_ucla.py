@@ -56,6 +56,9 @@ def load_sequence(path):
         raise ValueError(f'{path}: cannot read NW-UCLA skeletons ({exc}); expected JSON with "skeletons": T x 20 x 3')
     if skeletons.ndim != 3 or skeletons.shape[1:] != (NUM_JOINTS, 3) or len(skeletons) == 0:
         raise ValueError(f'{path}: "skeletons" has shape {skeletons.shape}, expected T x 20 x 3 with T > 0')
+    if not np.isfinite(skeletons).all():
+        frame = int(np.argmin(np.isfinite(skeletons).all(axis=(1, 2))))
+        raise ValueError(f'{path}: frame {frame} holds NaN or Inf values')
     return skeletons
 
 
@@ -67,16 +70,20 @@ class Feeder(Dataset):
     (integer angles in [-60, 60] degrees about x and y, scale in [0.5, 1.5]), per-axis min-max to [-1, 1], 52 frame
     indices drawn with replacement and sorted. Val: the same without the random view, evenly spaced indices.
     Other released arguments (random_choose, window_size, normalization, use_mmap...) are accepted; the release
-    ignores them too.
+    ignores them too. `samples` = (sequences T x 20 x 3, labels, names) feeds sequences held in memory instead of
+    `root`'s files (tools/predict.py: a trained model on single files).
     """
 
     def __init__(self, data_path, label_path, repeat=1, random_choose=False, random_shift=False, random_move=False,
-                 window_size=-1, normalization=False, debug=False, use_mmap=True, root=DEFAULT_ROOT):
+                 window_size=-1, normalization=False, debug=False, use_mmap=True, root=DEFAULT_ROOT, samples=None):
         self.data_path = data_path
         self.split = 'val' if 'val' in label_path else 'train'
         self.repeat = repeat
         self.bone = 'bone' in data_path
         self.motion = 'motion' in data_path
+        if samples is not None:
+            self.data, self.label, self.sample_name = samples
+            return
         self.sample_name, self.label = split_files(root, self.split)
         if debug:
             self.sample_name, self.label = self.sample_name[:100], self.label[:100]

@@ -14,24 +14,23 @@ from torchlight import import_class
 from text.encoders import text_width
 
 
-def conv_init(conv):
-    if conv.weight is not None:
-        nn.init.kaiming_normal_(conv.weight, mode='fan_out')
-    if conv.bias is not None:
-        nn.init.constant_(conv.bias, 0)
+def init_conv(layer):
+    """He-normal weights (fan-out) and a zero bias: CTR-GCN's initialisation of convolutions and linear layers."""
+    nn.init.kaiming_normal_(layer.weight, mode='fan_out')
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
 
 
-def bn_init(bn, scale):
+def init_bn(bn, scale):
+    """BatchNorm starting as a scaling by `scale` (1e-6 lets a residual branch start near zero)."""
     nn.init.constant_(bn.weight, scale)
-    nn.init.constant_(bn.bias, 0)
+    nn.init.zeros_(bn.bias)
 
 
 def weights_init(module):
     """Initialisation the release applies to the temporal blocks (note: BatchNorm weights ~ N(1, 0.02))."""
     if isinstance(module, nn.Conv2d):
-        nn.init.kaiming_normal_(module.weight, mode='fan_out')
-        if module.bias is not None:
-            nn.init.constant_(module.bias, 0)
+        init_conv(module)
     elif isinstance(module, nn.BatchNorm2d):
         module.weight.data.normal_(1.0, 0.02)
         module.bias.data.fill_(0)
@@ -41,10 +40,10 @@ def init_graph_unit(unit):
     """The released init of a graph-convolution unit: Kaiming convs, unit BatchNorms, a near-zero output BN."""
     for m in unit.modules():
         if isinstance(m, nn.Conv2d):
-            conv_init(m)
+            init_conv(m)
         elif isinstance(m, nn.BatchNorm2d):
-            bn_init(m, 1)
-    bn_init(unit.bn, 1e-6)
+            init_bn(m, 1)
+    init_bn(unit.bn, 1e-6)
 
 
 def zero(x):
@@ -123,7 +122,7 @@ class CTRGC(nn.Module):
         self.conv4 = nn.Conv2d(self.rel_channels, out_channels, kernel_size=1)
         self.tanh = nn.Tanh()
         for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
-            conv_init(conv)
+            init_conv(conv)
 
     def forward(self, x, A=None, alpha=1):
         """The released per-subset computation; `unit_gcn` runs all subsets at once with the same weights."""
@@ -208,8 +207,8 @@ class unit_tcn(nn.Module):
                               stride=(stride, 1))
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        conv_init(self.conv)
-        bn_init(self.bn, 1)
+        init_conv(self.conv)
+        init_bn(self.bn, 1)
 
     def forward(self, x):
         return self.bn(self.conv(x))
@@ -275,7 +274,7 @@ class Model(nn.Module):
             setattr(self, f'l{index}', unit(in_channels if c_in is None else c_in * BASE_CHANNEL, c_out * BASE_CHANNEL,
                                             A, stride=stride, residual=c_in is not None, adaptive=adaptive))
         self.out_channels = UNITS[-1][1] * BASE_CHANNEL
-        bn_init(self.data_bn, 1)
+        init_bn(self.data_bn, 1)
 
     def build_classifier(self, num_class, drop_out):
         self.num_class = num_class
@@ -388,7 +387,7 @@ class LSTModel(Model):
         self.linear_head = nn.ModuleDict()
         for name, width in widths.items():
             self.linear_head[name] = nn.Linear(self.out_channels, width)
-            conv_init(self.linear_head[name])
+            init_conv(self.linear_head[name])
 
     def forward(self, x):
         x = self.check_input(x)

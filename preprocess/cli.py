@@ -4,8 +4,9 @@
 """
 import argparse
 import logging
-import sys
 
+from engine import errors
+from engine.errors import check_writable
 from preprocess import ntu
 
 # Run from data/ntu or data/ntu120, the original scripts read ../nturgbd_raw/ and write to ./
@@ -35,21 +36,20 @@ def parser_for(dataset, step):
 
 def run(dataset, step, args):
     formats = {'npz': ('npz',), 'npy': ('npy',), 'both': ('npz', 'npy')}
-    try:
-        if step in (None, 1):
-            ntu.parse_all(args.raw_dir or DEFAULT_RAW[dataset], args.out_dir, dataset, args.workers, args.strict)
-        if step in (None, 2):
-            ntu.denoise_all(args.out_dir, args.workers, args.strict)
-        if step in (None, 3):
-            ntu.write_splits(args.out_dir, formats[args.format])           # logs the files it wrote
-    except (ntu.SkeletonFileError, FileNotFoundError, ValueError) as exc:
-        sys.exit(f'error: {exc}')
+    check_writable(args.out_dir, '--out-dir')
+    if step in (None, 1):
+        ntu.parse_all(args.raw_dir or DEFAULT_RAW[dataset], args.out_dir, dataset, args.workers, args.strict)
+    if step in (None, 2):
+        ntu.denoise_all(args.out_dir, args.workers, args.strict)
+    if step in (None, 3):
+        ntu.write_splits(args.out_dir, formats[args.format])           # logs the files it wrote
 
 
 def main(dataset=None, step=None, argv=None):
+    """A bad file or folder ends in one line, `error: ...`, with exit status 2 (LST_DEBUG=1: the traceback)."""
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     args = parser_for(dataset, step).parse_args(argv)
-    run(dataset or args.dataset, step, args)
+    errors.run(run, dataset or args.dataset, step, args)
 
 
 if __name__ == '__main__':

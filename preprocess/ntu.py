@@ -74,6 +74,7 @@ class Body:
 class RawSequence:
     name: str
     num_frames: int                               # frames with at least one body
+    path: str = ''                                # the raw file, for messages
     bodies: dict = field(default_factory=dict)    # body id -> Body, in order of first appearance
     dropped_frames: list = field(default_factory=list)
 
@@ -90,7 +91,9 @@ def parse_skeleton(path):
     name = os.path.basename(path)[:-len('.skeleton')]
     with open(path) as f:
         lines = f.read().split('\n')
-    if not lines[0].strip():
+    while lines and not lines[-1].strip():        # trailing newlines are not lines a frame can use
+        lines.pop()
+    if not lines or not lines[0].strip():
         raise SkeletonFileError(f'{path}, line 1: expected the number of frames, the file is empty')
     num_frames = _number(lines[0].strip(), path, 1, 'the number of frames')
     index, valid = 1, -1
@@ -116,10 +119,13 @@ def parse_skeleton(path):
         raise SkeletonFileError(f'{path}: truncated at line {index + 1} (the header promises {num_frames} frames)')
     if len(lines) < index or (spans and spans[-1][1] > len(lines)):
         raise SkeletonFileError(f'{path}: truncated at line {len(lines)} (the header promises {num_frames} frames)')
+    if len(lines) > index:
+        raise SkeletonFileError(f'{path}, line {index + 1}: more lines than the {num_frames} frames the header '
+                                f'promises (a wrong frame count)')
     if not spans:
         raise SkeletonFileError(f'{path}: no body in any of its {num_frames} frames (a missing skeleton)')
     joints = _parse_joint_lines(lines, spans, path)
-    sequence = RawSequence(name, valid + 1, dropped_frames=dropped)
+    sequence = RawSequence(name, valid + 1, path=path, dropped_frames=dropped)
     rows_of, first_frame = {}, {}
     for row, (body_id, frame) in enumerate(zip(owners, frames)):
         rows_of.setdefault(body_id, []).append(row)
@@ -138,8 +144,15 @@ def _parse_joint_lines(lines, spans, path):
         # numpy's C text reader; float64 then float32, as numpy converts strings, so the values equal the
         # reference's bit for bit
         joints = np.loadtxt(text, usecols=(0, 1, 2), dtype=np.float64, comments=None, ndmin=2).astype(np.float32)
+        if len(joints) != len(text):                   # loadtxt skips blank lines
+            raise ValueError('blank joint line')
     except ValueError:
         joints = _xyz_any_spacing(text, lines, spans, path)
+    finite = np.isfinite(joints).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        number = [i for a, b in spans for i in range(a, b)][row] + 1
+        raise SkeletonFileError(f'{path}, line {number}: joint values are not finite ({lines[number - 1].strip()!r})')
     return joints.reshape(len(spans), NUM_JOINTS, 3)
 
 
@@ -201,7 +214,7 @@ def denoise(sequence):
         return _one_actor(next(iter(sequence.bodies.values())), sequence.num_frames)
     bodies = denoise_bodies(sequence.bodies)
     if not bodies:
-        raise SkeletonFileError(f'{sequence.name}: every body is shorter than {NOISE_LEN + 1} frames')
+        raise SkeletonFileError(f'{sequence.path or sequence.name}: every body is shorter than {NOISE_LEN + 1} frames')
     if len(bodies) == 1:
         joints = _one_actor(bodies[0], sequence.num_frames)
     else:
@@ -242,6 +255,12 @@ def pad_actors(joints, copy_lone_actor):
     return np.hstack([joints, joints if copy_lone_actor else np.zeros_like(joints)])
 
 
+def preprocess_file(path, dataset):
+    """Steps 1 to 3 for one `.skeleton` file: its T x 150 sample as the written splits hold it, without the zero
+    frames that pad every sample to the longest one (the feeders crop within the non-zero frames)."""
+    return pad_actors(translate(denoise(parse_skeleton(path))), DATASETS[dataset]['pad_with_copy'])
+
+
 def split_order(names, benchmark, dataset):
     """Indices of the train and test samples, grouped by split id in the listed order, then by name."""
     stem, key, train_ids, test_ids = BENCHMARKS[dataset][benchmark]
@@ -276,14 +295,18 @@ def find_raw_files(raw_dirs, dataset):
         for entry in os.listdir(directory):
             if not entry.endswith('.skeleton'):
                 continue
-            name = entry[:-len('.skeleton')]
+            name, path = entry[:-len('.skeleton')], os.path.join(directory, entry)
             try:
                 fields = parse_name(name)
             except SkeletonFileError as exc:
-                bad.append(str(exc))
+                bad.append(f'{path}: {str(exc).split(": ", 1)[1]}')
                 continue
-            if fields['setup'] <= DATASETS[dataset]['max_setup'] and fields['action'] <= DATASETS[dataset]['num_class']:
-                files.setdefault(name, os.path.join(directory, entry))
+            if fields['setup'] > DATASETS[dataset]['max_setup'] or fields['action'] > DATASETS[dataset]['num_class']:
+                continue
+            if name in files and os.path.realpath(files[name]) != os.path.realpath(path):
+                raise SkeletonFileError(f'{name}.skeleton is in two --raw-dir folders: {files[name]} and {path}; '
+                                        f'keep one copy (which one is right cannot be told)')
+            files[name] = path
     return dict(sorted(files.items())), bad
 
 
@@ -305,8 +328,9 @@ def _save_pickle(path, obj):
 
 
 def _load_pickle(path):
-    with open(path, 'rb') as f:
-        return pickle.load(f)
+    """An intermediate of steps 1 and 2, read without running code: only these classes and plain data."""
+    from engine.safe_load import load_pickle
+    return load_pickle(path, 'preprocessing intermediate', {(__name__, 'Body'), (__name__, 'RawSequence')})
 
 
 def _parse_chunk(task):
@@ -443,10 +467,11 @@ def _write_with(path, write, *args, **kwargs):
 
 
 def _report(target, step, count, errors):
+    path = os.path.join(target, 'skipped_files.log')
+    if os.path.exists(path):
+        os.remove(path)                                # an earlier run's list would mislead
     if errors:
-        path = os.path.join(target, 'skipped_files.log')
-        with open(path, 'w') as f:
-            f.write('\n'.join(errors) + '\n')
+        atomic_save(path, lambda tmp: _write_with(tmp, lambda f: f.write(('\n'.join(errors) + '\n').encode())))
         log.warning('%s: %d files skipped (listed in %s), e.g. %s', step, len(errors), path, errors[0])
     log.info('%s: %d samples', step, count)
     return count, errors

@@ -101,7 +101,7 @@ def test_arguments_precedence_and_unknown_keys(tmp_path):
     args = parse_args('ntu', ['--config', str(config), '--train-feeder-args', "{'debug': True}"])
     assert args.train_feeder_args == {'window_size': 8, 'debug': True} and args.loss_alpha == 0.8
     config.write_text('model: model.ctrgcn.Model\nbase_lr: 0.2\nlearning_rate: 3\n')
-    with pytest.raises(SystemExit, match="unknown key.*learning_rate.*valid keys: .*base_lr"):
+    with pytest.raises(ValueError, match="unknown key.*learning_rate.*valid keys: .*base_lr"):
         parse_args('ntu', ['--config', str(config)])
 
 

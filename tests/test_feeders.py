@@ -117,7 +117,7 @@ def test_mmap_copy_is_used(ntu_npz, tmp_path):
 
 def test_ntu_errors(ntu_npz, tmp_path):
     path, _, _ = ntu_npz
-    with pytest.raises(FileNotFoundError, match='missing.npz.*preprocessing'):
+    with pytest.raises(FileNotFoundError, match='missing.npz not found.*preprocessing'):
         feeder_ntu.Feeder(str(tmp_path / 'missing.npz'), split='test', window_size=64)
     with pytest.raises(ValueError, match="split='val'"):
         feeder_ntu.Feeder(path, split='val', window_size=64)

@@ -168,7 +168,7 @@ def test_bad_files_are_named_skipped_or_fatal(tmp_path):
     assert 'A002.skeleton: truncated at line' in text
     assert 'A003.skeleton, line 4: 24 joints, expected 25' in text
     assert "A004.skeleton, line 6: expected joint values" in text
-    assert 'walking: file name is not of the form' in text
+    assert 'raw/walking.skeleton: file name is not of the form' in text
     with pytest.raises(ntu.SkeletonFileError):
         ntu.parse_all([str(raw)], str(tmp_path / 'strict'), 'ntu60', workers=1, strict=True)
     with pytest.raises(FileNotFoundError, match='raw skeleton folder'):
@@ -188,7 +188,7 @@ def test_original_scripts_run_from_their_folder(tmp_path):
     assert (out / 'NTU60_CS.npz').exists() and (out / 'NTU60_CV.npz').exists()
     result = subprocess.run([sys.executable, 'seq_transformation.py', '--out-dir', str(tmp_path / 'empty')],
                             cwd=os.path.join(ROOT, 'data', 'ntu'), capture_output=True, text=True)
-    assert result.returncode == 1 and 'run step 2 (get_raw_denoised_data.py) first' in result.stderr
+    assert result.returncode == 2 and 'run step 2 (get_raw_denoised_data.py) first' in result.stderr
 
 
 def test_synthetic_ucla_files_load_in_the_feeder(tmp_path):

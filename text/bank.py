@@ -106,16 +106,25 @@ class TextFeatureBank(nn.Module):
         """The bank for `encoder` (a name) and description set `dataset`, from the cache or built and cached."""
         prompts = load_prompts(dataset, text_dir, num_class)
         path = cache_path(encoder, dataset, prompts, cache_dir, weights, log)
-        if os.path.exists(path):
-            state = torch.load(path, map_location='cpu')
-            bank = cls(state['candidates'], state['counts'], state['groups'])
-        else:
+        bank = cls.load_cached(path, log) if os.path.exists(path) else None
+        if bank is None:
             log(f'Building the text feature bank of {encoder} for {dataset} ({len(prompts.all_texts())} prompts)')
             bank = cls.build(encoders.load_text_encoder(encoder, device=device, weights=weights), prompts)
             save_atomic(dict(bank.state_dict(), encoder=encoder, dataset=dataset, prompts=prompts_id(prompts)), path)
             log(f'Text feature bank saved to {path}')
         bank.path = path
         return bank.to(device)
+
+    @classmethod
+    def load_cached(cls, path, log):
+        """The cached bank, or None (to rebuild it) when the file is damaged; never runs code from the file."""
+        from engine.safe_load import FileReadError, load_torch
+        try:
+            state = load_torch(path, 'text feature bank')
+            return cls(state['candidates'], state['counts'], state['groups'])
+        except (FileReadError, KeyError, TypeError) as exc:
+            log(f'The cached text feature bank is damaged, rebuilding it ({exc})')
+            return None
 
     def sample(self, labels, generator=None):
         """Five B x D feature tensors for a batch of labels: a random group-0 candidate each, then groups 1-4."""

@@ -29,7 +29,8 @@ class DescriptionError(ValueError):
 
 
 def _read_lines(path, needed, most):
-    """The first `needed` lines of a description file holding `needed` to `most` classes (blank lines at the end)."""
+    """The first `needed` lines of a description file holding exactly `needed` or `most` classes (the model's
+    classes, or the whole set): a file with a class missing would shift every later class's text."""
     if not os.path.isfile(path):
         raise DescriptionError(f'description file {path} not found')
     with open(path, encoding='utf-8-sig') as f:
@@ -39,8 +40,8 @@ def _read_lines(path, needed, most):
     for number, line in enumerate(lines, start=1):
         if not line:
             raise DescriptionError(f'{path}, line {number}: empty line (one class per line, in label order)')
-    if not needed <= len(lines) <= most:
-        expected = needed if needed == most else f'{needed} to {most}'
+    if len(lines) not in (needed, most):
+        expected = needed if needed == most else f'{needed} (the model\'s classes) or {most} (the whole set)'
         raise DescriptionError(f'{path}: {len(lines)} classes, expected {expected} '
                                f'(one class per line, in label order)')
     return lines[:needed]
@@ -97,12 +98,7 @@ class ClassPrompts:
                [[self.group(g)[label] for label in labels] for g in GROUP_PARTS]
 
 
-def load_prompts(dataset, text_dir=None, num_class=None):
-    """Read the description files of `dataset` ('ntu60', 'ntu120' or 'ucla') with clear errors.
-
-    `num_class` smaller than the set keeps its first classes (e.g. a demo on the first 10 NTU actions); the files
-    then need only that many lines.
-    """
+def _set_files(dataset, num_class):
     if dataset not in DATASETS:
         raise ValueError(f'unknown description set {dataset!r}; known: {", ".join(DATASETS)}')
     prefix, count = DATASETS[dataset]
@@ -110,12 +106,42 @@ def load_prompts(dataset, text_dir=None, num_class=None):
         if num_class > count:
             raise ValueError(f'the {dataset} descriptions cover {count} classes, the model has {num_class}')
         count = num_class
+    return prefix, count
+
+
+def load_label_map(dataset, text_dir=None, num_class=None):
+    """The class names of `dataset` ('ntu60', 'ntu120' or 'ucla'), the first `num_class` of them.
+
+    A label map of the whole set in another folder (--text-dir) must name the same classes in the same order as the
+    dataset's own: a missing or moved line would give every later class another class's text.
+    """
+    prefix, count = _set_files(dataset, num_class)
+    most = DATASETS[prefix][1]
+    path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_label_map.txt')
+    names = _read_lines(path, count, most)
+    if text_dir and os.path.abspath(text_dir) != TEXT_DIR:
+        with open(path, encoding='utf-8-sig') as f:
+            whole_set = len([line for line in f.read().splitlines() if line.strip()]) == most
+        if whole_set:
+            reference = _read_lines(os.path.join(TEXT_DIR, f'{prefix}_label_map.txt'), count, most)
+            for number, (name, expected) in enumerate(zip(names, reference), start=1):
+                _check_name(path, number, name, expected)
+    return names
+
+
+def load_prompts(dataset, text_dir=None, num_class=None):
+    """Read the description files of `dataset` ('ntu60', 'ntu120' or 'ucla') with clear errors.
+
+    `num_class` smaller than the set keeps its first classes (e.g. a demo on the first 10 NTU actions); the files
+    then need only that many lines.
+    """
+    prefix, count = _set_files(dataset, num_class)
 
     def read(kind):
         path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_{kind}.txt')
         return path, _read_lines(path, count, DATASETS[prefix][1])
 
-    names = read('label_map')[1]
+    names = load_label_map(dataset, text_dir, num_class)
     path, lines = read('synonyms')
     synonyms = []
     for number, (line, name) in enumerate(zip(lines, names), start=1):

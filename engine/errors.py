@@ -1,0 +1,38 @@
+"""User mistakes end as one line, `error: <what, where, what was expected>`, exit status 2, no traceback.
+
+Set LST_DEBUG=1 to see the traceback instead.
+"""
+import os
+import sys
+import tempfile
+
+# What a mistake in the command line, a config, a path or a file gives: missing or unreadable files, wrong values
+# (ValueError and its kinds: bad configs, description files, raw skeleton files, unsafe pickles), unknown classes.
+USER_ERRORS = (OSError, ValueError, KeyError, ImportError)
+
+
+def run(main, *args, **kwargs):
+    """Call `main`; a user error is printed as one line and exits with status 2."""
+    try:
+        return main(*args, **kwargs)
+    except USER_ERRORS as exc:
+        if os.environ.get('LST_DEBUG'):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f'error: {message}', file=sys.stderr)
+        sys.exit(2)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):                  # sys.exit('message') in older code paths
+            print(exc.code if exc.code.startswith('error:') else f'error: {exc.code}', file=sys.stderr)
+            sys.exit(2)
+        raise
+
+
+def check_writable(directory, what):
+    """Create `directory` if needed and make sure files can be written there, with a clear error if not."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise OSError(f'{what} {directory} is not writable ({exc.strerror or exc})') from None
