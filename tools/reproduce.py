@@ -16,7 +16,8 @@ samples (epochs, lr steps and warm-up scaled together; NW-UCLA drops `repeat` to
 samples); quick = 3 tiny epochs on generated data (unless --data-root is given), for tests.
 
 Interrupted runs resume, finished runs are skipped; at the end <out>/summary.md, summary.json and curves.png are
-written from whatever has finished (failed runs are listed with their last log line).
+written from whatever has finished (failed runs are listed with their last log line). With --time-limit, no run starts
+after that many seconds and running ones are stopped then: they resume from their last finished epoch next time.
 """
 import argparse
 import concurrent.futures
@@ -24,6 +25,7 @@ import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -53,6 +55,8 @@ QUICK = dict(num_epoch=3, step=[2], warm_up_epoch=1, batch_size=16, repeat=1)
 UCLA_MODALITY = {'joint': 'joint', 'bone': 'bone', 'joint_vel': 'joint_motion', 'bone_vel': 'bone_motion'}
 NTU_MODALITY = {'joint': {}, 'bone': {'bone': True}, 'joint_vel': {'vel': True}, 'bone_vel': {'bone': True, 'vel': True}}
 ENSEMBLES = {2: ('joint', 'bone'), 3: ('joint', 'bone', 'joint_vel'), 4: STREAMS}
+STOPPED, NOT_STARTED = 'stopped at the time limit', 'not started (time limit)'     # what execute returns then
+STOP_GRACE_S = 15                          # a stopped run gets this long to exit after SIGINT, then it is killed
 
 
 # ---------------------------------------------------------------------------------------------------- runs
@@ -143,8 +147,11 @@ def command(run, benchmark, schedule, opts, data_root):
     return argv + ARM_ARGS[run.arm] + opts.extra, plan
 
 
-def execute(run, argv, threads):
-    """One run to its end (it resumes by itself); its console output goes to <work_dir>/console.log."""
+def execute(run, argv, threads, deadline=None):
+    """One run to its end (it resumes by itself) and its return code; its console output goes to
+    <work_dir>/console.log. Past `deadline` (a time.time()) it is not started, or stopped: NOT_STARTED, STOPPED."""
+    if deadline is not None and time.time() >= deadline:
+        return NOT_STARTED
     os.makedirs(run.work_dir, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     if threads:
@@ -152,7 +159,23 @@ def execute(run, argv, threads):
     with open(os.path.join(run.work_dir, 'console.log'), 'a') as log:
         log.write(f'\n$ {" ".join(argv)}\n')
         log.flush()
-        return subprocess.run(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            return process.wait(None if deadline is None else max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            stop(process)
+            log.write(f'\n[reproduce.py] {STOPPED}: the run resumes from its last finished epoch\n')
+            return STOPPED
+
+
+def stop(process):
+    """SIGINT (the trainer's files are written atomically, its epoch checkpoint stays whole), then a kill."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # ---------------------------------------------------------------------------------------------------- data
@@ -213,7 +236,7 @@ def run_record(run, num_epoch, returncode):
     if run.finished(num_epoch):
         record.update(status='done', best=round(100 * metrics['best_acc'], 2), best_epoch=metrics['best_epoch'],
                       last=record['curve'][-1])
-    elif returncode not in (None, 0):
+    elif isinstance(returncode, int) and returncode != 0:
         record.update(status='failed', returncode=returncode, last_line=run.last_log_line())
     else:
         record.update(status='incomplete' if history else 'not run')
@@ -368,17 +391,24 @@ def parse(argv=None):
     p.add_argument('--device', type=int, nargs='*', default=None, help='GPU index(es) passed to every run')
     p.add_argument('--text-cache-dir', default=None, help='passed to every run (the frozen text feature banks)')
     p.add_argument('--summary-only', action='store_true', help='train nothing; summarise what has finished')
+    p.add_argument('--time-limit', type=float, default=None,
+                   help='seconds: then no run starts and running ones are stopped (they resume next time)')
+    p.add_argument('--summary-dir', default=None, help='where summary.md, summary.json and curves.png go '
+                                                       '(default: --out)')
     p.add_argument('extra', nargs=argparse.REMAINDER,
                    help='after --: more arguments for every run, e.g. -- --amp False')
     opts = p.parse_args(argv)
     opts.extra = opts.extra[1:] if opts.extra[:1] == ['--'] else opts.extra
     if opts.jobs < 1:
         p.error(f'--jobs {opts.jobs}: expected at least 1')
+    if opts.time_limit is not None and opts.time_limit < 0:
+        p.error(f'--time-limit {opts.time_limit}: expected seconds >= 0')
     return opts
 
 
 def main(argv=None):
     opts = parse(argv)
+    deadline = None if opts.time_limit is None else time.time() + opts.time_limit
     import torch
     out = os.path.abspath(opts.out)
     gpu = torch.cuda.is_available() and opts.device != []
@@ -403,13 +433,15 @@ def main(argv=None):
         print(f'{len(todo)} of {len(runs)} runs to train ({len(runs) - len(todo)} finished already) in {out}')
         with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool, \
                 tqdm(total=len(todo), desc='runs', unit='run') as bar:
-            futures = {pool.submit(execute, runs[key], commands[key], threads): key for key in todo}
+            futures = {pool.submit(execute, runs[key], commands[key], threads, deadline): key for key in todo}
             for future in concurrent.futures.as_completed(futures):
                 key = futures[future]
                 returncodes[key] = future.result()
-                status = 'done' if returncodes[key] == 0 else f'FAILED ({runs[key].last_log_line()})'
-                tqdm.write(f'{runs[key].name}: {status}')
+                tqdm.write(f'{runs[key].name}: {outcome(returncodes[key], runs[key])}')
                 bar.update()
+        cut = sum(code in (STOPPED, NOT_STARTED) for code in returncodes.values())
+        if cut:
+            print(f'time limit reached: {cut} run(s) stopped or not started; the same command continues them')
     elif not todo:
         print(f'all {len(runs)} runs finished already in {out}: summarising')
     for key, run in runs.items():
@@ -423,13 +455,22 @@ def main(argv=None):
     summary = summarize(records, runs, opts.benchmark, opts.streams, opts.arms, opts.seeds,
                         schedule_text(plans, opts), labels, machine_line(opts, threads))
     from engine.outputs import atomic_write
-    atomic_write(os.path.join(out, 'summary.json'), lambda f: json.dump(summary, f, indent=1), mode='w')
-    atomic_write(os.path.join(out, 'summary.md'), lambda f: f.write(markdown(summary)), mode='w')
-    plot_curves(summary, os.path.join(out, 'curves.png'), opts.streams, opts.arms)
+    folder = os.path.abspath(opts.summary_dir or out)
+    atomic_write(os.path.join(folder, 'summary.json'), lambda f: json.dump(summary, f, indent=1), mode='w')
+    atomic_write(os.path.join(folder, 'summary.md'), lambda f: f.write(markdown(summary)), mode='w')
+    plot_curves(summary, os.path.join(folder, 'curves.png'), opts.streams, opts.arms)
     print(markdown(summary))
-    print(f'written: {out}/summary.md, summary.json, curves.png')
+    print(f'written: {folder}/summary.md, summary.json, curves.png')
     failed = [r for r in records if r['status'] == 'failed']
     return 1 if failed else 0
+
+
+def outcome(returncode, run):
+    if returncode == 0:
+        return 'done'
+    if isinstance(returncode, int):
+        return f'FAILED ({run.last_log_line()})'
+    return returncode
 
 
 def schedule_text(plans, opts):
