@@ -1,10 +1,13 @@
-"""Feeder throughput: our NTU train-split transforms vs the release's per-sample code, and the batch (GPU) path.
+"""Feeder throughput: our NTU train-split transforms vs the release's per-sample code, the batch (GPU) path, and the
+DataLoader as training uses it.
 
-    python bench/feeder.py [--quick] [--release-dir /path/to/LST] [--device cuda]
+    python bench/feeder.py [--quick] [--release-dir /path/to/LST] [--device cuda] [--workers 16] [--batch 200]
 
 Samples of 300 frames (NTU's padded length) with 60-120 valid frames, window 64, random rotation, as the NTU
 configs train. The release's feeders/tools.py is imported from a clone you point to (its train crop needs a
-one-line numpy 2 fix, applied in a temporary copy).
+one-line numpy 2 fix, applied in a temporary copy). The DataLoader rows time whole batches delivered on the device
+with `workers` worker processes, after the first batch (worker start-up): per-sample transforms in the workers, or
+raw samples from the workers and `batch_augment`'s transform on the device.
 """
 import argparse
 import importlib.util
@@ -21,6 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 from feeders import feeder_ntu  # noqa: E402
+
+NTU_TRAIN = dict(split='train', window_size=64, p_interval=[0.5, 1], random_rot=True)
 
 
 def toy_npz(folder, n):
@@ -50,15 +55,52 @@ def release_transform(release_dir):
     return transform
 
 
-def run(quick=False, device='cpu', release_dir=None):
-    n = 200
-    reps = 3 if quick else 7
+def sync(device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def loader_rate(feeder, device, workers, batch, batches):
+    """Samples per second of a training DataLoader (random order, `batches` batches after the first), each batch
+    moved to `device` and, with batch_augment, transformed there."""
+    sampler = torch.utils.data.RandomSampler(feeder, replacement=True, num_samples=(batches + 1) * batch)
+    loader = torch.utils.data.DataLoader(feeder, batch_size=batch, sampler=sampler, num_workers=workers,
+                                         pin_memory=device.startswith('cuda'), drop_last=True)
+    start = None
+    for data, _, _ in loader:
+        data = data.to(device, non_blocking=True)
+        if feeder.batch_transform is not None:
+            data = feeder.batch_transform(data)
+        sync(device)
+        start = start or time.perf_counter()                          # the clock starts after the first batch
+    return batches * batch / (time.perf_counter() - start)
+
+
+def loader_rows(path, device, workers, batch, batches, reps):
     rows = []
+    for augment, where in ((False, 'per-sample transforms in the workers'),
+                           (True, f'batch_augment on {device}')):
+        feeder = feeder_ntu.Feeder(path, batch_augment=augment, **NTU_TRAIN)
+        rates = [loader_rate(feeder, device, workers, batch, batches) for _ in range(reps)]
+        rows.append(dict(variant=f'DataLoader, {workers} workers, {where}', batch=batch,
+                         samples_per_s=statistics.median(rates),
+                         spread_s=f'{batch / max(rates):.3f}..{batch / min(rates):.3f} per batch'))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def run(quick=False, device='cpu', release_dir=None, workers=None, batch=None, smoke=False, deadline=None):
+    """In-process transforms on 200 samples; then, unless the budget (`deadline`) is spent, the DataLoader with
+    `workers` processes (default: the CPU count, as the trainer caps num_worker) at `batch` (default: NTU's 200)."""
+    n = 24 if smoke else 200
+    reps = 1 if smoke else 3 if quick else 7
+    workers = workers or (2 if smoke else os.cpu_count() or 1)
+    batch = batch or (8 if smoke else 200)
+    rows, notes = [], []
     with tempfile.TemporaryDirectory() as folder:
         path = toy_npz(folder, n)
-        ours = feeder_ntu.Feeder(path, split='train', window_size=64, p_interval=[0.5, 1], random_rot=True)
-        batched = feeder_ntu.Feeder(path, split='train', window_size=64, p_interval=[0.5, 1], random_rot=True,
-                                    batch_augment=True)
+        ours = feeder_ntu.Feeder(path, **NTU_TRAIN)
+        batched = feeder_ntu.Feeder(path, batch_augment=True, **NTU_TRAIN)
         raw = torch.from_numpy(np.stack([batched[i][0] for i in range(n)])).to(device)
         variants = {'ours, per sample (DataLoader worker)': lambda: [ours[i] for i in range(n)],
                     f'ours, whole batch on {device}': lambda: batched.batch_transform(raw)}
@@ -71,17 +113,20 @@ def run(quick=False, device='cpu', release_dir=None):
             for name, fn in variants.items():
                 start = time.perf_counter()
                 fn()
-                if device.startswith('cuda'):
-                    torch.cuda.synchronize()
+                sync(device)
                 if rep:
                     times[name].append(time.perf_counter() - start)
-    for name, values in times.items():
-        median = statistics.median(values)
-        rows.append(dict(variant=name, batch=n, median_s=median, spread_s=f'{min(values):.3f}..{max(values):.3f}',
-                         samples_per_s=n / median))
-    notes = [] if release_dir else ['release not timed: pass --release-dir (a clone of MartinXM/LST)']
-    for row in rows:
-        print(row)
+        for name, values in times.items():
+            median = statistics.median(values)
+            rows.append(dict(variant=name, batch=n, median_s=median, spread_s=f'{min(values):.3f}..{max(values):.3f}',
+                             samples_per_s=n / median))
+            print(rows[-1], flush=True)
+        if deadline is None or time.time() < deadline:
+            rows += loader_rows(path, device, workers, batch, batches=3 if smoke else 4 * workers, reps=min(reps, 3))
+        else:
+            notes.append('skipped, the bench budget was spent: the DataLoader rows')
+    if not release_dir:
+        notes.append('release not timed: pass --release-dir (a clone of MartinXM/LST)')
     return dict(rows=rows, notes=notes)
 
 
@@ -90,5 +135,7 @@ if __name__ == '__main__':
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--release-dir', default=None)
+    parser.add_argument('--workers', type=int, default=None, help='DataLoader workers (default: the CPU count)')
+    parser.add_argument('--batch', type=int, default=None, help='DataLoader batch (default: 200, as NTU trains)')
     args = parser.parse_args()
-    run(args.quick, args.device, args.release_dir)
+    run(args.quick, args.device, args.release_dir, args.workers, args.batch)

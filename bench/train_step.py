@@ -1,14 +1,19 @@
 """Training-step and inference cost: CTR-GCN vs LST with the frozen text bank vs LST fine-tuning a text tower.
 
     python bench/train_step.py [--quick] [--device cuda] [--batch 16] [--dataset ntu|ucla] [--release-dir LST]
+                               [--precision fp32 fp16 bf16] [--channels-last]
 
 All variants run in one process, interleaved, after a warm-up; medians over repetitions with the spread.
 "text tower trained each step" is the release's behaviour: five text-encoder passes per step, forward and
 backward (here CLIP ViT-B/32's text tower with random weights, the same computation as the release's). With
 --release-dir (a clone of MartinXM/LST) the released model class itself is timed too, with that text tower.
+Each precision (fp32; fp16 or bf16 under torch.autocast, fp16 with a gradient scaler as the trainer does) is one
+interleaved group, so the ratio to CTR-GCN compares like with like; channels-last copies of CTR-GCN and LST join
+each group when asked. On CUDA each variant's step also reports the GPU memory it allocates above what was resident.
 """
 import argparse
 import contextlib
+import copy
 import importlib.util
 import os
 import statistics
@@ -27,8 +32,13 @@ from model.ctrgcn import Model, Model_lst_4part, Model_lst_4part_ucla  # noqa: E
 from text.bank import TextFeatureBank  # noqa: E402
 from text.clip import TextTransformer  # noqa: E402
 
-SHAPES = {'ntu': dict(C=3, T=64, V=25, M=2, graph='graph.ntu_rgb_d.Graph', num_class=60, lst=Model_lst_4part, k=8),
-          'ucla': dict(C=3, T=52, V=20, M=1, graph='graph.ucla.Graph', num_class=10, lst=Model_lst_4part_ucla, k=6)}
+SHAPES = {'ntu': dict(C=3, T=64, V=25, M=2, graph='graph.ntu_rgb_d.Graph', num_class=60, lst=Model_lst_4part, k=8,
+                      batch=200),
+          'ucla': dict(C=3, T=52, V=20, M=1, graph='graph.ucla.Graph', num_class=10, lst=Model_lst_4part_ucla, k=6,
+                       batch=64)}                                   # batch: the configs' (the GPU default)
+PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+SMOKE = dict(batch=2, frames=16, reps=1, tower_layers=1)            # tiny shapes: every code path, in seconds
+CHANNELS_LAST = ', channels-last'
 
 
 @contextlib.contextmanager
@@ -51,6 +61,7 @@ def _release_imports(release_dir):
 
 
 def release_model_class(release_dir, name):
+    release_dir = os.path.abspath(release_dir)                      # _release_imports changes the directory
     with _release_imports(release_dir):
         spec = importlib.util.spec_from_file_location('release_ctrgcn', os.path.join(release_dir, 'model', 'ctrgcn.py'))
         module = importlib.util.module_from_spec(spec)
@@ -63,22 +74,39 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def make_step(model, device, text=None, lst=True):
+def autocast(device, precision):
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
+def unavailable(device, precision):
+    """Why `precision` is not timed on `device`, or None."""
+    if precision == 'fp16' and device.type == 'cpu':
+        return 'fp16 autocast is not timed on the CPU (no fast fp16 kernels there); bf16 stands for AMP'
+    if precision == 'bf16' and device.type == 'cuda' and not torch.cuda.is_bf16_supported():
+        return 'bf16 is not supported by this GPU'
+    return None
+
+
+def make_step(model, device, text=None, lst=True, precision='fp32'):
     optimizer = torch.optim.SGD(list(model.parameters()) + (list(text.parameters()) if text else []), lr=0.01,
                                 momentum=0.9, nesterov=True)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
 
     def step(x, labels, bank, tokens):
         optimizer.zero_grad(set_to_none=True)
-        out = model(x)
-        if not lst:
-            loss = F.cross_entropy(out, labels)
-        else:
-            logits, features, scale, parts = out
-            feats = bank.sample(labels) if text is None else [text(tokens[g]) for g in range(5)]
-            loss = F.cross_entropy(logits, labels) + 0.8 * contrastive_loss(
-                features['ViT-B/32'], parts, feats, scale, labels)
-        loss.backward()
-        optimizer.step()
+        with autocast(device, precision):
+            out = model(x)
+            if not lst:
+                loss = F.cross_entropy(out, labels)
+            else:
+                logits, features, scale, parts = out
+                feats = bank.sample(labels) if text is None else [text(tokens[g]) for g in range(5)]
+                loss = F.cross_entropy(logits, labels) + 0.8 * contrastive_loss(
+                    features['ViT-B/32'], parts, feats, scale, labels)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     return step
 
 
@@ -96,65 +124,157 @@ def timings(functions, reps, device):
     return times
 
 
-def summarise(measure, times, batch):
-    """One row per variant: median, spread, samples/s and the ratio to CTR-GCN's median."""
-    base = statistics.median(times['CTR-GCN'])
-    return [dict(measure=measure, variant=name, median_s=statistics.median(values),
-                 spread_s=f'{min(values):.3f}..{max(values):.3f}', samples_per_s=batch / statistics.median(values),
-                 vs_ctrgcn=statistics.median(values) / base) for name, values in times.items()]
+def working(functions, notes):
+    """The functions that run (one call each, on top of the warm-up); a failure becomes a note, so that one variant
+    (a released class, a precision, a compiler) cannot cost the others their numbers."""
+    ok = {}
+    for name, fn in functions.items():
+        try:
+            fn()
+            ok[name] = fn
+        except Exception as exc:                                    # any failure: reported, not hidden
+            message = ' '.join(line.strip() for line in str(exc).strip().splitlines()[:2])[:300]
+            notes.append(f'{name}: failed, not timed ({type(exc).__name__}: {message})')
+    return ok
 
 
-def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None):
-    """Both datasets' shapes unless `dataset` names one."""
-    rows, notes = [], []
+def step_memory(functions, device):
+    """{name: MiB} a call allocates on the GPU above what was resident before it (empty on the CPU)."""
+    if device.type != 'cuda':
+        return {}
+    extra = {}
+    for name, fn in functions.items():
+        sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn()
+        sync(device)
+        extra[name] = (torch.cuda.max_memory_allocated(device) - before) / 2 ** 20
+    return extra
+
+
+def summarise(measure, times, batch, base='CTR-GCN', memory=None):
+    """One row per variant: median, spread, samples/s, the ratio to `base`'s median (and GPU memory)."""
+    reference = statistics.median(times[base])
+    rows = []
+    for name, values in times.items():
+        row = dict(measure=measure, variant=name, median_s=statistics.median(values),
+                   spread_s=f'{min(values):.3f}..{max(values):.3f}', samples_per_s=batch / statistics.median(values),
+                   vs_ctrgcn=statistics.median(values) / reference)
+        if memory:
+            row['step_peak_MiB'] = memory[name]
+        rows.append(row)
+    return rows
+
+
+class Budget:
+    """A deadline (time.time()) shared by a suite's measurements; what it cuts is listed."""
+
+    def __init__(self, deadline=None):
+        self.deadline, self.skipped = deadline, []
+
+    def allows(self, what, needed_s=0.0):
+        if self.deadline is None or time.time() + needed_s < self.deadline:
+            return True
+        self.skipped.append(what)
+        return False
+
+    def notes(self):
+        return [f'skipped, the bench budget was spent: {", ".join(self.skipped)}'] if self.skipped else []
+
+
+def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None, precisions=None, channels_last=None,
+        frames=None, deadline=None, smoke=False):
+    """Both datasets' shapes unless `dataset` names one. Defaults: CPU fp32 only; CUDA all three precisions and
+    channels-last; `smoke`: tiny shapes, fp32 and bf16 (CPU AMP), channels-last."""
+    device = torch.device(device)
+    cuda = device.type == 'cuda'
+    torch.backends.cudnn.benchmark = True                           # as the trainer runs (engine.trainer.init_seed)
+    precisions = precisions or (['fp32', 'fp16', 'bf16'] if cuda else ['fp32', 'bf16'] if smoke else ['fp32'])
+    channels_last = (cuda or smoke) if channels_last is None else channels_last
+    if smoke:
+        batch, frames = batch or SMOKE['batch'], frames or SMOKE['frames']
+    reps = SMOKE['reps'] if smoke else 3 if quick else 7
+    budget, rows, notes = Budget(deadline), [], []
     for name in [dataset] if dataset else SHAPES:
-        result = run_dataset(quick, device, batch, name, release_dir)
-        rows += result['rows']
-        notes += result['notes']
+        bench = DatasetBench(name, device, batch or (SHAPES[name]['batch'] if cuda else 16), frames, release_dir,
+                             channels_last, SMOKE['tower_layers'] if smoke else 12)
+        for precision in precisions:
+            why = unavailable(device, precision)
+            if why:
+                notes.append(why)
+            elif budget.allows(f'{name} {precision}'):
+                rows += bench.measure(precision, reps)
+        notes += bench.notes
+    notes += budget.notes()
+    notes.append(f'{reps} (train) and {3 * reps} (inference) interleaved repetitions after one warm-up, device '
+                 f'{device}, torch threads {torch.get_num_threads()}' + (', tiny smoke shapes' if smoke else ''))
+    if cuda:
+        notes.append('step_peak_MiB: GPU memory a step allocates above what was resident before it '
+                     '(torch.cuda.max_memory_allocated)')
     return dict(rows=rows, notes=sorted(set(notes)))
 
 
-def run_dataset(quick, device, batch, dataset, release_dir):
-    device = torch.device(device)
-    batch = batch or (16 if device.type == 'cpu' else 200)
-    reps = 3 if quick else 7
-    s = SHAPES[dataset]
-    torch.manual_seed(0)
-    common = dict(num_class=s['num_class'], num_point=s['V'], num_person=s['M'], graph=s['graph'])
-    ctrgcn = Model(**common).to(device)
-    lst = s['lst'](head=['ViT-B/32'], k=s['k'], **common).to(device)
-    lst_tuned = s['lst'](head=['ViT-B/32'], k=s['k'], **common).to(device)
-    tower = TextTransformer(embed_dim=512, context_length=77, vocab_size=49408, width=512, heads=8,
-                            layers=12).to(device)
-    bank = TextFeatureBank(torch.randn(s['num_class'], 11, 512), torch.full((s['num_class'],), 11),
-                           torch.randn(4, s['num_class'], 512)).to(device)
-    x = torch.randn(batch, s['C'], s['T'], s['V'], s['M'], device=device)
-    labels = torch.randint(0, s['num_class'], (batch,), device=device)
-    tokens = torch.randint(1, 49000, (5, batch, 77), device=device)
-    tokens[..., 20] = 49407                                           # end token: prompts of ~20 tokens
-    steps = {'CTR-GCN': make_step(ctrgcn, device, lst=False), 'LST, frozen text bank': make_step(lst, device),
-             'LST, text tower trained each step': make_step(lst_tuned, device, text=tower)}
-    models = {'CTR-GCN': ctrgcn, 'LST': lst}
-    if release_dir:
-        released = release_model_class(release_dir, s['lst'].__name__)(head=['ViT-B/32'], k=s['k'], **common)
-        steps['LST, released code, text tower trained each step'] = make_step(released.to(device), device, text=tower)
-        models['LST, released code'] = released
-    train = timings({k: (lambda f=f: f(x, labels, bank, tokens)) for k, f in steps.items()}, reps, device)
+class DatasetBench:
+    """The models, inputs and text side of one dataset's shapes."""
 
-    def infer(model):
+    def __init__(self, dataset, device, batch, frames, release_dir, channels_last, tower_layers=12):
+        s = SHAPES[dataset]
+        self.dataset, self.device, self.batch, self.notes = dataset, device, batch, []
+        torch.manual_seed(0)
+        common = dict(num_class=s['num_class'], num_point=s['V'], num_person=s['M'], graph=s['graph'])
+        self.models = {'CTR-GCN': Model(**common).to(device), 'LST': s['lst'](head=['ViT-B/32'], k=s['k'], **common).to(device)}
+        self.lst_tuned = s['lst'](head=['ViT-B/32'], k=s['k'], **common).to(device)
+        self.released = None
+        if release_dir:
+            released = release_model_class(release_dir, s['lst'].__name__)(head=['ViT-B/32'], k=s['k'], **common)
+            self.released = self.models['LST, released code'] = released.to(device)
+        if channels_last:
+            for name in ('CTR-GCN', 'LST'):
+                self.models[name + CHANNELS_LAST] = copy.deepcopy(self.models[name]).to(
+                    memory_format=torch.channels_last)
+        self.tower = TextTransformer(embed_dim=512, context_length=77, vocab_size=49408, width=512, heads=8,
+                                     layers=tower_layers).to(device)
+        self.bank = TextFeatureBank(torch.randn(s['num_class'], 11, 512), torch.full((s['num_class'],), 11),
+                                    torch.randn(4, s['num_class'], 512)).to(device)
+        self.x = torch.randn(batch, s['C'], frames or s['T'], s['V'], s['M'], device=device)
+        self.labels = torch.randint(0, s['num_class'], (batch,), device=device)
+        self.tokens = torch.randint(1, 49000, (5, batch, 77), device=device)
+        self.tokens[..., 20] = 49407                                   # end token: prompts of ~20 tokens
+
+    def steps(self, precision):
+        d, p = self.device, precision
+        steps = {'CTR-GCN': make_step(self.models['CTR-GCN'], d, lst=False, precision=p),
+                 'LST, frozen text bank': make_step(self.models['LST'], d, precision=p),
+                 'LST, text tower trained each step': make_step(self.lst_tuned, d, text=self.tower, precision=p)}
+        if self.released is not None:
+            steps['LST, released code, text tower trained each step'] = make_step(self.released, d, text=self.tower,
+                                                                                   precision=p)
+        if 'LST' + CHANNELS_LAST in self.models:
+            steps['CTR-GCN' + CHANNELS_LAST] = make_step(self.models['CTR-GCN' + CHANNELS_LAST], d, lst=False,
+                                                         precision=p)
+            steps['LST, frozen text bank' + CHANNELS_LAST] = make_step(self.models['LST' + CHANNELS_LAST], d,
+                                                                       precision=p)
+        return {k: (lambda f=f: f(self.x, self.labels, self.bank, self.tokens)) for k, f in steps.items()}
+
+    def infer(self, model, precision):
         model.eval()
-        with torch.no_grad():
-            model(x)
+        with torch.no_grad(), autocast(self.device, precision):
+            model(self.x)
         model.train()
-    # inference is cheap and the claim is equality (within 3%): three times the repetitions
-    inference = timings({k: (lambda m=m: infer(m)) for k, m in models.items()}, 3 * reps, device)
 
-    rows = summarise(f'train step, {dataset}, batch {batch}', train, batch)
-    rows += summarise(f'inference, {dataset}, batch {batch}', inference, batch)
-    for row in rows:
-        print(row)
-    return dict(rows=rows, notes=[f'{reps} (train) and {3 * reps} (inference) interleaved repetitions after one '
-                                  f'warm-up, device {device}, torch threads {torch.get_num_threads()}'])
+    def measure(self, precision, reps):
+        train = working(self.steps(precision), self.notes)
+        train_times = timings(train, reps, self.device)
+        # inference is cheap and the claim is equality (within 3%): three times the repetitions
+        inference = working({k: (lambda m=m: self.infer(m, precision)) for k, m in self.models.items()}, self.notes)
+        inference_times = timings(inference, 3 * reps, self.device)
+        what = f'{self.dataset}, batch {self.batch}, {precision}'
+        rows = summarise(f'train step, {what}', train_times, self.batch, memory=step_memory(train, self.device))
+        rows += summarise(f'inference, {what}', inference_times, self.batch)
+        for row in rows:
+            print(row, flush=True)
+        return rows
 
 
 if __name__ == '__main__':
@@ -164,5 +284,8 @@ if __name__ == '__main__':
     parser.add_argument('--batch', type=int, default=None)
     parser.add_argument('--dataset', choices=sorted(SHAPES), default=None, help='default: both')
     parser.add_argument('--release-dir', default=None, help='a clone of MartinXM/LST: time its model class too')
+    parser.add_argument('--precision', nargs='+', choices=list(PRECISIONS), default=None,
+                        help='default: fp32 on the CPU, all three on CUDA')
+    parser.add_argument('--channels-last', action='store_true', default=None, help='also time channels-last copies')
     args = parser.parse_args()
-    run(args.quick, args.device, args.batch, args.dataset, args.release_dir)
+    run(args.quick, args.device, args.batch, args.dataset, args.release_dir, args.precision, args.channels_last)
