@@ -247,7 +247,8 @@ def session_markdown(record):
     lines = [f'# GPU session {record["started"]}', '', f'- machine: {record["machine"]}',
              f'- budget: {record["budget_s"]:.0f} s, used {record.get("wall_s", 0):.0f} s']
     for part, info in record['parts'].items():
-        lines.append(f'- {part}: ' + '; '.join(f'{k} {v}' for k, v in info.items() if k != 'stages'))
+        lines.append(f'- {part}: ' + '; '.join(f'{k} {v}' for k, v in info.items() if k not in ('stages', 'goals')))
+        lines += [f'  - {goal}' for goal in info.get('goals', [])]
         for stage in info.get('stages', []):
             lines.append(f'  - {stage["stage"]}: {stage["status"]}' +
                          ''.join(f'\n    - {r}' for r in stage.get('runs', [])))
@@ -301,11 +302,18 @@ def bench_status(path):
     return 'partial' if cut else 'complete'
 
 
+def goals(path):
+    """The bench's goal rows as lines (bench/epoch.py), or none."""
+    rows = read_json(path).get('goals', {}).get('rows', []) if os.path.exists(path) else []
+    return [f'{r["goal"]}: {r["measured"]}, {"met" if r["met"] else "NOT met"} ({r["where"]})' for r in rows]
+
+
 def run_bench(opts, clock, work):
     folder, stem = os.path.join(work, 'bench'), 'smoke-cpu' if opts.smoke else 'full-cuda'
-    earlier = bench_status(os.path.join(folder, stem + '.json'))
+    path = os.path.join(folder, stem + '.json')
+    earlier = bench_status(path)
     if earlier and not opts.bench_again:
-        return dict(status=f'{earlier} from an earlier call: kept (--bench-again measures again)')
+        return dict(status=f'{earlier} from an earlier call: kept (--bench-again measures again)', goals=goals(path))
     seconds = min(opts.budget * BENCH_SHARE, clock.left() - RESERVE_S[opts.kind])
     if seconds < MIN_STAGE_S[opts.kind]:
         return dict(status='not run: the budget is spent')
@@ -315,10 +323,10 @@ def run_bench(opts, clock, work):
     release = os.path.join(CARRY, 'release')
     argv += ['--release-dir', release] if os.path.isdir(release) and not opts.smoke else []
     start = time.time()
-    code = run_logged(argv, os.path.join(work, 'logs', 'bench.log'), seconds + (30 if opts.smoke else 150),
+    code = run_logged(argv, os.path.join(work, 'logs', 'bench.log'), seconds + (30 if opts.smoke else 90),
                       env=dict(OMP_NUM_THREADS='1') if opts.smoke else None)
-    status = bench_status(os.path.join(folder, stem + '.json')) or 'nothing measured'
-    return dict(status=status, returncode=code, seconds=round(time.time() - start))
+    return dict(status=bench_status(path) or 'nothing measured', returncode=code, seconds=round(time.time() - start),
+                goals=goals(path))
 
 
 def check_text_bank(cache_dir):
