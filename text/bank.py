@@ -108,6 +108,8 @@ class TextFeatureBank(nn.Module):
         path = cache_path(encoder, dataset, prompts, cache_dir, weights, log)
         bank = cls.load_cached(path, log) if os.path.exists(path) else None
         if bank is None:
+            from engine.errors import check_writable
+            check_writable(cache_dir, 'text cache dir (--text-cache-dir)')
             log(f'Building the text feature bank of {encoder} for {dataset} ({len(prompts.all_texts())} prompts)')
             bank = cls.build(encoders.load_text_encoder(encoder, device=device, weights=weights), prompts)
             save_atomic(dict(bank.state_dict(), encoder=encoder, dataset=dataset, prompts=prompts_id(prompts)), path)

@@ -5,7 +5,8 @@ module with `encode_text(tokens)`, equal to OpenAI's on the same weights (tests/
 tower is built, in float32; the visual tower of a checkpoint is dropped.
 Weights: a published name (looked up in ~/.cache/clip under OpenAI's file name, else downloaded with its SHA256
 checked) or a path to an OpenAI checkpoint (TorchScript archive or plain state dict, e.g. a fine-tuned CLIP).
-The BPE vocabulary: $LST_CLIP_VOCAB, else ~/.cache/clip, else downloaded. Offline with nothing cached, one error lists
+The BPE vocabulary: $LST_CLIP_VOCAB, else <repo>/.cache/clip (where `make test` puts it), else ~/.cache/clip,
+else downloaded (weights: the two caches, else downloaded). Offline with nothing cached, one error lists
 what is missing and where to put it; the offline encoder `all-MiniLM-L6-v2` (model head: ['all-MiniLM-L6-v2'])
 needs no download.
 """
@@ -38,6 +39,17 @@ VOCAB_NAME = 'bpe_simple_vocab_16e6.txt.gz'
 VOCAB_URL = f'https://github.com/openai/CLIP/raw/main/clip/{VOCAB_NAME}'
 VOCAB_SHA256 = '924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a'
 CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'clip')
+# Where `make test` puts the vocabulary; looked at before the user's cache, so tests and training find the same files.
+REPO_CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '.cache', 'clip')
+
+
+def cached(file_name):
+    """The first existing copy of `file_name` in REPO_CACHE_DIR, CACHE_DIR; else its place in CACHE_DIR."""
+    for folder in (REPO_CACHE_DIR, CACHE_DIR):
+        path = os.path.join(folder, file_name)
+        if os.path.exists(path):
+            return path
+    return os.path.join(CACHE_DIR, file_name)
 SOT, EOT = '<|startoftext|>', '<|endoftext|>'
 
 
@@ -71,7 +83,7 @@ def download(url, target, sha256=None):
                         digest.update(block)
                         bar.update(len(block))
             if sha256 and digest.hexdigest() != sha256:
-                raise RuntimeError(f'{url}: downloaded file has SHA256 {digest.hexdigest()}, expected {sha256}')
+                raise ValueError(f'{url}: downloaded file has SHA256 {digest.hexdigest()}, expected {sha256}')
         except BaseException:
             os.remove(out.name)
             raise
@@ -80,18 +92,18 @@ def download(url, target, sha256=None):
 
 
 def vocab_file():
-    """(what, path, url, sha256) of the BPE vocabulary: $LST_CLIP_VOCAB, else OpenAI's file in the cache."""
+    """(what, path, url, sha256) of the BPE vocabulary: $LST_CLIP_VOCAB, else OpenAI's file in the caches."""
     env = os.environ.get('LST_CLIP_VOCAB')
     if env:
         if not os.path.isfile(env):
             raise FileNotFoundError(f'LST_CLIP_VOCAB={env}: no such file (expected the CLIP vocabulary {VOCAB_NAME})')
         return 'the CLIP BPE vocabulary', env, None, None
-    return 'the CLIP BPE vocabulary', os.path.join(CACHE_DIR, VOCAB_NAME), VOCAB_URL, VOCAB_SHA256
+    return 'the CLIP BPE vocabulary', cached(VOCAB_NAME), VOCAB_URL, VOCAB_SHA256
 
 
 def weights_file(name):
     url = MODELS[name]
-    return f'the CLIP {name} weights', os.path.join(CACHE_DIR, os.path.basename(url)), url, published_sha256(name)
+    return f'the CLIP {name} weights', cached(os.path.basename(url)), url, published_sha256(name)
 
 
 def fetch(files):
@@ -104,7 +116,7 @@ def fetch(files):
             except OSError as exc:
                 missing.append(f'  - {what}: put it at {path} (published at {url}; the download failed: {exc})')
     if missing:
-        raise RuntimeError('CLIP files are missing and could not be downloaded:\n' + '\n'.join(missing) + '\n'
+        raise FileNotFoundError('CLIP files are missing and could not be downloaded:\n' + '\n'.join(missing) + '\n'
                            'Copy them there (the vocabulary can also be named by $LST_CLIP_VOCAB, a local CLIP '
                            'checkpoint by --text-weights PATH), or train with the offline text encoder instead: '
                            "model_args head: ['all-MiniLM-L6-v2'].")
@@ -120,7 +132,7 @@ def model_path(name):
     without its tokenizer, and offline a single error then lists every missing file."""
     path = fetch([vocab_file(), weights_file(name)])[1]
     if sha256_of(path) != published_sha256(name):
-        raise RuntimeError(f'{path}: its SHA256 does not match the published {name} weights; delete it to download '
+        raise ValueError(f'{path}: its SHA256 does not match the published {name} weights; delete it to download '
                            f'it again')
     return path
 

@@ -1,0 +1,598 @@
+"""A careless user's mistakes: each bad input ends in one clear line naming the thing (exit status 2, no traceback),
+or is skipped and logged, or warns; a run never goes on to produce numbers, and no input file changes.
+
+Every case runs the real command (in process, through the same `errors.run` the command line uses) on small
+generated data. The shared workspace is hashed before and after each case: cases copy what they modify.
+"""
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import ensemble
+from engine import errors
+from engine import main as train_main
+from engine.outputs import atomic_write
+from preprocess import cli as preprocess_cli
+from preprocess import ntu, synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM_CLASS = 4
+pytestmark = pytest.mark.slow
+
+
+# ------------------------------------------------------------------------------------------------ workspace
+def npz_split(n, rng, frames=32):
+    x = np.zeros((n, 40, 150), np.float32)
+    labels = np.arange(n) % NUM_CLASS
+    t = np.linspace(0, 2 * np.pi, frames)
+    for i, label in enumerate(labels):
+        body = rng.normal(scale=0.05, size=(frames, 25, 3)) + rng.normal(size=(1, 25, 3))
+        body[:, 4 + 4 * label: 8 + 4 * label, 1] += np.sin(3 * t)[:, None]
+        x[i, :frames, :75] = body.reshape(frames, 75)
+    names = np.array([f'S001C001P{i:03d}R001A{label + 1:03d}' for i, label in enumerate(labels)])
+    return x, np.eye(NUM_CLASS)[labels], names
+
+
+def write_npz(path, train=16, test=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x_tr, y_tr, n_tr = npz_split(train, rng)
+    x_te, y_te, n_te = npz_split(test, rng)
+    np.savez(path, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, sample_name_train=n_tr,
+             sample_name_test=n_te)
+
+
+def config(ws, folder, model='model.ctrgcn.Model_lst_4part', k=8, data=None, **extra):
+    """A tiny NTU-layout config; `extra` overrides keys; written to <folder>/<name>.yaml."""
+    name = extra.pop('name', 'cfg')
+    data = str(data or ws / 'data' / 'NTU60_CS.npz')
+    cfg = dict(
+        feeder='feeders.feeder_ntu.Feeder', num_worker=0,
+        train_feeder_args=dict(data_path=data, split='train', window_size=16, p_interval=[0.5, 1], random_rot=True),
+        test_feeder_args=dict(data_path=data, split='test', window_size=16, p_interval=[0.95]),
+        model=model, model_args=dict(num_class=NUM_CLASS, num_point=25, num_person=2, graph='graph.ntu_rgb_d.Graph',
+                                     graph_args=dict(labeling_mode='spatial'), head=['all-MiniLM-L6-v2'], k=k),
+        base_lr=0.05, step=[50], batch_size=8, test_batch_size=8, num_epoch=1, nesterov=True, weight_decay=0.0005,
+        text_dir=str(ws / 'text'), text_cache_dir=str(ws / 'bank'), seed=1)
+    cfg.update(extra)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f'{name}.yaml')
+    with open(path, 'w') as f:
+        yaml.dump(cfg, f)
+    return path
+
+
+def train(dataset, *argv):
+    return train_main(dataset, [str(a) for a in argv])
+
+
+@pytest.fixture(scope='module')
+def ws(tmp_path_factory):
+    base = tmp_path_factory.mktemp('bad_inputs')
+    (base / 'data').mkdir()
+    write_npz(base / 'data' / 'NTU60_CS.npz')
+    text = base / 'text'
+    text.mkdir()
+    names = ['wave left arm', 'wave right arm', 'wave left leg', 'wave right leg']
+    (text / 'ntu120_label_map.txt').write_text('\n'.join(names) + '\n')
+    (text / 'ntu120_synonyms.txt').write_text('\n'.join(f'{n},{n} quickly' for n in names) + '\n')
+    (text / 'ntu120_parts.txt').write_text('\n'.join(
+        f'{n};head still;hand {n};arm {n};hip still;leg still;foot still' for n in names) + '\n')
+    train('ntu', '--config', config(base, base / 'configs', name='joint'), '--work-dir', base / 'joint')
+    train('ntu', '--config', config(base, base / 'configs', 'model.ctrgcn.Model_lst_4part_bone', 1, name='bone'),
+          '--work-dir', base / 'bone')
+    synthetic.write_ntu(str(base / 'raw'), num_classes=2, per_class=4)
+    synthetic.write_ucla(str(base / 'ucla' / 'all_sqe'), num_classes=10, per_class=3)
+    return base
+
+
+def digest(root):
+    """sha256 of every file under `root` (names relative to it)."""
+    out = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, 'rb') as f:
+                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def fails(capsys, function, *args, match=()):
+    """Run `function` as its command line does; it must exit 2 with one line `error: ...` holding `match` (after
+    whatever progress bars it drew), and no traceback."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        errors.run(function, *args)
+    stderr = capsys.readouterr().err
+    err = stderr.replace('\r', '\n').strip().split('\n')[-1]
+    assert stop.value.code == 2, stderr
+    assert err.startswith('error: ') and 'Traceback' not in stderr, stderr
+    for text in ([match] if isinstance(match, str) else match):
+        assert text in err, f'{text!r} not in {err!r}'
+    return err
+
+
+def weights_of(run_dir):
+    return sorted(str(p) for p in run_dir.glob('runs-*.pt'))[-1]
+
+
+def copy_run(ws, tmp, name='joint'):
+    target = tmp / name
+    shutil.copytree(ws / name, target)
+    return target
+
+
+class Evil:
+    """Unpickling this runs a shell command that creates a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+# ------------------------------------------------------------------------------------------------ cases
+def case_test_phase_weights_without_pt(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    weights = run / 'w.ckpt'
+    shutil.copy(weights_of(run), weights)
+    before = digest(run)
+    train('ntu', '--config', run / 'config.yaml', '--work-dir', run, '--phase', 'test', '--weights', weights,
+          '--save-score', 'True')
+    after = digest(run)
+    for name in ('w.ckpt', 'config.yaml', 'checkpoint.pt'):
+        assert before[name] == after[name], name                    # weights and the training config untouched
+    assert (run / 'w_wrong.txt').exists() and (run / 'w_right.txt').exists() and (run / 'config_test.yaml').exists()
+    assert 'S001C001P' in (run / 'w_right.txt').read_text()         # sample names in the rows
+
+
+def case_test_phase_would_overwrite_its_config(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    shutil.copy(run / 'config.yaml', run / 'config_test.yaml')
+    fails(capsys, train, 'ntu', '--config', run / 'config_test.yaml', '--work-dir', run, '--phase', 'test',
+          '--weights', weights_of(run), match=['--config', 'would be overwritten'])
+
+
+def case_resume_with_other_data(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    other = tmp / 'other.npz'
+    write_npz(other, train=20, seed=3)
+    before = digest(run)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, data=other), '--work-dir', run,
+          match=['belongs to another experiment', 'train_feeder_args', '--resume no'])
+    assert digest(run) == before                                      # config.yaml, scores: nothing rewritten
+
+
+def case_resume_with_another_lr(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, base_lr=0.1), '--work-dir', run,
+          match=['base_lr: 0.05 in the checkpoint, 0.1 now'])
+
+
+def case_failed_write_leaves_no_temporary_file(ws, tmp, capsys):
+    def boom(f):
+        f.write(b'half')
+        raise OSError(28, 'No space left on device')
+    with pytest.raises(OSError, match='No space left'):
+        atomic_write(str(tmp / 'out' / 'scores.pkl'), boom)
+    assert os.listdir(tmp / 'out') == []
+
+
+def case_outputs_follow_the_umask(ws, tmp, capsys):
+    old = os.umask(0o022)
+    try:
+        train('ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run')
+    finally:
+        os.umask(old)
+    for name in ('best.pt', 'checkpoint.pt', 'epoch1_test_score.pkl', 'best_test_each_class_acc.csv',
+                 'training_curves.png', 'config.yaml'):
+        assert (tmp / 'run' / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def case_nonfinite_loss(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, base_lr=1e12, batch_size=4), '--work-dir', tmp / 'run',
+          match=['the loss is', 'epoch 1', 'lower base_lr'])
+    assert not list((tmp / 'run').glob('*.pt'))                        # nothing saved
+
+
+def case_nan_in_training_arrays(ws, tmp, capsys):
+    data = np.load(ws / 'data' / 'NTU60_CS.npz')
+    arrays = {k: data[k] for k in data.files}
+    arrays['x_train'][3, 5, 7] = np.nan
+    np.savez(tmp / 'nan.npz', **arrays)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, data=tmp / 'nan.npz'), '--work-dir', tmp / 'run',
+          match=['nan.npz', '1 train samples hold NaN or Inf'])
+
+
+def case_nan_in_raw_joint_line(ws, tmp, capsys):
+    raw = tmp / 'raw'
+    shutil.copytree(ws / 'raw', raw)
+    victim = sorted(raw.iterdir())[0]
+    lines = victim.read_text().split('\n')
+    lines[5] = 'nan 0.1 0.2 ' + ' '.join(lines[5].split()[3:])
+    victim.write_text('\n'.join(lines))
+    count, errors_ = ntu.parse_all([str(raw)], str(tmp / 'out'), 'ntu60', workers=1)
+    assert count == 7 and any(f'{victim}, line 6: joint values are not finite' in e for e in errors_)
+    assert f'{victim}, line 6' in (tmp / 'out' / 'raw_data' / 'skipped_files.log').read_text()
+
+
+def case_ensemble_nan_scores(ws, tmp, capsys):
+    bone = copy_run(ws, tmp, 'bone')
+    scores = pickle.loads((bone / 'epoch1_test_score.pkl').read_bytes())
+    first = next(iter(scores))
+    scores[first] = scores[first] * np.nan
+    (bone / 'epoch1_test_score.pkl').write_bytes(pickle.dumps(scores))
+    (tmp / 'd' / 'ntu').mkdir(parents=True)
+    shutil.copy(ws / 'data' / 'NTU60_CS.npz', tmp / 'd' / 'ntu' / 'NTU60_CS.npz')
+    fails(capsys, ensemble.main, ['--datasets', 'ntu/xsub', '--joint-dir', str(ws / 'joint'), '--bone-dir', str(bone),
+                                  '--data-dir', str(tmp / 'd')],
+          match=['epoch1_test_score.pkl: 1 of 8 samples have non-finite scores'])
+
+
+def case_batch_larger_than_training_set(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, batch_size=64), '--work-dir', tmp / 'run',
+          match=['batch_size 64 is larger than the training set (16 samples)'])
+    assert not list((tmp / 'run').iterdir())                       # nothing written
+
+
+def case_label_outside_the_classes(ws, tmp, capsys):
+    data = np.load(ws / 'data' / 'NTU60_CS.npz')
+    arrays = {k: data[k] for k in data.files}
+    arrays['y_test'] = np.eye(6)[[0, 1, 2, 3, 4, 5, 0, 1]]
+    np.savez(tmp / 'labels.npz', **arrays)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, data=tmp / 'labels.npz'), '--work-dir', tmp / 'run',
+          match=['the test split has label 5, outside 0..3', 'num_class 4'])
+
+
+def case_empty_split(ws, tmp, capsys):
+    data = np.load(ws / 'data' / 'NTU60_CS.npz')
+    arrays = {k: data[k] for k in data.files}
+    arrays['x_test'], arrays['y_test'], arrays['sample_name_test'] = (arrays['x_test'][:0], arrays['y_test'][:0],
+                                                                      arrays['sample_name_test'][:0])
+    np.savez(tmp / 'empty.npz', **arrays)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, data=tmp / 'empty.npz'), '--work-dir', tmp / 'run',
+          match=['the test split is empty'])
+
+
+def case_config_optimizer_lowercase(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, optimizer='sgd'), match=["optimizer: 'sgd' is not one of "
+                                                                                    "SGD, Adam"])
+
+
+def case_config_number_as_word(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, base_lr='fast'), match=['base_lr', "'fast'"])
+
+
+def case_config_boolean_as_word(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, nesterov='maybe'), match=['nesterov', 'expected a boolean'])
+
+
+def case_config_unknown_key(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, learning_rate=0.1),
+          match=['unknown key(s) learning_rate', 'valid keys'])
+
+
+def case_config_missing(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', tmp / 'nope.yaml', match=['nope.yaml', 'not found'])
+
+
+def case_config_not_a_mapping(ws, tmp, capsys):
+    (tmp / 'list.yaml').write_text('- a\n- b\n')
+    fails(capsys, train, 'ntu', '--config', tmp / 'list.yaml', match=['list.yaml', 'expected a mapping'])
+
+
+def case_ucla_script_with_ntu_config(ws, tmp, capsys):
+    fails(capsys, train, 'ucla', '--config', os.path.join(ROOT, 'config/nturgbd-cross-subject/lst_joint.yaml'),
+          match=['feeders.feeder_ntu.Feeder is for NTU RGB+D', 'main_multipart_ntu.py'])
+
+
+def case_ntu_script_with_ucla_config(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', os.path.join(ROOT, 'config/ucla/lst_joint.yaml'),
+          match=['is for NW-UCLA', 'main_multipart_ucla.py'])
+
+
+def case_feeder_argument_typo(ws, tmp, capsys):
+    cfg = config(ws, tmp)
+    fails(capsys, train, 'ntu', '--config', cfg, '--work-dir', tmp / 'run', '--train-feeder-args',
+          "{'windw_size': 8}", match=['feeder feeders.feeder_ntu.Feeder', "'windw_size'"])
+
+
+def case_model_argument_typo(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--model-args',
+          "{'num_clas': 4}", match=['model model.ctrgcn.Model_lst_4part', "'num_clas'"])
+
+
+def case_unknown_model_class(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, model='model.ctrgcn.Model_lst_5part'), '--work-dir',
+          tmp / 'run', match=['Model_lst_5part'])
+
+
+def case_duplicate_raw_file(ws, tmp, capsys):
+    (tmp / 'a').mkdir()
+    (tmp / 'b').mkdir()
+    name = sorted(os.listdir(ws / 'raw'))[0]
+    shutil.copy(ws / 'raw' / name, tmp / 'a' / name)
+    shutil.copy(ws / 'raw' / name, tmp / 'b' / name)
+    fails(capsys, preprocess_cli.main, 'ntu60', 1, ['--raw-dir', str(tmp / 'a'), str(tmp / 'b'), '--out-dir',
+                                                    str(tmp / 'out')],
+          match=[f'{name} is in two --raw-dir folders', str(tmp / 'a' / name), str(tmp / 'b' / name)])
+
+
+def case_class_removed_from_descriptions(ws, tmp, capsys):
+    text = tmp / 'text'
+    shutil.copytree(os.path.join(ROOT, 'text'), text, ignore=shutil.ignore_patterns('*.py', '__pycache__'))
+    for kind in ('label_map', 'synonyms', 'parts'):
+        path = text / f'ntu120_{kind}.txt'
+        lines = path.read_text().splitlines()
+        path.write_text('\n'.join(lines[:4] + lines[5:]) + '\n')          # class 5 gone from all three
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, text_dir=str(text), text_cache_dir=str(tmp / 'bank')),
+          '--work-dir', tmp / 'run', match=['ntu120_label_map.txt: 119 classes', 'or 120 (the whole set)'])
+
+
+def case_weights_of_another_stream(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    train('ntu', '--config', run / 'config.yaml', '--work-dir', run, '--phase', 'test',
+          '--weights', weights_of(ws / 'bone'))
+    log = (run / 'log.txt').read_text()
+    assert 'WARNING' in log and 'saved for another model or modality' in log and "'k': 1" in log
+
+
+def case_header_frame_count_too_small(ws, tmp, capsys):
+    raw = tmp / 'raw'
+    shutil.copytree(ws / 'raw', raw)
+    victim = sorted(raw.iterdir())[1]
+    lines = victim.read_text().split('\n')
+    lines[0] = str(int(lines[0]) - 2)
+    victim.write_text('\n'.join(lines))
+    count, errors_ = ntu.parse_all([str(raw)], str(tmp / 'out'), 'ntu60', workers=1)
+    assert count == 7 and any(str(victim) in e and 'more lines than the' in e for e in errors_)
+
+
+def case_file_one_line_short(ws, tmp, capsys):
+    raw = tmp / 'raw'
+    shutil.copytree(ws / 'raw', raw)
+    victim = sorted(raw.iterdir())[2]
+    victim.write_text('\n'.join(victim.read_text().rstrip('\n').split('\n')[:-1]) + '\n')
+    preprocess_cli.main('ntu60', 1, ['--raw-dir', str(raw), '--out-dir', str(tmp / 'out')])     # no crash
+    log = (tmp / 'out' / 'raw_data' / 'skipped_files.log').read_text()
+    assert f'{victim}: truncated at line' in log
+
+
+def case_stale_skipped_files_log(ws, tmp, capsys):
+    raw = tmp / 'raw'
+    shutil.copytree(ws / 'raw', raw)
+    (raw / 'walking.skeleton').write_text('1\n')
+    ntu.parse_all([str(raw)], str(tmp / 'out'), 'ntu60', workers=1)
+    log = tmp / 'out' / 'raw_data' / 'skipped_files.log'
+    assert f'{raw / "walking.skeleton"}: file name is not of the form' in log.read_text()   # with its folder
+    (raw / 'walking.skeleton').unlink()
+    ntu.parse_all([str(raw)], str(tmp / 'out'), 'ntu60', workers=1)
+    assert not log.exists()
+
+
+def case_npy_only(ws, tmp, capsys):
+    out = tmp / 'out'
+    preprocess_cli.main('ntu60', None, ['--raw-dir', str(ws / 'raw'), '--out-dir', str(out), '--format', 'npy',
+                                        '--workers', '1'])
+    assert not (out / 'NTU60_CS.npz').exists()
+    from feeders.feeder_ntu import Feeder
+    feeder = Feeder(str(out / 'NTU60_CS.npz'), split='train', window_size=16)
+    assert len(feeder) > 0 and feeder[0][0].shape == (3, 16, 25, 2)
+
+
+def case_stale_npy_copies(ws, tmp, capsys):
+    out = tmp / 'out'
+    preprocess_cli.main('ntu60', None, ['--raw-dir', str(ws / 'raw'), '--out-dir', str(out), '--format', 'both',
+                                        '--workers', '1'])
+    names = np.load(out / 'NTU60_CS_sample_name_train.npy')
+    np.save(out / 'NTU60_CS_sample_name_train.npy', names[::-1])
+    from feeders.feeder_ntu import Feeder
+    with pytest.raises(ValueError, match='stale copies'):
+        Feeder(str(out / 'NTU60_CS.npz'), split='train', window_size=16, use_mmap=True)
+
+
+def case_unwritable_out_dir(ws, tmp, capsys):
+    (tmp / 'file').write_text('x')
+    fails(capsys, preprocess_cli.main, 'ntu60', 1, ['--raw-dir', str(ws / 'raw'), '--out-dir',
+                                                    str(tmp / 'file' / 'out')], match=['--out-dir', 'not writable'])
+
+
+def case_unwritable_work_dir(ws, tmp, capsys):
+    (tmp / 'file').write_text('x')
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'file' / 'run',
+          match=['work dir', 'not writable'])
+
+
+def case_unwritable_text_cache(ws, tmp, capsys):
+    (tmp / 'file').write_text('x')
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, text_cache_dir=str(tmp / 'file' / 'bank')),
+          '--work-dir', tmp / 'run', match=['text cache dir', 'not writable'])
+
+
+def case_corrupt_npz(ws, tmp, capsys):
+    (tmp / 'bad.npz').write_bytes(b'PK\x03\x04 not really a zip')
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, data=tmp / 'bad.npz'), '--work-dir', tmp / 'run',
+          match=['bad.npz', 'not a readable preprocessed file'])
+
+
+def case_empty_score_file(ws, tmp, capsys):
+    bone = copy_run(ws, tmp, 'bone')
+    (bone / 'epoch1_test_score.pkl').write_bytes(b'')
+    fails(capsys, ensemble.load_scores, str(bone), ['x'], match=['epoch1_test_score.pkl', 'empty file'])
+
+
+def case_corrupt_score_file(ws, tmp, capsys):
+    bone = copy_run(ws, tmp, 'bone')
+    (bone / 'epoch1_test_score.pkl').write_bytes(pickle.dumps({'a': 1})[:-3])
+    fails(capsys, ensemble.load_scores, str(bone), ['a'], match=['epoch1_test_score.pkl', 'not a readable score file'])
+
+
+def case_score_file_runs_code(ws, tmp, capsys):
+    bone = copy_run(ws, tmp, 'bone')
+    marker = tmp / 'pwned'
+    (bone / 'epoch1_test_score.pkl').write_bytes(pickle.dumps({'a': Evil(marker)}))
+    fails(capsys, ensemble.load_scores, str(bone), ['a'], match=['refused to read it', 'posix.system'])
+    assert not marker.exists()
+
+
+def case_weights_run_code(ws, tmp, capsys):
+    marker = tmp / 'pwned'
+    torch.save({'fc.weight': Evil(marker)}, tmp / 'evil.pt')
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--weights', tmp / 'evil.pt',
+          match=['evil.pt', 'refused to read it'])
+    assert not marker.exists()
+
+
+def case_training_state_runs_code(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    marker = tmp / 'pwned'
+    state = torch.load(run / 'checkpoint.pt', weights_only=True)
+    state['history'] = Evil(marker)
+    torch.save(state, run / 'checkpoint.pt')
+    fails(capsys, train, 'ntu', '--config', run / 'config.yaml', '--work-dir', run, '--num-epoch', 2,
+          match=['checkpoint.pt', 'refused to read it'])
+    assert not marker.exists()
+
+
+def case_intermediate_runs_code(ws, tmp, capsys):
+    out = tmp / 'out'
+    ntu.parse_all([str(ws / 'raw')], str(out), 'ntu60', workers=1)
+    marker = tmp / 'pwned'
+    chunk = out / 'raw_data' / 'raw_00000.pkl'
+    chunk.write_bytes(pickle.dumps([Evil(marker)]))
+    fails(capsys, preprocess_cli.main, 'ntu60', 2, ['--out-dir', str(out), '--workers', '1'],
+          match=['raw_00000.pkl', 'refused to read it'])
+    assert not marker.exists()
+
+
+def case_text_bank_runs_code(ws, tmp, capsys):
+    cache = tmp / 'bank'
+    shutil.copytree(ws / 'bank', cache)
+    marker = tmp / 'pwned'
+    for path in cache.iterdir():
+        torch.save({'candidates': Evil(marker)}, path)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, text_cache_dir=str(cache)), '--work-dir', tmp / 'run',
+          match=['refused to read it'])
+    assert not marker.exists()
+
+
+def case_corrupt_text_bank_is_rebuilt(ws, tmp, capsys):
+    cache = tmp / 'bank'
+    shutil.copytree(ws / 'bank', cache)
+    for path in cache.iterdir():
+        path.write_bytes(b'garbage')
+    train('ntu', '--config', config(ws, tmp, text_cache_dir=str(cache)), '--work-dir', tmp / 'run')
+    log = (tmp / 'run' / 'log.txt').read_text()
+    assert 'damaged, rebuilding it' in log and (tmp / 'run' / 'best.pt').exists()
+
+
+def case_weights_is_a_training_state(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    train('ntu', '--config', run / 'config.yaml', '--work-dir', run, '--phase', 'test', '--weights',
+          run / 'checkpoint.pt')
+    assert 'is a training state: loading its model part' in (run / 'log.txt').read_text()
+
+
+def case_resume_from_weights_file(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--resume',
+          weights_of(ws / 'joint'), match=['not a training state', '--weights'])
+
+
+def case_weights_of_another_shape(ws, tmp, capsys):
+    cfg = config(ws, tmp, model_args=dict(num_class=3, num_point=25, num_person=2, graph='graph.ntu_rgb_d.Graph',
+                                          graph_args=dict(labeling_mode='spatial'), head=['all-MiniLM-L6-v2'], k=8))
+    fails(capsys, train, 'ntu', '--config', cfg, '--work-dir', tmp / 'run', '--phase', 'test', '--weights',
+          weights_of(ws / 'joint'), match=['does not fit', 'size mismatch'])
+
+
+def case_test_phase_without_weights(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--phase', 'test',
+          match=['--phase test needs --weights'])
+
+
+def case_ucla_file_with_nan(ws, tmp, capsys):
+    folder = tmp / 'all_sqe'
+    shutil.copytree(ws / 'ucla' / 'all_sqe', folder)
+    victim = sorted(folder.iterdir())[0]
+    data = json.loads(victim.read_text())
+    data['skeletons'][2][3][1] = float('nan')
+    victim.write_text(json.dumps(data))
+    from feeders.feeder_ucla import Feeder
+    with pytest.raises(ValueError, match=f'{victim.name}: frame 2 holds NaN or Inf'):
+        Feeder('joint', 'train', root=str(folder))
+
+
+def case_ucla_folder_missing(ws, tmp, capsys):
+    fails(capsys, train, 'ucla', '--config', os.path.join(ROOT, 'config/ucla/lst_joint.yaml'), '--work-dir',
+          tmp / 'run', '--train-feeder-args', f"{{'root': '{tmp / 'nowhere'}'}}", match=['NW-UCLA folder', 'nowhere'])
+
+
+def case_ensemble_wrong_data_dir(ws, tmp, capsys):
+    fails(capsys, ensemble.main, ['--datasets', 'ntu/xsub', '--joint-dir', str(ws / 'joint'), '--bone-dir',
+                                  str(ws / 'bone'), '--data-dir', str(ws / 'data')],
+          match=['ntu/NTU60_CS.npz not found', '--data-dir is the folder that holds ntu/'])
+
+
+def case_ensemble_other_class_count(ws, tmp, capsys):
+    bone = copy_run(ws, tmp, 'bone')
+    scores = pickle.loads((bone / 'epoch1_test_score.pkl').read_bytes())
+    (bone / 'epoch1_test_score.pkl').write_bytes(pickle.dumps({k: np.append(v, 0.0) for k, v in scores.items()}))
+    (tmp / 'd' / 'ntu').mkdir(parents=True)
+    shutil.copy(ws / 'data' / 'NTU60_CS.npz', tmp / 'd' / 'ntu' / 'NTU60_CS.npz')
+    fails(capsys, ensemble.main, ['--datasets', 'ntu/xsub', '--joint-dir', str(ws / 'joint'), '--bone-dir', str(bone),
+                                  '--data-dir', str(tmp / 'd')], match=['disagree on the number of classes: [4, 5]'])
+
+
+def case_ensemble_weights_count(ws, tmp, capsys):
+    with pytest.raises(SystemExit) as stop:
+        ensemble.main(['--datasets', 'ntu/xsub', '--joint-dir', 'a', '--bone-dir', 'b', '--weights', '1', '2', '3'])
+    assert stop.value.code == 2 and '--weights: 3 weights for 2 streams' in capsys.readouterr().err
+
+
+def case_missing_description_file(ws, tmp, capsys):
+    text = tmp / 'text'
+    shutil.copytree(ws / 'text', text)
+    (text / 'ntu120_parts.txt').unlink()
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, text_dir=str(text), text_cache_dir=str(tmp / 'bank')),
+          '--work-dir', tmp / 'run', match=['ntu120_parts.txt not found'])
+
+
+CASES = [value for name, value in sorted(globals().items()) if name.startswith('case_')]
+
+
+def test_there_are_at_least_40_cases():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c.__name__[5:] for c in CASES])
+def test_bad_input(case, ws, tmp_path, capsys):
+    before = digest(ws)
+    case(ws, tmp_path, capsys)
+    assert digest(ws) == before, 'an input file changed'
+
+
+@pytest.mark.parametrize('argv, message', [
+    ([os.path.join(ROOT, 'main_multipart_ntu.py'), '--config', 'nowhere.yaml'], "config file 'nowhere.yaml' not found"),
+    ([os.path.join(ROOT, 'ensemble.py'), '--datasets', 'NW-UCLA', '--joint-dir', '.', '--bone-dir', '.',
+      '--data-dir', 'nowhere'], 'NW-UCLA/all_sqe not found'),
+    (['-m', 'preprocess.ntu', '--dataset', 'ntu60', '--raw-dir', 'nowhere', '--out-dir', '/tmp/lst-out'],
+     'raw skeleton folder(s) not found: nowhere'),
+])
+def test_command_lines_print_one_line_and_exit_2(argv, message, tmp_path):
+    result = subprocess.run([sys.executable] + argv, cwd=tmp_path, capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: ') and message in lines[0], \
+        result.stderr
+    debug = subprocess.run([sys.executable] + argv, cwd=tmp_path, capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=ROOT, LST_DEBUG='1'))
+    assert 'Traceback' in debug.stderr
