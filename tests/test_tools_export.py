@@ -1,0 +1,113 @@
+"""tools/export.py: the inference network equals the model's logits; exported files equal it (checked by the
+command itself, and here again on other shapes); predict runs them; ONNX without its packages says so."""
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from tools_helpers import UCLA_GRAPH, ntu_config, seeded_weights, ucla_config
+
+import export  # noqa: E402  (tools/ is on the path through tools_helpers)
+import predict  # noqa: E402
+import trained_model  # noqa: E402
+
+LST = ('model.ctrgcn.Model_lst_4part', dict(num_class=5, k=8, head=['all-MiniLM-L6-v2']))
+
+
+@pytest.fixture(scope='module')
+def lst(tmp_path_factory):
+    base = tmp_path_factory.mktemp('export')
+    config = ntu_config(base / 'lst.yaml', str(base / 'unused.npz'), *LST)
+    return base, config, seeded_weights(config, base / 'lst.pt')
+
+
+def logits(network, x):
+    with torch.no_grad():
+        return network(x)
+
+
+def test_inference_network_is_the_models_logits_without_the_heads(lst):
+    _, config, weights = lst
+    model = trained_model.build_model(trained_model.read_config(config), config)
+    model.load_state_dict(torch.load(weights))
+    network = trained_model.InferenceNetwork(model.eval())
+    x = torch.randn(3, 3, 20, 25, 2)
+    assert torch.equal(logits(network, x), logits(model, x)[0])
+    assert not [k for k in network.state_dict() if 'head' in k or 'part' in k or 'logit_scale' in k]
+    assert hasattr(model, 'part_list')                                     # the model itself is unchanged
+    ucla = trained_model.build_model(dict(model='model.ctrgcn.Model', model_args=dict(UCLA_GRAPH, num_class=10)),
+                                     'c.yaml').eval()
+    y = torch.randn(2, 3, 52, 20, 1)
+    assert torch.equal(logits(trained_model.InferenceNetwork(ucla), y), logits(ucla, y))
+
+
+def test_torchscript_equals_eager_and_predict_runs_it(lst, capsys):
+    base, config, weights = lst
+    out = str(base / 'lst.ts.pt')
+    difference, scale = export.export(config, weights, 'torchscript', out)
+    assert difference <= export.TOLERANCE * max(1, scale)
+    assert 'check OK' in capsys.readouterr().out
+    loaded = torch.jit.load(out)
+    assert not [k for k in loaded.state_dict() if 'head' in k or 'part_list' in k]
+    _, network = export.inference_network(config, weights)
+    x = torch.randn(4, 3, 37, 25, 2)                                        # batch and frames not seen before
+    assert (logits(loaded, x) - logits(network, x)).abs().max() <= 1e-5 * max(1, logits(network, x).abs().max())
+    assert predict_scores(config, out) == pytest.approx(predict_scores(config, weights), rel=1e-5, abs=1e-5)
+
+
+def predict_scores(config, weights):
+    """The scores predict gives a generated NW-UCLA-free input: a random .npy sample C,T,V,M."""
+    sample = trained_model.Sample('x.npy', np.random.default_rng(0).normal(size=(3, 40, 25, 2)), 'ntu60')
+    stream = trained_model.Stream(config, weights)
+    return stream.logits([sample]).ravel().tolist()
+
+
+def test_the_check_fails_when_the_export_differs(lst, monkeypatch):
+    base, config, weights = lst
+    loader = trained_model.load_network
+    monkeypatch.setattr(trained_model, 'load_network', lambda *a: (lambda x: loader(*a)(x) * 1.001))
+    with pytest.raises(trained_model.UsageError, match='does not reproduce the eager model'):
+        export.main(['--config', config, '--weights', weights, '--format', 'torchscript',
+                     '--out', str(base / 'bad.pt')])
+
+
+def test_onnx_equals_eager_on_nw_ucla_shapes(tmp_path, capsys):
+    pytest.importorskip('onnx')
+    pytest.importorskip('onnxruntime')
+    config = ucla_config(tmp_path / 'u.yaml', str(tmp_path), 'model.ctrgcn.Model_lst_4part_ucla',
+                         dict(num_class=10, head=['all-MiniLM-L6-v2'], k=6))
+    weights = seeded_weights(config, tmp_path / 'u.pt')
+    assert export.main(['--config', config, '--weights', weights, '--format', 'onnx',
+                        '--out', str(tmp_path / 'u.onnx')]) == 0
+    assert 'check OK' in capsys.readouterr().out
+    onnx_net = trained_model.load_network({}, config, str(tmp_path / 'u.onnx'))
+    _, network = export.inference_network(config, weights)
+    x = torch.randn(5, 3, 52, 20, 1)
+    assert (onnx_net(x) - logits(network, x)).abs().max() <= 1e-5 * max(1, logits(network, x).abs().max())
+
+
+def test_onnx_without_its_packages(lst, monkeypatch, capsys):
+    base, config, weights = lst
+    onnx_installed = importlib.util.find_spec('onnx') is not None
+    monkeypatch.setitem(sys.modules, 'onnx', None)
+    with pytest.raises(trained_model.UsageError, match='the onnx package is not installed'):
+        export.main(['--config', config, '--weights', weights, '--format', 'onnx', '--out', str(base / 'x.onnx')])
+    if not onnx_installed:
+        pytest.skip('onnx is not installed: the export without onnxruntime cannot be tried')
+    monkeypatch.delitem(sys.modules, 'onnx')
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)
+    assert export.main(['--config', config, '--weights', weights, '--format', 'onnx', '--out',
+                        str(base / 'x.onnx')]) == 0
+    assert 'onnxruntime is not installed: the ONNX file was written but NOT checked' in capsys.readouterr().out
+    with pytest.raises(trained_model.UsageError, match='onnxruntime is not installed'):
+        predict.main(['--config', config, '--weights', str(base / 'x.onnx'), '--input', str(base)])
+
+
+def test_exporting_an_exported_model_is_refused(lst):
+    base, config, weights = lst
+    export.export(config, weights, 'torchscript', str(base / 'again.pt'))
+    with pytest.raises(trained_model.UsageError, match='an exported model; export from the training weights'):
+        export.main(['--config', config, '--weights', str(base / 'again.pt'), '--format', 'torchscript',
+                     '--out', str(base / 'twice.pt')])

@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""Export a trained model's inference network (input N,C,T,V,M -> logits) as TorchScript or ONNX.
+
+    python tools/export.py --config work_dir/demo/lst_joint/config.yaml \\
+        --weights work_dir/demo/lst_joint/runs-12-108.pt --format torchscript|onnx --out lst_joint.pt
+
+The network is what the test phase runs, without LST's training-only heads (global and part text features): the
+k-hop input encoding, the CTR-GCN backbone and the classifier. Batch size and frame count are dynamic in both
+formats. The command then loads the written file and checks that its logits equal the eager model's on generated
+input of other batch sizes and frame counts: max |exported - eager| <= 1e-5 x max(1, max |logit|), the precision
+of float32 at the logits' scale. ONNX needs the `onnx` package; the check needs `onnxruntime` (without it the file
+is written and the check is skipped, with a note). The input is the test feeder's output (crop, resize, bone or
+motion as in the config), as `tools/predict.py` makes it; with `--weights` an exported file, predict runs it.
+"""
+import argparse
+import os
+import sys
+import warnings
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trained_model  # noqa: E402
+from trained_model import UsageError  # noqa: E402
+
+from engine.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+
+TOLERANCE = 1e-5
+INPUT, OUTPUT = 'skeleton', 'logits'
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--config', required=True, help='the training config (<work_dir>/config.yaml)')
+    parser.add_argument('--weights', required=True, help='the weights (a .pt state dict)')
+    parser.add_argument('--format', choices=('torchscript', 'onnx'), required=True)
+    parser.add_argument('--out', required=True, help='the file to write (e.g. model.pt, model.onnx)')
+    return parser.parse_args(argv)
+
+
+def inference_network(config_path, weights_path):
+    config = trained_model.read_config(config_path)
+    if trained_model.is_torchscript(weights_path) or weights_path.lower().endswith('.onnx'):
+        raise UsageError(f'--weights {weights_path}: an exported model; export from the training weights (.pt)')
+    return config, trained_model.trained_network(config, config_path, weights_path)
+
+
+def example_inputs(network, frames):
+    """Generated inputs N,C,T,V,M: the one traced, then others with a different batch size and frame count."""
+    model = network.model
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(2, frames), (3, frames + 13), (1, 2 * frames)]
+    return [torch.randn(n, model.in_channels, t, model.num_point, model.num_person, generator=generator)
+            for n, t in shapes]
+
+
+def window_of(config):
+    """The frame count the test feeder gives the model (NW-UCLA: 52)."""
+    return config['test_feeder_args'].get('window_size', -1) if 'ntu' in config['feeder'] else 52
+
+
+def export_torchscript(network, example, out):
+    with warnings.catch_warnings():
+        # the shape checks run once while tracing (N and T stay dynamic: the check below proves it); trace is
+        # deprecated upstream in favour of torch.export, but TorchScript remains what C++ and mobile runtimes load
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore', FutureWarning)
+        traced = torch.jit.trace(network, example)
+    trained_model.write_atomically(out, lambda tmp: torch.jit.save(traced, tmp))
+
+
+def export_onnx(network, example, out):
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it)
+    except ImportError:
+        raise UsageError('--format onnx: the onnx package is not installed (pip install onnx onnxruntime); '
+                         '--format torchscript needs nothing more') from None
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore', FutureWarning)
+        trained_model.write_atomically(out, lambda tmp: torch.onnx.export(
+            network, (example,), tmp, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: 'batch', 2: 'frames'}, OUTPUT: {0: 'batch'}}))
+
+
+@torch.no_grad()
+def compare(exported, network, inputs):
+    """(max |exported - eager|, max |eager logit|) over `inputs`."""
+    difference, scale = 0.0, 0.0
+    for x in inputs:
+        eager = network(x)
+        difference = max(difference, (exported(x) - eager).abs().max().item())
+        scale = max(scale, eager.abs().max().item())
+    return difference, scale
+
+
+@torch.no_grad()
+def export(config_path, weights_path, fmt, out):
+    """Write the network and check it; returns (max difference, logit scale), or None when it cannot be run."""
+    config, network = inference_network(config_path, weights_path)
+    inputs = example_inputs(network, window_of(config))
+    (export_torchscript if fmt == 'torchscript' else export_onnx)(network, inputs[0], out)
+    channels, _, joints, persons = inputs[0].shape[1:]
+    print(f'wrote {out}: {fmt}, input N,C,T,V,M = N,{channels},T,{joints},{persons} (N and T dynamic), '
+          f'output N x {network.model.num_class} logits')
+    if fmt == 'onnx':
+        try:
+            trained_model.import_onnxruntime('check')
+        except UsageError:
+            print('onnxruntime is not installed: the ONNX file was written but NOT checked against the eager model '
+                  '(pip install onnxruntime, then run this command again)')
+            return None
+    exported = trained_model.load_network(config, config_path, out)
+    difference, scale = compare(exported, network, inputs)
+    shapes = ', '.join(str(tuple(x.shape)) for x in inputs)
+    verdict = 'OK' if difference <= TOLERANCE * max(1.0, scale) else 'FAILED'
+    print(f'check {verdict}: max |exported - eager| = {difference:.3g} on inputs {shapes} (logits up to {scale:.3g}; '
+          f'tolerance {TOLERANCE:g} x max(1, that))')
+    if verdict != 'OK':
+        raise UsageError(f'{out}: the exported model does not reproduce the eager model; do not use it')
+    return difference, scale
+
+
+def main(argv=None):
+    args = parse(argv)
+    export(args.config, args.weights, args.format, args.out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run(main))

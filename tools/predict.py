@@ -1,0 +1,164 @@
+#!/usr/bin/env python
+"""Predict the action of raw skeleton files with trained LST (or CTR-GCN) streams.
+
+    python tools/predict.py --config work_dir/demo/lst_joint/config.yaml \\
+        --weights work_dir/demo/lst_joint/runs-12-108.pt --input data/demo/raw [--top 5] [--format table|json|csv]
+
+Inputs: NTU `.skeleton` files, NW-UCLA `.json` files, `.npy` arrays C,T,V,M (a sample as the feeder holds it before
+its test-time transform), or folders of them. Each file goes through the preprocessing and the config's test
+feeder, so a file of a preprocessed test split gets the test phase's logits. Several --config/--weights pairs
+(joint, bone, joint motion, bone motion, in that order) are fused with ensemble.py's weights. --weights also takes
+a model written by tools/export.py. Probabilities are the softmax of the (fused) scores.
+
+A file that cannot be read is reported on one line and skipped; the exit status is then 1. A wrong argument,
+config or weights file ends with one `error:` line and status 2.
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trained_model  # noqa: E402
+from trained_model import UsageError  # noqa: E402
+
+import ensemble  # noqa: E402  (trained_model puts the project root on the path)
+from engine.errors import run  # noqa: E402
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--config', action='append', required=True,
+                        help='a training config (<work_dir>/config.yaml); repeat for an ensemble')
+    parser.add_argument('--weights', action='append', required=True,
+                        help='its weights (.pt state dict, or TorchScript / .onnx from tools/export.py); one per '
+                             '--config')
+    parser.add_argument('--input', nargs='+', required=True, help='.skeleton, .json or .npy files, or folders')
+    parser.add_argument('--top', type=int, default=5, help='how many classes to list per file (default 5)')
+    parser.add_argument('--format', choices=('table', 'json', 'csv'), default='table')
+    parser.add_argument('--alpha', type=float, default=1.0, help='bone weight when fusing two streams (ensemble.py)')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help="files read per step (default: the first config's test_batch_size); each stream runs "
+                             "its network in batches of its config's test_batch_size, as the test phase does")
+    args = parser.parse_args(argv)
+    if len(args.config) != len(args.weights):
+        parser.error(f'{len(args.config)} --config but {len(args.weights)} --weights: give one weights file per config')
+    if args.top < 1 or (args.batch_size is not None and args.batch_size < 1):
+        parser.error('--top and --batch-size must be at least 1')
+    return args
+
+
+def load_streams(configs, weights):
+    streams = [trained_model.Stream(c, w) for c, w in zip(configs, weights)]
+    kinds = {(s.dataset, s.num_class) for s in streams}
+    if len(kinds) > 1:
+        raise UsageError('the --config files disagree on the dataset or class count: ' +
+                         ', '.join(f'{s.config_path}: {s.dataset} with {s.num_class} classes' for s in streams))
+    return streams
+
+
+def fused_scores(streams, samples, alpha):
+    """Scores of `samples`, one row each: the stream's logits, or the ensemble's weighted sum of them."""
+    logits = [stream.logits(samples) for stream in streams]
+    return logits[0] if len(logits) == 1 else ensemble.fuse(logits, alpha)
+
+
+def softmax(scores):
+    exp = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def predict(streams, paths, alpha=1.0, batch_size=None):
+    """(results, errors): a dict per file read (path, name, label, scores) and (path, one-line message) per file
+    not read."""
+    results, errors = [], []
+    batch_size = batch_size or streams[0].batch_size
+    bar = tqdm(total=len(paths), desc='predict', unit='file', disable=len(paths) < 2, file=sys.stderr)
+    for start in range(0, len(paths), batch_size):
+        batch = paths[start:start + batch_size]
+        samples = read_samples(batch, streams[0].dataset, errors, bar)
+        if samples:
+            scores = fused_scores(streams, samples, alpha)
+            results += [dict(path=s.path, name=s.name, label=s.label, scores=row) for s, row in zip(samples, scores)]
+        bar.update(len(batch))
+    bar.close()
+    return results, errors
+
+
+def read_samples(paths, dataset, errors, bar):
+    """The samples of the readable `paths`; each other one adds (path, message) to `errors`, shown above the bar."""
+    samples = []
+    for path in paths:
+        try:
+            samples.append(trained_model.read_sample(path, dataset))
+        except (ValueError, OSError) as exc:               # the preprocessing's and the readers' one-line errors
+            errors.append((path, str(exc) if path in str(exc) else f'{path}: {exc}'))
+            bar.write(f'error: {errors[-1][1]}', file=sys.stderr)
+    return samples
+
+
+def ranked(scores, names, top):
+    """[(class index, name, probability)] of the `top` most likely classes."""
+    probability = softmax(scores)
+    order = np.argsort(-probability, kind='stable')[:top]
+    return [(int(i), names[i], float(probability[i])) for i in order]
+
+
+def true_name(result, names):
+    label = result['label']
+    return names[label] if label is not None and 0 <= label < len(names) else None
+
+
+def write_table(results, names, top, out):
+    for result in results:
+        truth = true_name(result, names)
+        print(result['path'] + (f'  (true: {truth})' if truth else ''), file=out)
+        for rank, (_, name, probability) in enumerate(ranked(result['scores'], names, top), start=1):
+            print(f'  {rank}. {name:<40} {probability * 100:6.2f}%', file=out)
+
+
+def write_json(results, errors, names, top, out):
+    records = [dict(file=r['path'], true_label=true_name(r, names),
+                    top=[dict(index=i, name=n, probability=p) for i, n, p in ranked(r['scores'], names, top)],
+                    scores=[float(v) for v in r['scores']]) for r in results]
+    records += [dict(file=path, error=message) for path, message in errors]
+    json.dump(records, out, indent=1)
+    print(file=out)
+
+
+def write_csv(results, names, top, out):
+    writer = csv.writer(out)
+    writer.writerow(['file', 'true_label', 'rank', 'index', 'name', 'probability'])
+    for result in results:
+        truth = true_name(result, names) or ''
+        for rank, (index, name, probability) in enumerate(ranked(result['scores'], names, top), start=1):
+            writer.writerow([result['path'], truth, rank, index, name, f'{probability:.6f}'])
+
+
+def main(argv=None):
+    args = parse(argv)
+    streams = load_streams(args.config, args.weights)
+    paths = trained_model.find_inputs(args.input)
+    if not paths:
+        raise UsageError(f'--input {" ".join(args.input)}: no {", ".join(trained_model.EXTENSIONS)} files')
+    results, errors = predict(streams, paths, args.alpha, args.batch_size)
+    names = streams[0].class_names
+    top = min(args.top, len(names))
+    if args.format == 'json':
+        write_json(results, errors, names, top, sys.stdout)
+    elif args.format == 'csv':
+        write_csv(results, names, top, sys.stdout)
+    else:
+        write_table(results, names, top, sys.stdout)
+    if errors:
+        print(f'{len(errors)} of {len(paths)} files could not be read (listed above)', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run(main))
