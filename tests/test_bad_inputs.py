@@ -15,9 +15,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-import yaml
 
 import ensemble
+import tiny_ntu
 from engine import errors
 from engine import main as train_main
 from engine.outputs import atomic_write
@@ -25,49 +25,14 @@ from preprocess import cli as preprocess_cli
 from preprocess import ntu, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NUM_CLASS = 4
 pytestmark = pytest.mark.slow
 
 
 # ------------------------------------------------------------------------------------------------ workspace
-def npz_split(n, rng, frames=32):
-    x = np.zeros((n, 40, 150), np.float32)
-    labels = np.arange(n) % NUM_CLASS
-    t = np.linspace(0, 2 * np.pi, frames)
-    for i, label in enumerate(labels):
-        body = rng.normal(scale=0.05, size=(frames, 25, 3)) + rng.normal(size=(1, 25, 3))
-        body[:, 4 + 4 * label: 8 + 4 * label, 1] += np.sin(3 * t)[:, None]
-        x[i, :frames, :75] = body.reshape(frames, 75)
-    names = np.array([f'S001C001P{i:03d}R001A{label + 1:03d}' for i, label in enumerate(labels)])
-    return x, np.eye(NUM_CLASS)[labels], names
-
-
-def write_npz(path, train=16, test=8, seed=0):
-    rng = np.random.default_rng(seed)
-    x_tr, y_tr, n_tr = npz_split(train, rng)
-    x_te, y_te, n_te = npz_split(test, rng)
-    np.savez(path, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, sample_name_train=n_tr,
-             sample_name_test=n_te)
-
-
-def config(ws, folder, model='model.ctrgcn.Model_lst_4part', k=8, data=None, **extra):
-    """A tiny NTU-layout config; `extra` overrides keys; written to <folder>/<name>.yaml."""
-    name = extra.pop('name', 'cfg')
-    data = str(data or ws / 'data' / 'NTU60_CS.npz')
-    cfg = dict(
-        feeder='feeders.feeder_ntu.Feeder', num_worker=0,
-        train_feeder_args=dict(data_path=data, split='train', window_size=16, p_interval=[0.5, 1], random_rot=True),
-        test_feeder_args=dict(data_path=data, split='test', window_size=16, p_interval=[0.95]),
-        model=model, model_args=dict(num_class=NUM_CLASS, num_point=25, num_person=2, graph='graph.ntu_rgb_d.Graph',
-                                     graph_args=dict(labeling_mode='spatial'), head=['all-MiniLM-L6-v2'], k=k),
-        base_lr=0.05, step=[50], batch_size=8, test_batch_size=8, num_epoch=1, nesterov=True, weight_decay=0.0005,
-        text_dir=str(ws / 'text'), text_cache_dir=str(ws / 'bank'), seed=1)
-    cfg.update(extra)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f'{name}.yaml')
-    with open(path, 'w') as f:
-        yaml.dump(cfg, f)
-    return path
+def config(ws, folder, model='model.ctrgcn.Model_lst_4part', k=8, data=None, name='cfg', **extra):
+    """A tiny NTU-layout config in <folder>/<name>.yaml; `extra` sets or overrides any key."""
+    return tiny_ntu.write_config(os.path.join(folder, f'{name}.yaml'), data or ws / 'data' / 'NTU60_CS.npz',
+                                 ws / 'text', ws / 'bank', model, k, **dict(dict(test_batch_size=8, seed=1), **extra))
 
 
 def train(dataset, *argv):
@@ -77,15 +42,8 @@ def train(dataset, *argv):
 @pytest.fixture(scope='module')
 def ws(tmp_path_factory):
     base = tmp_path_factory.mktemp('bad_inputs')
-    (base / 'data').mkdir()
-    write_npz(base / 'data' / 'NTU60_CS.npz')
-    text = base / 'text'
-    text.mkdir()
-    names = ['wave left arm', 'wave right arm', 'wave left leg', 'wave right leg']
-    (text / 'ntu120_label_map.txt').write_text('\n'.join(names) + '\n')
-    (text / 'ntu120_synonyms.txt').write_text('\n'.join(f'{n},{n} quickly' for n in names) + '\n')
-    (text / 'ntu120_parts.txt').write_text('\n'.join(
-        f'{n};head still;hand {n};arm {n};hip still;leg still;foot still' for n in names) + '\n')
+    tiny_ntu.write_npz(str(base / 'data' / 'NTU60_CS.npz'), train=16, test=8)
+    tiny_ntu.write_descriptions(base / 'text')
     train('ntu', '--config', config(base, base / 'configs', name='joint'), '--work-dir', base / 'joint')
     train('ntu', '--config', config(base, base / 'configs', 'model.ctrgcn.Model_lst_4part_bone', 1, name='bone'),
           '--work-dir', base / 'bone')
@@ -165,7 +123,7 @@ def case_test_phase_would_overwrite_its_config(ws, tmp, capsys):
 def case_resume_with_other_data(ws, tmp, capsys):
     run = copy_run(ws, tmp)
     other = tmp / 'other.npz'
-    write_npz(other, train=20, seed=3)
+    tiny_ntu.write_npz(str(other), train=20, test=8, seed=3)
     before = digest(run)
     fails(capsys, train, 'ntu', '--config', config(ws, tmp, data=other), '--work-dir', run,
           match=['belongs to another experiment', 'train_feeder_args', '--resume no'])

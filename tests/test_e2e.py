@@ -1,5 +1,6 @@
 """The main job end to end on tiny data (CPU): train, resume, test with scores, ensemble, DDP with torchrun."""
 import glob
+import json
 import os
 import pickle
 import socket
@@ -12,58 +13,25 @@ import torch
 import yaml
 
 import ensemble
+import tiny_ntu
 from engine import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NUM_CLASS = 4
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory):
-    """NTU-layout npz (4 classes, class = which arm waves) and 4-class description files."""
+    """NTU-layout npz (4 classes, class = which limb waves) and 4-class description files."""
     base = tmp_path_factory.mktemp('e2e')
-    rng = np.random.default_rng(0)
-
-    def split(n):
-        x = np.zeros((n, 40, 150), np.float32)
-        labels = np.arange(n) % NUM_CLASS
-        t = np.linspace(0, 2 * np.pi, 32)
-        for i, label in enumerate(labels):
-            body = rng.normal(scale=0.05, size=(32, 25, 3)) + rng.normal(size=(1, 25, 3))
-            body[:, 4 + 4 * label: 8 + 4 * label, 1] += np.sin(3 * t)[:, None]
-            x[i, :32, :75] = body.reshape(32, 75)
-        names = np.array([f'S001C001P{i:03d}R001A{l + 1:03d}' for i, l in enumerate(labels)])
-        return x, np.eye(NUM_CLASS)[labels], names
-
-    (base / 'data' / 'ntu').mkdir(parents=True)
-    x_tr, y_tr, n_tr = split(24)
-    x_te, y_te, n_te = split(12)
-    np.savez(base / 'data' / 'ntu' / 'NTU60_CS.npz', x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te,
-             sample_name_train=n_tr, sample_name_test=n_te)
-    text = base / 'text'
-    text.mkdir()
-    names = ['wave left arm', 'wave right arm', 'wave left leg', 'wave right leg']
-    (text / 'ntu120_label_map.txt').write_text('\n'.join(names) + '\n')
-    (text / 'ntu120_synonyms.txt').write_text('\n'.join(f'{n},{n} quickly,{n} slowly' for n in names) + '\n')
-    (text / 'ntu120_parts.txt').write_text('\n'.join(
-        f'{n};head still;hand {n};arm {n};hip still;leg still;foot still' for n in names) + '\n')
+    tiny_ntu.write_npz(str(base / 'data' / 'ntu' / 'NTU60_CS.npz'))
+    tiny_ntu.write_descriptions(base / 'text')
     return base
 
 
 def config(workspace, name, model, k, **extra):
-    data = str(workspace / 'data' / 'ntu' / 'NTU60_CS.npz')
-    cfg = dict(
-        feeder='feeders.feeder_ntu.Feeder', num_worker=0,
-        train_feeder_args=dict(data_path=data, split='train', window_size=16, p_interval=[0.5, 1], random_rot=True),
-        test_feeder_args=dict(data_path=data, split='test', window_size=16, p_interval=[0.95]),
-        model=model, model_args=dict(num_class=NUM_CLASS, num_point=25, num_person=2, graph='graph.ntu_rgb_d.Graph',
-                                     graph_args=dict(labeling_mode='spatial'), head=['all-MiniLM-L6-v2'], k=k),
-        base_lr=0.05, step=[50], batch_size=8, test_batch_size=6, num_epoch=1, nesterov=True, weight_decay=0.0005,
-        text_dir=str(workspace / 'text'), text_cache_dir=str(workspace / 'bank'), save_epoch=0, **extra)
-    path = workspace / f'{name}.yaml'
-    path.write_text(yaml.dump(cfg))
-    return str(path)
+    return tiny_ntu.write_config(workspace / f'{name}.yaml', workspace / 'data' / 'ntu' / 'NTU60_CS.npz',
+                                 workspace / 'text', workspace / 'bank', model, k, **extra)
 
 
 def run(dataset, *argv):
@@ -177,3 +145,29 @@ def test_paired_arms_share_weights_and_data_stream(workspace, tmp_path, workers)
         assert all(torch.equal(a, b) for a, b in zip(text_a, text_b))
     # and the stream is a random one: the second epoch is shuffled differently from the first
     assert not torch.equal(torch.cat([b[2] for b in batches_a[:3]]), torch.cat([b[2] for b in batches_a[3:]]))
+
+
+def test_outputs_a_user_can_find_and_read(workspace, tmp_path):
+    """The best and the last weights are always kept (best.pt too), CSVs have a header and class names, the rows of
+    right/wrong files name their samples, the test phase logs the weights' epoch and keeps the training config."""
+    work = tmp_path / 'run'
+    cfg = config(workspace, 'outputs', 'model.ctrgcn.Model_lst_4part', 8, save_epoch=30, num_epoch=3, base_lr=0.5)
+    run('ntu', '--config', cfg, '--work-dir', work)
+    metrics = json.loads((work / 'metrics.json').read_text())
+    best = metrics['best_epoch']
+    assert metrics['finished'] and [h['epoch'] for h in metrics['history']] == [1, 2, 3]
+    kept = sorted(p.name.split('-')[1] for p in work.glob('runs-*.pt'))
+    assert set(kept) == {str(best), '3'}                                  # best and last, though save_epoch is 30
+    (best_file,) = work.glob(f'runs-{best}-*.pt')
+    assert (work / 'best.pt').read_bytes() == best_file.read_bytes()
+    assert f'Best weights: {best_file}' in (work / 'log.txt').read_text()
+    rows = (work / 'best_test_each_class_acc.csv').read_text().splitlines()
+    assert rows[0].startswith('class,name,samples,accuracy,predicted_0') and rows[1].startswith('0,wave left arm,')
+    assert (work / 'epoch2_test_each_class_acc.csv').exists() and (work / 'last_test_score.pkl').exists()
+    right = (work / f'{best_file.stem}_right.txt').read_text().splitlines()
+    assert len(right) == 12 and all(line.split(',')[2].startswith('S001C001P') for line in right)
+    config_before = (work / 'config.yaml').read_text()
+    run('ntu', '--config', work / 'config.yaml', '--work-dir', work, '--phase', 'test', '--weights', work / 'best.pt')
+    assert (work / 'config.yaml').read_text() == config_before and (work / 'config_test.yaml').exists()
+    assert f'Weights: {work / "best.pt"} (epoch {best}).' in (work / 'log.txt').read_text()
+    assert (work / 'best_right.txt').exists() and (work / 'best_test_each_class_acc.csv').exists()

@@ -3,7 +3,6 @@ limit of tools/reproduce.py it relies on."""
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tarfile
