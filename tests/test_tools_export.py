@@ -23,6 +23,14 @@ def lst(tmp_path_factory):
     return base, config, seeded_weights(config, base / 'lst.pt')
 
 
+@pytest.fixture(scope='module')
+def torchscript(lst):
+    """The LST model exported by the command's code: (file, max difference, logit scale) of its own check."""
+    base, config, weights = lst
+    out = str(base / 'lst.ts.pt')
+    return (out, *export.export(config, weights, 'torchscript', out))
+
+
 def logits(network, x):
     with torch.no_grad():
         return network(x)
@@ -43,12 +51,11 @@ def test_inference_network_is_the_models_logits_without_the_heads(lst):
     assert torch.equal(logits(trained_model.InferenceNetwork(ucla), y), logits(ucla, y))
 
 
-def test_torchscript_equals_eager_and_predict_runs_it(lst, capsys):
-    base, config, weights = lst
-    out = str(base / 'lst.ts.pt')
-    difference, scale = export.export(config, weights, 'torchscript', out)
+@pytest.mark.slow
+def test_torchscript_equals_eager_and_predict_runs_it(lst, torchscript):
+    _, config, weights = lst
+    out, difference, scale = torchscript
     assert difference <= export.TOLERANCE * max(1, scale)
-    assert 'check OK' in capsys.readouterr().out
     loaded = torch.jit.load(out)
     assert not [k for k in loaded.state_dict() if 'head' in k or 'part_list' in k]
     _, network = export.inference_network(config, weights)
@@ -64,6 +71,7 @@ def predict_scores(config, weights):
     return stream.logits([sample]).ravel().tolist()
 
 
+@pytest.mark.slow
 def test_the_check_fails_when_the_export_differs(lst, monkeypatch):
     base, config, weights = lst
     loader = trained_model.load_network
@@ -73,6 +81,7 @@ def test_the_check_fails_when_the_export_differs(lst, monkeypatch):
                      '--out', str(base / 'bad.pt')])
 
 
+@pytest.mark.slow
 def test_onnx_equals_eager_on_nw_ucla_shapes(tmp_path, capsys):
     pytest.importorskip('onnx')
     pytest.importorskip('onnxruntime')
@@ -105,9 +114,9 @@ def test_onnx_without_its_packages(lst, monkeypatch, capsys):
         predict.main(['--config', config, '--weights', str(base / 'x.onnx'), '--input', str(base)])
 
 
-def test_exporting_an_exported_model_is_refused(lst):
-    base, config, weights = lst
-    export.export(config, weights, 'torchscript', str(base / 'again.pt'))
+@pytest.mark.slow
+def test_exporting_an_exported_model_is_refused(lst, torchscript):
+    base, config, _ = lst
     with pytest.raises(trained_model.UsageError, match='an exported model; export from the training weights'):
-        export.main(['--config', config, '--weights', str(base / 'again.pt'), '--format', 'torchscript',
+        export.main(['--config', config, '--weights', torchscript[0], '--format', 'torchscript',
                      '--out', str(base / 'twice.pt')])
