@@ -2,7 +2,7 @@
 """Predict the action of raw skeleton files with trained LST (or CTR-GCN) streams.
 
     python tools/predict.py --config work_dir/demo/lst_joint/config.yaml \\
-        --weights work_dir/demo/lst_joint/runs-12-108.pt --input data/demo/raw [--top 5] [--format table|json|csv]
+        --weights work_dir/demo/lst_joint/best.pt --input data/demo/raw [--top 5] [--format table|json|csv]
 
 Inputs: NTU `.skeleton` files, NW-UCLA `.json` files, `.npy` arrays C,T,V,M (a sample as the feeder holds it before
 its test-time transform), or folders of them. Each file goes through the preprocessing and the config's test
