@@ -52,17 +52,17 @@ def dataset_labels(dataset, data_dir):
     return ntu_labels(os.path.join(data_dir, NTU_FILES[dataset]))
 
 
-def load_scores(directory, names):
+def load_scores(directory, names, positional=True):
     """Score rows of a stream's folder in the order of `names`."""
     path = os.path.join(directory, SCORE_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(f'{path} not found: run the test phase with --save-score True for this stream')
-    return load_scores_file(path, names)
+    return load_scores_file(path, names, positional)
 
 
-def load_scores_file(path, names):
-    """Score rows in the order of `names`; released files keyed by position ('test_<i>' or integers) also work.
-    The file is read without running code (score files are what people share)."""
+def load_scores_file(path, names, positional=True):
+    """Score rows in the order of `names`; with `positional`, the release's NTU files keyed by position ('test_<i>'
+    or integers, in the npz's order) also work. Read without running code (score files are what people share)."""
     from engine.safe_load import load_pickle
     scores = load_pickle(path, 'score file')
     if not isinstance(scores, dict) or not scores:
@@ -73,7 +73,11 @@ def load_scores_file(path, names):
     if set(names) <= set(table):
         rows = [table[n] for n in names]
     elif len(table) == len(names) and all(k.isdigit() or k.startswith('test_') for k in keys):
-        rows = list(scores.values())                    # the release's positional keys
+        if not positional:
+            raise ValueError(f'{path}: keyed by position, in the release\'s own NW-UCLA validation order, which is not '
+                             f'the order of the files: run the test phase here (--phase test --save-score True) for '
+                             f'scores keyed by sample name')
+        rows = list(scores.values())                    # the release's positional keys (NTU: the npz's order)
     else:
         missing = sorted(set(names) - set(table))
         raise ValueError(f'{path}: {len(missing)} test samples have no score (e.g. {missing[:3]}); '
@@ -135,7 +139,7 @@ def main(argv=None):
         p.error(f'--weights: {len(arg.weights)} weights for {len(dirs)} streams')
     weights = arg.weights or weights_for(len(dirs), arg.alpha)
     names, labels = dataset_labels(arg.dataset, arg.data_dir)
-    score = fuse([load_scores(d, names) for d in dirs], weights=weights)
+    score = fuse([load_scores(d, names, positional=arg.dataset != 'NW-UCLA') for d in dirs], weights=weights)
     top1, top5 = top_k(score, labels, 1), top_k(score, labels, 5)
     fused = ' + '.join(f'{w:g} x {name}' for w, name in zip(weights, STREAM_NAMES))
     print(f'{arg.dataset}, {len(dirs)} streams fused as {fused} ({len(labels)} test samples):')

@@ -107,6 +107,8 @@ def _convert(action, value, path):
 
 
 SCRIPTS = {'ntu': 'main_multipart_ntu.py', 'ucla': 'main_multipart_ucla.py'}
+POSITIVE = dict(log_interval=1, save_interval=1, eval_interval=1, batch_size=1, test_batch_size=1, num_epoch=1,
+                num_worker=0, warm_up_epoch=0, start_epoch=0)
 
 
 def dataset_hints(args):
@@ -156,6 +158,9 @@ def parse_args(dataset='ntu', argv=None):
         parser.error('no model: give --model or a config that names one')
     if isinstance(args.device, int):
         args.device = [args.device]
+    for key, least in POSITIVE.items():
+        if getattr(args, key) < least:
+            raise ValueError(f'{key} {getattr(args, key)}: expected at least {least}')
     check_dataset(args, dataset)
     return args
 

@@ -18,7 +18,9 @@ def run(main, *args, **kwargs):
     except USER_ERRORS as exc:
         if os.environ.get('LST_DEBUG'):
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        message = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+        if 'Original Traceback' in message:            # raised in a DataLoader worker: its own last line says it
+            message = [line for line in message.splitlines() if line.strip()][-1].split(': ', 1)[-1]
         print(f'error: {message}', file=sys.stderr)
         sys.exit(2)
     except SystemExit as exc:

@@ -70,7 +70,8 @@ def summary_writer(path, log):
     try:
         from tensorboardX import SummaryWriter
     except ImportError:
-        log(f'tensorboardX is not installed: no tensorboard logs in {path}')
+        if path.endswith('train'):
+            log('tensorboardX is not installed: no tensorboard logs (metrics.json and training_curves.png are kept)')
         return _NoWriter()
     return SummaryWriter(path)
 
@@ -103,9 +104,14 @@ def set_rng_state(state, generators):
         generators[name].set_state(value)
 
 
+PROJECT_CLASSES = {'model': (('model',), nn.Module), 'feeder': (('feeders',), torch.utils.data.Dataset)}
+
+
 def build(kind, name, arguments):
-    """Construct the configured model or feeder class, naming the class and its arguments when they do not fit."""
-    cls = import_class(name)
+    """Construct the configured model or feeder class (one of the project's: a config cannot name any callable),
+    naming the class and its arguments when they do not fit."""
+    packages, base = PROJECT_CLASSES[kind]
+    cls = import_class(name, packages, base)
     try:
         return cls(**arguments)
     except TypeError as exc:
@@ -127,6 +133,7 @@ class Processor:
         self.global_step = 0
         self.start_epoch = arg.start_epoch
         self.best_acc, self.best_acc_epoch = 0.0, 0
+        self.best_weights_file = None
         self.history = []
         # Shuffle and prompt sampling draw from generators of their own, so that runs differing in one setting
         # (e.g. loss_alpha) see the same batches in the same order, whatever else consumes random numbers.
@@ -210,8 +217,8 @@ class Processor:
 
     def load_data(self):
         workers = min(self.arg.num_worker, os.cpu_count() or 1)
-        loader_args = dict(num_workers=workers, pin_memory=self.device.type == 'cuda',
-                           persistent_workers=workers > 0)
+        # workers are started afresh each epoch, seeded from that epoch's shuffle generator (see train)
+        loader_args = dict(num_workers=workers, pin_memory=self.device.type == 'cuda')
         self.data_loader = {}
         num_class = self.arg.model_args.get('num_class')
         if self.arg.phase == 'train':
@@ -309,7 +316,7 @@ class Processor:
         if epoch < arg.warm_up_epoch:
             lr = arg.base_lr * (epoch + 1) / arg.warm_up_epoch
         else:
-            lr = arg.base_lr * arg.lr_decay_rate ** int(np.sum(epoch >= np.array(arg.step)))
+            lr = float(arg.base_lr * arg.lr_decay_rate ** np.sum(epoch >= np.array(arg.step)))   # numpy's, as released
         for group, ratio in zip(self.optimizer.param_groups, (1, arg.te_lr_ratio)):
             group['lr'] = lr * ratio
         return lr
@@ -348,6 +355,8 @@ class Processor:
         losses, accs = [], []
         timer = dict(dataloader=1e-3, model=1e-3)
         tick = time.time()
+        # each epoch's order (and the workers' seeds) from (seed, epoch) alone: the same after a resume
+        self.generators['shuffle'].manual_seed(self.arg.seed * 1000 + 1 + 100003 * (epoch + 1))
         bar = tqdm(loader, ncols=80, desc=f'epoch {epoch + 1}', disable=not self.is_main, leave=False)
         for batch, (data, label, _) in enumerate(bar, start=1):
             self.global_step += 1
@@ -447,7 +456,8 @@ class Processor:
         state = dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                      scaler=self.scaler.state_dict(), epoch=epoch, global_step=self.global_step,
                      best_acc=self.best_acc, best_acc_epoch=self.best_acc_epoch, history=self.history,
-                     rng=rng_state(self.generators), experiment=self.experiment())
+                     best_weights=self.best_weights_file, rng=rng_state(self.generators),
+                     experiment=self.experiment())
         if self.text_encoder is not None:
             state['text_encoder'] = self.text_encoder.state_dict()
         outputs.save_torch(state, os.path.join(self.arg.work_dir, STATE_FILE))
@@ -469,11 +479,13 @@ class Processor:
         self.check_same_experiment(state.get('experiment'), path)
         self.model.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
-        self.scaler.load_state_dict(state['scaler'])
+        if state['scaler']:                                          # empty when saved without AMP (on a CPU)
+            self.scaler.load_state_dict(state['scaler'])
         if self.text_encoder is not None and 'text_encoder' in state:
             self.text_encoder.load_state_dict(state['text_encoder'])
         self.global_step = state['global_step']
         self.best_acc, self.best_acc_epoch = state['best_acc'], state['best_acc_epoch']
+        self.best_weights_file = state.get('best_weights')
         self.history = state['history']
         set_rng_state(state['rng'], self.generators)
         self.print_log(f'Resumed from {path} after epoch {state["epoch"]} (best {self.best_acc:.4f} at epoch '
@@ -493,7 +505,7 @@ class Processor:
     def check_same_experiment(self, saved, path):
         if saved is None:                                                # a checkpoint from an earlier version
             return
-        current = self.experiment()
+        saved, current = without_paths(saved), without_paths(self.experiment())
         changed = [k for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
         if changed:
             detail = '; '.join(f'{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now' for k in changed)
@@ -503,7 +515,7 @@ class Processor:
     def write_metrics(self, finished=False):
         """<work_dir>/metrics.json: the per-epoch history and the best epoch, for scripts (tools/reproduce.py)."""
         metrics = dict(history=self.history, best_acc=self.best_acc, best_epoch=self.best_acc_epoch,
-                       num_epoch=self.arg.num_epoch, finished=finished)
+                       best_weights=self.best_weights_file, num_epoch=self.arg.num_epoch, finished=finished)
         outputs.atomic_write(os.path.join(self.arg.work_dir, METRICS_FILE),
                              lambda f: json.dump(metrics, f, indent=1), mode='w')
 
@@ -511,7 +523,7 @@ class Processor:
     def start(self):
         if self.arg.phase == 'train':
             self.train_all()
-        else:
+        elif self.is_main:                                           # under torchrun, rank 0 tests alone
             self.test()
         dist.cleanup()
 
@@ -551,6 +563,7 @@ class Processor:
         if improved or scheduled or last:
             path = self.save_weights(epoch)
             if improved:
+                self.best_weights_file = os.path.basename(path)
                 outputs.copy_file(path, os.path.join(work_dir, BEST_WEIGHTS))
         self.history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=float(val_loss),
                                  val_acc=float(accuracy), lr=self.optimizer.param_groups[0]['lr'],
@@ -563,10 +576,14 @@ class Processor:
         return os.path.basename(os.path.normpath(self.arg.work_dir))
 
     def best_weights(self):
-        """The best epoch's weights file (runs-<best epoch>-<step>.pt)."""
-        prefix = f'runs-{self.best_acc_epoch}-'
-        names = [n for n in os.listdir(self.arg.work_dir) if n.startswith(prefix) and n.endswith('.pt')]
-        return os.path.join(self.arg.work_dir, sorted(names)[-1]) if names else None
+        """The best epoch's weights file (runs-<best epoch>-<step>.pt), as recorded when it was saved."""
+        if self.best_weights_file:
+            path = os.path.join(self.arg.work_dir, self.best_weights_file)
+            return path if os.path.exists(path) else None
+        prefix = f'runs-{self.best_acc_epoch}-'                      # a state of an earlier version
+        steps = {n: epoch_and_step_from_name(n)[1] for n in os.listdir(self.arg.work_dir)
+                 if n.startswith(prefix) and n.endswith('.pt')}
+        return os.path.join(self.arg.work_dir, max(steps, key=steps.get)) if steps else None
 
     def test_best(self):
         """Re-evaluate the best epoch's weights, writing its scores, per-class accuracy, wrong/right files."""
@@ -632,6 +649,21 @@ class Processor:
     def save_confusion(self, confusion, what):
         outputs.save_confusion_png(os.path.join(self.arg.work_dir, 'confusion_matrix.png'), confusion,
                                    self.class_names(len(confusion)), f'{self.run_title()}, {what}')
+
+
+def without_paths(settings):
+    """Experiment settings without file locations: moved data (same sample names) or a moved checkout may resume."""
+    settings = dict(settings)
+    for key in ('train_feeder_args', 'test_feeder_args'):
+        args = dict(settings.get(key) or {})
+        args.pop('root', None)
+        if str(args.get('data_path', '')).endswith(('.npz', '.npy')):
+            args.pop('data_path')
+        settings[key] = args
+    for key in ('text_dir', 'text_weights'):
+        if settings.get(key):
+            settings[key] = os.path.basename(os.path.normpath(settings[key]))
+    return settings
 
 
 def check_split(dataset, split, num_class):

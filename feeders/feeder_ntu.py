@@ -37,7 +37,7 @@ def load_split(data_path, split, use_mmap=False):
     if x.ndim != 3 or x.shape[2] != NUM_PERSONS * NUM_JOINTS * 3:
         raise ValueError(f'{data_path}: x_{split} has shape {x.shape}, expected N x T x 150 (2 persons x 25 joints x 3)')
     if not isinstance(x, np.memmap):                 # a memory-mapped split is checked sample by sample instead
-        bad = int((~np.isfinite(x)).any(axis=(1, 2)).sum())
+        bad = sum(int((~np.isfinite(x[i:i + 1000])).any(axis=(1, 2)).sum()) for i in range(0, len(x), 1000))
         if bad:
             raise ValueError(f'{data_path}: {bad} {split} samples hold NaN or Inf values; preprocess again')
     labels = np.argmax(y, axis=1) if y.ndim == 2 else np.asarray(y, dtype=np.int64)
@@ -65,8 +65,10 @@ def _check_copies_match(data_path, x_path, split, shape, names):
         npz_names = npz[f'sample_name_{split}'] if f'sample_name_{split}' in npz.files else None
     same_names = npz_names is None or names is None or np.array_equal(npz_names, names)
     if tuple(npz_shape) != tuple(shape) or not same_names:
-        raise ValueError(f'{x_path} does not hold the samples of {data_path} (shape {tuple(shape)} vs '
-                         f'{tuple(npz_shape)}): stale copies; run step 3 again with --format both, or delete them')
+        what = f'shape {tuple(shape)} vs {tuple(npz_shape)}' if tuple(npz_shape) != tuple(shape) else \
+            'other sample names'
+        raise ValueError(f'{x_path} does not hold the samples of {data_path} ({what}): stale copies; run step 3 '
+                         f'again with --format both, or delete them')
 
 
 def model_layout(x):

@@ -262,7 +262,7 @@ class Model(nn.Module):
                        unit_A=None):
         if graph is None:
             raise ValueError('model argument `graph` is required, e.g. graph: graph.ntu_rgb_d.Graph')
-        self.graph = import_class(graph)(**(graph_args or {}))
+        self.graph = import_class(graph, packages=('graph',), base=object)(**(graph_args or {}))
         if self.graph.num_node != num_point:
             raise ValueError(f'num_point={num_point} but the graph {graph} has {self.graph.num_node} joints')
         A = self.graph.A if unit_A is None else unit_A

@@ -126,7 +126,7 @@ def case_resume_with_other_data(ws, tmp, capsys):
     tiny_ntu.write_npz(str(other), train=20, test=8, seed=3)
     before = digest(run)
     fails(capsys, train, 'ntu', '--config', config(ws, tmp, data=other), '--work-dir', run,
-          match=['belongs to another experiment', 'train_feeder_args', '--resume no'])
+          match=['belongs to another experiment', 'train_samples: 16 in the checkpoint, 20 now', '--resume no'])
     assert digest(run) == before                                      # config.yaml, scores: nothing rewritten
 
 
@@ -522,6 +522,33 @@ def case_missing_description_file(ws, tmp, capsys):
     (text / 'ntu120_parts.txt').unlink()
     fails(capsys, train, 'ntu', '--config', config(ws, tmp, text_dir=str(text), text_cache_dir=str(tmp / 'bank')),
           '--work-dir', tmp / 'run', match=['ntu120_parts.txt not found'])
+
+
+def case_config_names_a_function(ws, tmp, capsys):
+    marker = tmp / 'marker'
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, model='os.system'), '--work-dir', tmp / 'run',
+          '--model-args', f"{{'command': 'touch {marker}'}}", match=["'os.system': only classes of the model/ package"])
+    args = dict(num_class=4, num_point=25, num_person=2, graph='posix.system', graph_args=dict(command=f'touch {marker}'))
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, model='model.ctrgcn.Model', model_args=args),
+          '--work-dir', tmp / 'run', match=["'posix.system': only classes of the graph/ package"])
+    assert not marker.exists()
+
+
+def case_zero_log_interval(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--log-interval', 0,
+          match=['log_interval 0: expected at least 1'])
+
+
+def case_release_ucla_scores_by_position(ws, tmp, capsys):
+    names = sorted(p.name[:-5] for p in (ws / 'ucla' / 'all_sqe').iterdir() if p.name.endswith('_v03.json'))
+    for stream in ('joint', 'bone'):
+        (tmp / stream).mkdir()
+        scores = {i: np.eye(10)[i % 10] for i in range(len(names))}        # the release's NW-UCLA keys: 0..463
+        (tmp / stream / 'epoch1_test_score.pkl').write_bytes(pickle.dumps(scores))
+    shutil.copytree(ws / 'ucla' / 'all_sqe', tmp / 'd' / 'NW-UCLA' / 'all_sqe')
+    fails(capsys, ensemble.main, ['--datasets', 'NW-UCLA', '--joint-dir', str(tmp / 'joint'), '--bone-dir',
+                                  str(tmp / 'bone'), '--data-dir', str(tmp / 'd')],
+          match=['keyed by position', 'NW-UCLA validation order'])
 
 
 CASES = [value for name, value in sorted(globals().items()) if name.startswith('case_')]

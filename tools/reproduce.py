@@ -140,7 +140,7 @@ def command(run, benchmark, schedule, opts, data_root):
             argv += [flag, repr(extra)]
     if run.arm != 'ctrgcn' and opts.head:
         argv += ['--model-args', repr({'head': [opts.head]})]
-    if opts.device is not None:
+    if opts.device:                                        # `--device` with no index: the CPU
         argv += ['--device', *map(str, opts.device)]
     if opts.text_cache_dir:
         argv += ['--text-cache-dir', opts.text_cache_dir]
@@ -388,7 +388,7 @@ def parse(argv=None):
                                                      '(default: the configs\' paths; quick: generated data)')
     p.add_argument('--head', default=None, help='text encoder for the LST arms (default: the config\'s, ViT-B/32); '
                                                 'all-MiniLM-L6-v2 works offline')
-    p.add_argument('--device', type=int, nargs='*', default=None, help='GPU index(es) passed to every run')
+    p.add_argument('--device', type=int, nargs='*', default=None, help='GPU index(es) passed to every run; no index: the CPU')
     p.add_argument('--text-cache-dir', default=None, help='passed to every run (the frozen text feature banks)')
     p.add_argument('--summary-only', action='store_true', help='train nothing; summarise what has finished')
     p.add_argument('--time-limit', type=float, default=None,

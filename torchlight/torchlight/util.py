@@ -69,11 +69,25 @@ class DictAction(argparse.Action):
         setattr(namespace, self.dest, merged)
 
 
-def import_class(name):
-    """Import 'package.module.Class' and return the class, with an error naming what is missing."""
+def import_class(name, packages=None, base=None):
+    """Import 'package.module.Class' and return the class, with an error naming what is missing.
+
+    With `packages`, only a class from those packages is accepted, and with `base` only a subclass of it: a config
+    names classes that get called, so a shared config must not be able to name `os.system`.
+    """
     module_name, _, class_name = str(name).rpartition('.')
     if not module_name:
         raise ImportError(f'{name!r} is not a dotted path like "model.ctrgcn.Model"')
+    if packages and module_name.split('.')[0] not in packages:
+        raise ImportError(f'{name!r}: only classes of the {", ".join(p + "/" for p in packages)} package'
+                          f'{"s" if len(packages) > 1 else ""} are accepted here (put yours there)')
+    found = _import(name, module_name, class_name)
+    if base is not None and not (isinstance(found, type) and issubclass(found, base)):
+        raise ImportError(f'{name!r} is not a {base.__module__}.{base.__name__} class')
+    return found
+
+
+def _import(name, module_name, class_name):
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
