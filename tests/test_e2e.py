@@ -171,3 +171,15 @@ def test_outputs_a_user_can_find_and_read(workspace, tmp_path):
     assert (work / 'config.yaml').read_text() == config_before and (work / 'config_test.yaml').exists()
     assert f'Weights: {work / "best.pt"} (epoch {best}).' in (work / 'log.txt').read_text()
     assert (work / 'best_right.txt').exists() and (work / 'best_test_each_class_acc.csv').exists()
+
+
+def test_resume_is_exact_with_workers(workspace, tmp_path):
+    """Two epochs in one go or one, then a resumed second: the same weights, bit for bit, with 2 loader workers."""
+    cfg = config(workspace, 'exact', 'model.ctrgcn.Model_lst_4part', 8, num_worker=2, num_epoch=2)
+    run('ntu', '--config', cfg, '--work-dir', tmp_path / 'straight')
+    run('ntu', '--config', cfg, '--work-dir', tmp_path / 'resumed', '--num-epoch', 1)
+    run('ntu', '--config', cfg, '--work-dir', tmp_path / 'resumed')
+    assert 'Resumed from' in (tmp_path / 'resumed' / 'log.txt').read_text()
+    straight = torch.load(tmp_path / 'straight' / 'checkpoint.pt', weights_only=True)['model']
+    resumed = torch.load(tmp_path / 'resumed' / 'checkpoint.pt', weights_only=True)['model']
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
