@@ -31,8 +31,9 @@ pytestmark = pytest.mark.slow
 # ------------------------------------------------------------------------------------------------ workspace
 def config(ws, folder, model='model.ctrgcn.Model_lst_4part', k=8, data=None, name='cfg', **extra):
     """A tiny NTU-layout config in <folder>/<name>.yaml; `extra` sets or overrides any key."""
+    extra = dict(dict(text_dir=ws / 'text', text_cache_dir=ws / 'bank', test_batch_size=8, seed=1), **extra)
     return tiny_ntu.write_config(os.path.join(folder, f'{name}.yaml'), data or ws / 'data' / 'NTU60_CS.npz',
-                                 ws / 'text', ws / 'bank', model, k, **dict(dict(test_batch_size=8, seed=1), **extra))
+                                 extra.pop('text_dir'), extra.pop('text_cache_dir'), model, k, **extra)
 
 
 def train(dataset, *argv):
