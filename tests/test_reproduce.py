@@ -73,6 +73,12 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     assert again.returncode == 0 and 'all 8 runs finished already' in again.stdout
     assert json.loads((out / 'summary.json').read_text()) == summary
     assert {p: p.stat().st_mtime_ns for p in logs} == logs                   # nothing trained again
+    # the machine line is what the runs ran with, not what a later summarising command was given
+    (machine,) = summary['machine']
+    assert '2 run(s) at a time' in machine and 'PyTorch' in machine
+    assert reproduce.main(argv[2:argv.index('--jobs')] + ['--jobs', '1', '--out', str(out), '--summary-only',
+                                                          '--summary-dir', str(tmp_path / 'later')]) == 0
+    assert json.loads((tmp_path / 'later' / 'summary.json').read_text())['machine'] == [machine]
 
 
 @pytest.mark.slow

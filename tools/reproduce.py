@@ -48,6 +48,7 @@ BENCHMARKS = {          # name: (config folder, main script, ensemble dataset, g
 }
 STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
 ARMS = ('lst', 'control', 'ctrgcn', 'lst_te')
+MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
 ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1']}
 SCHEDULES = {'full': 1.0, 'medium': 22 / 110, 'short': 6 / 110, 'quick': None}
 QUICK = dict(num_epoch=3, step=[2], warm_up_epoch=1, batch_size=16, repeat=1)
@@ -147,12 +148,15 @@ def command(run, benchmark, schedule, opts, data_root):
     return argv + ARM_ARGS[run.arm] + opts.extra, plan
 
 
-def execute(run, argv, threads, deadline=None):
+def execute(run, argv, threads, machine, deadline=None):
     """One run to its end (it resumes by itself) and its return code; its console output goes to
-    <work_dir>/console.log. Past `deadline` (a time.time()) it is not started, or stopped: NOT_STARTED, STOPPED."""
+    <work_dir>/console.log, the machine it ran on to <work_dir>/machine.txt (one line per session).
+    Past `deadline` (a time.time()) it is not started, or stopped: NOT_STARTED, STOPPED."""
     if deadline is not None and time.time() >= deadline:
         return NOT_STARTED
     os.makedirs(run.work_dir, exist_ok=True)
+    with open(os.path.join(run.work_dir, MACHINE_FILE), 'a') as f:
+        f.write(machine + '\n')
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -295,7 +299,8 @@ def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels,
 
 def markdown(summary):
     s = summary
-    lines = [f'# Reproduction: {s["benchmark"]}', '', f'Schedule: {s["schedule"]}', f'Machine: {s["machine"]}', '',
+    lines = [f'# Reproduction: {s["benchmark"]}', '', f'Schedule: {s["schedule"]}',
+             *[f'Machine: {line}  ' for line in s["machine"] or ['no run started']], '',
              'Top-1 (%) on the test split, mean +- std over seeds (sample std). "best" = the best epoch, as the release '
              'reports it (chosen on the test split); "last" = the last epoch.', '',
              '| arm / stream | best | last | wall time per run (min) |', '|---|---|---|---|']
@@ -352,6 +357,19 @@ def plot_curves(summary, path, streams, arms):
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=100))
     plt.close(fig)
+
+
+def machines_used(runs):
+    """The distinct machine lines the runs recorded, in order of first use ("unrecorded" for runs without one)."""
+    lines = []
+    for run in runs:
+        path = os.path.join(run.work_dir, MACHINE_FILE)
+        if os.path.exists(path):
+            with open(path) as f:
+                lines += [line.strip() for line in f if line.strip()]
+        elif os.path.isdir(run.work_dir):
+            lines.append(f'unrecorded ({run.name})')
+    return list(dict.fromkeys(lines))
 
 
 def machine_line(opts, threads):
@@ -427,13 +445,15 @@ def main(argv=None):
                 run = Run(arm, stream, seed, out)
                 argv, plan = command(run, opts.benchmark, opts.schedule, opts, data_root)
                 runs[arm, stream, seed], commands[arm, stream, seed], plans[arm, stream] = run, argv, plan
+    machine = machine_line(opts, threads)
     todo = [key for key, run in runs.items() if not run.finished(plans[key[:2]]['num_epoch'])]
     returncodes = {}
     if todo and not opts.summary_only:
         print(f'{len(todo)} of {len(runs)} runs to train ({len(runs) - len(todo)} finished already) in {out}')
         with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool, \
                 tqdm(total=len(todo), desc='runs', unit='run') as bar:
-            futures = {pool.submit(execute, runs[key], commands[key], threads, deadline): key for key in todo}
+            futures = {pool.submit(execute, runs[key], commands[key], threads, machine, deadline): key
+                       for key in todo}
             for future in concurrent.futures.as_completed(futures):
                 key = futures[future]
                 returncodes[key] = future.result()
@@ -453,7 +473,7 @@ def main(argv=None):
         print(f'ensembles skipped: no test labels ({exc})')
         labels = None
     summary = summarize(records, runs, opts.benchmark, opts.streams, opts.arms, opts.seeds,
-                        schedule_text(plans, opts), labels, machine_line(opts, threads))
+                        schedule_text(plans, opts), labels, machines_used(runs.values()))
     from engine.outputs import atomic_write
     folder = os.path.abspath(opts.summary_dir or out)
     atomic_write(os.path.join(folder, 'summary.json'), lambda f: json.dump(summary, f, indent=1), mode='w')
