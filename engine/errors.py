@@ -2,9 +2,15 @@
 
 Set LST_DEBUG=1 to see the traceback instead.
 """
+import contextlib
 import os
 import sys
 import tempfile
+
+try:
+    import fcntl
+except ImportError:                                    # Windows: no advisory locks, no check
+    fcntl = None
 
 # What a mistake in the command line, a config, a path or a file gives: missing or unreadable files, wrong values
 # (ValueError and its kinds: bad configs, description files, raw skeleton files, unsafe pickles), unknown classes.
@@ -38,3 +44,27 @@ def check_writable(directory, what):
             pass
     except OSError as exc:
         raise OSError(f'{what} {directory} is not writable ({exc.strerror or exc})') from None
+
+
+@contextlib.contextmanager
+def locked(directory, what):
+    """Hold an exclusive lock on `directory` for the block, so that a second training run started on the same work
+    dir stops at once instead of writing into the first one's files. The lock goes with the process, even when it is
+    killed."""
+    check_writable(directory, what)
+    if fcntl is None:
+        yield
+        return
+    with open(os.path.join(directory, '.lock'), 'a+') as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or 'unknown'
+            raise OSError(f'{what} {directory} is in use by another run (pid {owner}); wait for it to end, '
+                          f'or choose another --work-dir') from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f'{os.getpid()}\n')
+        handle.flush()
+        yield

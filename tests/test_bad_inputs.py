@@ -137,6 +137,15 @@ def case_resume_with_another_lr(ws, tmp, capsys):
           match=['base_lr: 0.05 in the checkpoint, 0.1 now'])
 
 
+def case_work_dir_in_use_by_another_run(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    with errors.locked(str(run), 'work dir'):                          # as a first run, still training, does
+        before = digest(run)
+        fails(capsys, train, 'ntu', '--config', run / 'config.yaml', '--work-dir', run,
+              match=['is in use by another run', f'pid {os.getpid()}', str(run)])
+        assert digest(run) == before
+
+
 def case_failed_write_leaves_no_temporary_file(ws, tmp, capsys):
     def boom(f):
         f.write(b'half')
