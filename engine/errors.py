@@ -48,23 +48,20 @@ def check_writable(directory, what):
 
 @contextlib.contextmanager
 def locked(directory, what):
-    """Hold an exclusive lock on `directory` for the block, so that a second training run started on the same work
-    dir stops at once instead of writing into the first one's files. The lock goes with the process, even when it is
-    killed."""
+    """Hold an exclusive lock on `directory` itself (no file is written) for the block, so that a second training run
+    started on the same work dir stops at once instead of writing into the first one's files. The lock goes with
+    the process, even when it is killed."""
     check_writable(directory, what)
     if fcntl is None:
         yield
         return
-    with open(os.path.join(directory, '.lock'), 'a+') as handle:
+    handle = os.open(directory, os.O_RDONLY)
+    try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            handle.seek(0)
-            owner = handle.read().strip() or 'unknown'
-            raise OSError(f'{what} {directory} is in use by another run (pid {owner}); wait for it to end, '
+            raise OSError(f'{what} {directory} is in use by another training run; wait for it to end, '
                           f'or choose another --work-dir') from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f'{os.getpid()}\n')
-        handle.flush()
         yield
+    finally:
+        os.close(handle)
