@@ -71,8 +71,8 @@ def ntu_sequence(label, rng, two_person, frames=None):
     main_id, other_id = 72057594037930000 + int(rng.integers(1000)), 72057594037940000 + int(rng.integers(1000))
     actors = [(main_id, person(label, frames, rng))]
     if two_person:
-        partner = person(label, frames, rng, shift=0.8) * 1.0
-        partner[:] = partner[:1] + rng.normal(scale=0.005, size=partner.shape)   # the partner barely moves
+        partner = person(label, frames, rng, shift=0.8)
+        partner = partner[:1] + 0.5 * (partner - partner[:1])    # the partner answers with half the motion
         actors.append((other_id, partner))
     sequence = [[(body_id, joints[f]) for body_id, joints in actors] for f in range(frames)]
     quirk = rng.random()
