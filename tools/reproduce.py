@@ -148,15 +148,16 @@ def command(run, benchmark, schedule, opts, data_root):
     return argv + ARM_ARGS[run.arm] + opts.extra, plan
 
 
-def execute(run, argv, threads, machine, deadline=None):
+def execute(run, argv, threads, deadline=None, machine=None):
     """One run to its end (it resumes by itself) and its return code; its console output goes to
     <work_dir>/console.log, the machine it ran on to <work_dir>/machine.txt (one line per session).
     Past `deadline` (a time.time()) it is not started, or stopped: NOT_STARTED, STOPPED."""
     if deadline is not None and time.time() >= deadline:
         return NOT_STARTED
     os.makedirs(run.work_dir, exist_ok=True)
-    with open(os.path.join(run.work_dir, MACHINE_FILE), 'a') as f:
-        f.write(machine + '\n')
+    if machine:
+        with open(os.path.join(run.work_dir, MACHINE_FILE), 'a') as f:
+            f.write(machine + '\n')
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -452,7 +453,7 @@ def main(argv=None):
         print(f'{len(todo)} of {len(runs)} runs to train ({len(runs) - len(todo)} finished already) in {out}')
         with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool, \
                 tqdm(total=len(todo), desc='runs', unit='run') as bar:
-            futures = {pool.submit(execute, runs[key], commands[key], threads, machine, deadline): key
+            futures = {pool.submit(execute, runs[key], commands[key], threads, deadline, machine): key
                        for key in todo}
             for future in concurrent.futures.as_completed(futures):
                 key = futures[future]
