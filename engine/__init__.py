@@ -1,12 +1,17 @@
 """The shared trainer behind main_multipart_ntu.py and main_multipart_ucla.py."""
 import contextlib
 import os
+import signal
 
 
 def main(dataset, argv=None):
     from engine.args import parse_args
     from engine.errors import locked
     from engine.trainer import Processor, init_seed
+    # A process started in the background by a script inherits SIGINT ignored, and Python then never turns it into
+    # KeyboardInterrupt: restore it, so that a SIGINT (reproduce.py --time-limit, Ctrl-C) stops the run cleanly.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args = parse_args(dataset, argv)
     # one training run per work dir (the main process of a distributed run holds it); tests may run beside it
     training = args.phase == 'train' and os.environ.get('RANK', '0') == '0'
