@@ -1,8 +1,10 @@
 """tools/reproduce.py: schedules, the quick command end to end on generated NW-UCLA data, resume, failures."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -91,3 +93,41 @@ def test_a_failed_run_is_listed_with_its_last_log_line(tmp_path):
     (run,) = summary['runs']
     assert run['status'] == 'failed' and "invalid float value: 'fast'" in run['last_line']
     assert 'failed' in (out / 'summary.md').read_text()
+
+
+def processes_mentioning(text):
+    """The pids of the live processes whose command line contains `text`."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                if text.encode() in f.read():
+                    pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+def test_sigterm_stops_the_running_run_and_starts_no_other(tmp_path):
+    out = tmp_path / 'ucla'
+    argv = [sys.executable, os.path.join(ROOT, 'tools', 'reproduce.py'), '--streams', 'joint', '--arms', 'lst',
+            'control', '--seeds', '1', '--schedule', 'quick', '--jobs', '1', '--head', 'all-MiniLM-L6-v2',
+            '--out', str(out)]
+    # started as a background job is (SIGINT ignored): the stop must not rely on it
+    parent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    first = out / 'lst' / 'joint' / 'seed1' / 'console.log'
+    deadline = time.time() + 300
+    while not (first.exists() and 'Parameters' in first.read_text()):       # the trainer is up and handles SIGINT
+        assert parent.poll() is None and time.time() < deadline, parent.communicate()
+        time.sleep(0.2)
+    parent.send_signal(signal.SIGTERM)
+    stdout, stderr = parent.communicate(timeout=reproduce.STOP_GRACE_S + 30)
+    left = processes_mentioning(str(out))
+    for pid in left:                                                         # a failing test leaves nothing behind
+        os.kill(pid, signal.SIGKILL)
+    assert left == [] and parent.returncode == 130, stdout[-2000:] + stderr[-2000:]
+    assert 'interrupted: 1 run(s) stopped' in stderr and 'the same command continues' in stderr
+    assert first.read_text().rstrip().endswith('interrupted: the run resumes from its last finished epoch')
+    assert not (out / 'control').exists()                                    # the queued run never started
+    assert not (out / 'summary.json').exists()

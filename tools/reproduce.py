@@ -18,9 +18,11 @@ samples); quick = 3 tiny epochs on generated data (unless --data-root is given),
 Interrupted runs resume, finished runs are skipped; at the end <out>/summary.md, summary.json and curves.png are
 written from whatever has finished (failed runs are listed with their last log line). With --time-limit, no run starts
 after that many seconds and running ones are stopped then: they resume from their last finished epoch next time.
+Ctrl-C or SIGTERM stops the running runs the same way (exit status 130) and starts no other.
 """
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import math
 import os
@@ -28,6 +30,7 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -57,7 +60,10 @@ UCLA_MODALITY = {'joint': 'joint', 'bone': 'bone', 'joint_vel': 'joint_motion', 
 NTU_MODALITY = {'joint': {}, 'bone': {'bone': True}, 'joint_vel': {'vel': True}, 'bone_vel': {'bone': True, 'vel': True}}
 ENSEMBLES = {2: ('joint', 'bone'), 3: ('joint', 'bone', 'joint_vel'), 4: STREAMS}
 STOPPED, NOT_STARTED = 'stopped at the time limit', 'not started (time limit)'     # what execute returns then
+INTERRUPTED = 'interrupted'                # ... and after Ctrl-C or SIGTERM
 STOP_GRACE_S = 15                          # a stopped run gets this long to exit after SIGINT, then it is killed
+POLL_S = 1.0                               # how often a waiting run looks at the time limit and the stop request
+STOP = threading.Event()                   # set by Ctrl-C / SIGTERM: running runs are stopped, no other starts
 
 
 # ---------------------------------------------------------------------------------------------------- runs
@@ -151,8 +157,9 @@ def command(run, benchmark, schedule, opts, data_root):
 def execute(run, argv, threads, deadline=None, machine=None):
     """One run to its end (it resumes by itself) and its return code; its console output goes to
     <work_dir>/console.log, the machine it ran on to <work_dir>/machine.txt (one line per session).
-    Past `deadline` (a time.time()) it is not started, or stopped: NOT_STARTED, STOPPED."""
-    if deadline is not None and time.time() >= deadline:
+    Past `deadline` (a time.time()) it is not started, or stopped: NOT_STARTED, STOPPED; once STOP is set,
+    likewise: NOT_STARTED, INTERRUPTED."""
+    if STOP.is_set() or (deadline is not None and time.time() >= deadline):
         return NOT_STARTED
     os.makedirs(run.work_dir, exist_ok=True)
     if machine:
@@ -165,12 +172,16 @@ def execute(run, argv, threads, deadline=None, machine=None):
         log.write(f'\n$ {" ".join(argv)}\n')
         log.flush()
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            return process.wait(None if deadline is None else max(0.0, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            stop(process)
-            log.write(f'\n[reproduce.py] {STOPPED}: the run resumes from its last finished epoch\n')
-            return STOPPED
+        while True:
+            try:
+                return process.wait(POLL_S)
+            except subprocess.TimeoutExpired:
+                why = INTERRUPTED if STOP.is_set() else \
+                    STOPPED if deadline is not None and time.time() >= deadline else None
+            if why:
+                stop(process)
+                log.write(f'\n[reproduce.py] {why}: the run resumes from its last finished epoch\n')
+                return why
 
 
 def stop(process):
@@ -451,15 +462,14 @@ def main(argv=None):
     returncodes = {}
     if todo and not opts.summary_only:
         print(f'{len(todo)} of {len(runs)} runs to train ({len(runs) - len(todo)} finished already) in {out}')
-        with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool, \
-                tqdm(total=len(todo), desc='runs', unit='run') as bar:
-            futures = {pool.submit(execute, runs[key], commands[key], threads, deadline, machine): key
-                       for key in todo}
-            for future in concurrent.futures.as_completed(futures):
-                key = futures[future]
-                returncodes[key] = future.result()
-                tqdm.write(f'{runs[key].name}: {outcome(returncodes[key], runs[key])}')
-                bar.update()
+        with stop_on_signals():
+            try:
+                train(todo, runs, commands, opts.jobs, threads, deadline, machine, returncodes)
+            except KeyboardInterrupt:
+                stopped = sum(code == INTERRUPTED for code in returncodes.values())
+                print(f'interrupted: {stopped} run(s) stopped, they resume from their last finished epoch; '
+                      f'the same command continues', file=sys.stderr)
+                return 130
         cut = sum(code in (STOPPED, NOT_STARTED) for code in returncodes.values())
         if cut:
             print(f'time limit reached: {cut} run(s) stopped or not started; the same command continues them')
@@ -484,6 +494,43 @@ def main(argv=None):
     print(f'written: {folder}/summary.md, summary.json, curves.png')
     failed = [r for r in records if r['status'] == 'failed']
     return 1 if failed else 0
+
+
+def train(todo, runs, commands, jobs, threads, deadline, machine, returncodes):
+    """The runs in `todo`, `jobs` at a time, their return codes into `returncodes`. On Ctrl-C or SIGTERM
+    (KeyboardInterrupt here) the running runs are stopped cleanly and no other starts; then it re-raises."""
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool, \
+            tqdm(total=len(todo), desc='runs', unit='run') as bar:
+        futures = {pool.submit(execute, runs[key], commands[key], threads, deadline, machine): key for key in todo}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                key = futures[future]
+                returncodes[key] = future.result()
+                tqdm.write(f'{runs[key].name}: {outcome(returncodes[key], runs[key])}')
+                bar.update()
+        except KeyboardInterrupt:
+            STOP.set()
+            for future in futures:
+                future.cancel()
+            for future, key in futures.items():                 # each running one: SIGINT, then a kill
+                if not future.cancelled():
+                    returncodes[key] = future.result()
+            raise
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGTERM stops the runs like Ctrl-C does (otherwise they would go on without this process), and Ctrl-C works
+    even when this process was started from a background job, which inherits SIGINT ignored."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    STOP.clear()
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def outcome(returncode, run):
