@@ -60,6 +60,7 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     summary = json.loads((out / 'summary.json').read_text())
     assert [r['status'] for r in summary['runs']] == ['done'] * 8
     assert summary['paired']['joint']['best']['n'] == 2 and len(summary['paired']['bone']['per_seed']) == 2
+    assert len(summary['paired']['joint']['best']['ci95']) == 2 and '95% CI' in (out / 'summary.md').read_text()
     assert summary['ensembles']['lst/2']['best']['n'] == 2
     assert summary['table']['control/bone']['last']['n'] == 2
     for r in summary['runs']:
@@ -84,6 +85,14 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_paired_difference_gets_its_t_interval():
+    stat = reproduce.with_ci(reproduce.mean_std([1.0, 2.0, 3.0]))
+    # mean 2, sample std 1, n 3: 2 +- t(0.975, 2 df) / sqrt(3), t = 4.3027 from the table
+    assert stat['ci95'] == pytest.approx([2 - 4.3027 / 3 ** 0.5, 2 + 4.3027 / 3 ** 0.5], abs=1e-3)
+    assert 'ci95' not in reproduce.with_ci(reproduce.mean_std([5.0]))            # one seed: no interval
+    assert reproduce.fmt(stat) == '2.00 +- 1.00 (n=3, 95% CI [-0.48, +4.48])'
+
+
 def test_a_failed_run_is_listed_with_its_last_log_line(tmp_path):
     out = tmp_path / 'bad'
     code = reproduce.main(['--streams', 'joint', '--arms', 'lst', '--seeds', '1', '--schedule', 'quick',

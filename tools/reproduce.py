@@ -235,12 +235,23 @@ def mean_std(values):
                 n=len(values), values=values)
 
 
+def with_ci(stat, level=0.95):
+    """`stat` plus the t-interval of its mean (n >= 2): for a paired difference, 0 outside it means the seeds agree
+    on the sign at that level."""
+    if stat is not None and stat['n'] > 1:
+        from scipy.stats import t                 # scipy comes with scikit-learn
+        half = t.ppf(0.5 + level / 2, stat['n'] - 1) * stat['std'] / math.sqrt(stat['n'])
+        stat['ci95'] = [stat['mean'] - half, stat['mean'] + half]
+    return stat
+
+
 def fmt(stat, digits=2):
     if stat is None:
         return '-'
     if stat['n'] == 1:
         return f'{stat["mean"]:.{digits}f} (n=1)'
-    return f'{stat["mean"]:.{digits}f} +- {stat["std"]:.{digits}f} (n={stat["n"]})'
+    ci = f', 95% CI [{stat["ci95"][0]:+.{digits}f}, {stat["ci95"][1]:+.{digits}f}]' if 'ci95' in stat else ''
+    return f'{stat["mean"]:.{digits}f} +- {stat["std"]:.{digits}f} (n={stat["n"]}{ci})'
 
 
 def run_record(run, num_epoch, returncode):
@@ -286,8 +297,8 @@ def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels,
             rows = [dict(seed=s, best=round(by['lst', s]['best'] - by['control', s]['best'], 2),
                          last=round(by['lst', s]['last'] - by['control', s]['last'], 2))
                     for s in seeds if ('lst', s) in by and ('control', s) in by]
-            paired[stream] = dict(per_seed=rows, best=mean_std([r['best'] for r in rows]),
-                                  last=mean_std([r['last'] for r in rows]))
+            paired[stream] = dict(per_seed=rows, best=with_ci(mean_std([r['best'] for r in rows])),
+                                  last=with_ci(mean_std([r['last'] for r in rows])))
     fused = {}
     if labels is not None:
         names, label_list = labels
@@ -322,6 +333,7 @@ def markdown(summary):
         lines.append(f'| {key} | {fmt(row["best"])} | {fmt(row["last"])} | {wall_text} |')
     if s['paired']:
         lines += ['', '## Paired difference, LST - control (same seed, weights and data stream)', '',
+                  'mean +- std over seeds and the 95% t-interval of the mean difference.', '',
                   '| stream | per seed: best (last) | mean best | mean last |', '|---|---|---|---|']
         for stream, row in s['paired'].items():
             per_seed = ', '.join(f'seed {r["seed"]}: {r["best"]:+.2f} ({r["last"]:+.2f})' for r in row['per_seed'])
