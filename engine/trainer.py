@@ -205,6 +205,14 @@ class Processor:
                              f'{shapes[0] if shapes else exc}') from None
         if missing:
             self.print_log('Can not find these weights:\n' + '\n'.join(f'  {k}' for k in missing))
+        # The release goes on with those parameters at their initial values; numbers from a half-random model are
+        # worse than no numbers: only the ones --ignore-weights names may start from scratch.
+        unasked = [k for k in missing if not any(pattern in k for pattern in self.arg.ignore_weights)]
+        if unasked:
+            raise ValueError(f'--weights {path} does not fit {self.arg.model}: {len(unasked)} of its '
+                             f'{len(self.model.state_dict())} parameters are not in the file ({", ".join(unasked[:3])}'
+                             f'{", ..." if len(unasked) > 3 else ""}); name those to start from scratch with '
+                             f'--ignore-weights')
         if unexpected:
             self.print_log('Ignored weights the model does not have:\n' + '\n'.join(f'  {k}' for k in unexpected))
 

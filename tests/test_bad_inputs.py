@@ -482,6 +482,25 @@ def case_weights_of_another_shape(ws, tmp, capsys):
           weights_of(ws / 'joint'), match=['does not fit', 'size mismatch'])
 
 
+def case_weights_of_another_model(ws, tmp, capsys):
+    other = tmp / 'other.pt'
+    torch.save({'encoder.weight': torch.zeros(3)}, other)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--phase', 'test', '--weights',
+          other, match=['other.pt does not fit', 'parameters are not in the file', '--ignore-weights'])
+    assert not (tmp / 'run' / 'epoch1_test_score.pkl').exists()
+
+
+def case_weights_without_the_classifier_for_fine_tuning(ws, tmp, capsys):
+    weights = torch.load(weights_of(ws / 'joint'), weights_only=True)
+    torch.save({k: v for k, v in weights.items() if not k.startswith('fc.')}, tmp / 'no_fc.pt')
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'a', '--weights', tmp / 'no_fc.pt',
+          match=['2 of its', 'fc.weight'])
+    # named with --ignore-weights, the classifier starts from scratch: fine-tuning
+    train('ntu', '--config', config(ws, tmp, num_epoch=1), '--work-dir', tmp / 'b', '--weights', tmp / 'no_fc.pt',
+          '--ignore-weights', 'fc.')
+    assert 'fc.weight' in (tmp / 'b' / 'log.txt').read_text()
+
+
 def case_test_phase_without_weights(ws, tmp, capsys):
     fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--phase', 'test',
           match=['--phase test needs --weights'])

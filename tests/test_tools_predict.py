@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 import ensemble
 from tools_helpers import (REAL_UCLA, ROOT, ntu_config, ntu_dataset, run_engine, saved_test_scores, seeded_weights,
@@ -117,6 +118,14 @@ def test_user_errors_are_one_line(ntu, tmp_path, capsys):
     with pytest.raises(trained_model.UsageError, match=r"does not fit the config's Model_lst_4part: [1-9]\d* missing"):
         predict.main(['--config', stream['config'], '--weights', ntu['streams']['motion']['weights'],
                       '--input', str(ntu['raw'])])
+    # a config names the feeder of the project only: importing another module would run its code
+    config = yaml.safe_load(open(stream['config']))
+    config['feeder'] = 'this.Feeder'
+    (tmp_path / 'other_feeder.yaml').write_text(yaml.safe_dump(config))
+    sys.modules.pop('this', None)
+    with pytest.raises(trained_model.UsageError, match="'this.Feeder': only classes of the feeders/ package"):
+        predict.main(['--config', str(tmp_path / 'other_feeder.yaml'), '--weights', stream['weights'], '--input', '.'])
+    assert 'this' not in sys.modules
     # from the command line: one 'error:' line and status 2, no traceback
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'predict.py'), '--config',
                              str(tmp_path / 'none.yaml'), '--weights', stream['weights'], '--input', '.'],

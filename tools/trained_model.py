@@ -289,7 +289,7 @@ class Stream:
         config = read_config(config_path)
         self.config_path, self.weights_path = config_path, weights_path
         try:
-            self.feeder_class = import_class(config['feeder'])
+            self.feeder_class = import_class(config['feeder'], ('feeders',))      # importing runs module code
         except ImportError as exc:
             raise UsageError(f'{config_path}: {exc}') from None
         known = (feeder_ntu.Feeder, feeder_ucla.Feeder)
