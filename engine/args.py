@@ -167,6 +167,7 @@ def parse_args(dataset='ntu', argv=None):
 
 def save_config(args, work_dir, name='config.yaml'):
     """<work_dir>/config.yaml: every argument, with the command line on top (as released)."""
-    from engine.outputs import atomic_write
-    text = f"# command line: {' '.join(sys.argv)}\n\n" + yaml.dump(vars(args))
+    from engine.outputs import atomic_write, plain
+    # plain types only: a tuple argument would be dumped as !!python/tuple, which yaml.safe_load then refuses
+    text = f"# command line: {' '.join(sys.argv)}\n\n" + yaml.safe_dump(plain(vars(args)))
     atomic_write(os.path.join(work_dir, name), lambda f: f.write(text), mode='w')

@@ -62,6 +62,10 @@ def load_sequence(path):
     return skeletons
 
 
+MODALITIES = {'joint': (False, False), 'bone': (True, False), 'motion': (False, True),      # name: (bone, motion)
+              'joint_motion': (False, True), 'bone_motion': (True, True)}
+
+
 class Feeder(Dataset):
     """Samples as C, T, V, M = 3, 52, 20, 1.
 
@@ -76,11 +80,15 @@ class Feeder(Dataset):
 
     def __init__(self, data_path, label_path, repeat=1, random_choose=False, random_shift=False, random_move=False,
                  window_size=-1, normalization=False, debug=False, use_mmap=True, root=DEFAULT_ROOT, samples=None):
+        # the release matched substrings ('val' in label_path): a typo then trained or tested on the wrong thing
+        if data_path not in MODALITIES:
+            raise ValueError(f'NW-UCLA feeder data_path {data_path!r}: expected one of {", ".join(MODALITIES)}')
+        if label_path not in ('train', 'val'):
+            raise ValueError(f'NW-UCLA feeder label_path {label_path!r}: expected train or val (the split)')
         self.data_path = data_path
-        self.split = 'val' if 'val' in label_path else 'train'
+        self.split = label_path
         self.repeat = repeat
-        self.bone = 'bone' in data_path
-        self.motion = 'motion' in data_path
+        self.bone, self.motion = MODALITIES[data_path]
         if samples is not None:
             self.data, self.label, self.sample_name = samples
             return

@@ -523,6 +523,17 @@ def case_ucla_folder_missing(ws, tmp, capsys):
           tmp / 'run', '--train-feeder-args', f"{{'root': '{tmp / 'nowhere'}'}}", match=['NW-UCLA folder', 'nowhere'])
 
 
+def case_ucla_split_or_modality_misspelt(ws, tmp, capsys):
+    root = ws / 'ucla' / 'all_sqe'
+    fails(capsys, train, 'ucla', '--config', os.path.join(ROOT, 'config/ucla/lst_joint.yaml'), '--work-dir',
+          tmp / 'run', '--test-feeder-args', f"{{'label_path': 'test', 'root': '{root}'}}",
+          match=["label_path 'test'", 'expected train or val'])
+    fails(capsys, train, 'ucla', '--config', os.path.join(ROOT, 'config/ucla/lst_joint.yaml'), '--work-dir',
+          tmp / 'run', '--train-feeder-args', f"{{'data_path': 'bone_vel', 'root': '{root}'}}",
+          match=["data_path 'bone_vel'", 'joint, bone, motion, joint_motion, bone_motion'])
+    assert not (tmp / 'run').exists() or not any((tmp / 'run').iterdir())
+
+
 def case_ensemble_wrong_data_dir(ws, tmp, capsys):
     fails(capsys, ensemble.main, ['--datasets', 'ntu/xsub', '--joint-dir', str(ws / 'joint'), '--bone-dir',
                                   str(ws / 'bone'), '--data-dir', str(ws / 'data')],

@@ -7,6 +7,7 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
+import yaml
 
 from engine import distributed
 from engine.args import parse_args
@@ -138,3 +139,14 @@ def test_learning_rate_schedule(tmp_path):
     lrs = [proc.adjust_learning_rate(e) for e in (0, 4, 5, 89, 90, 99, 100)]
     np.testing.assert_allclose(lrs, [0.02, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001])
     assert proc.optimizer.param_groups[1]['lr'] == pytest.approx(0.0005)
+
+
+def test_the_saved_config_reads_back_with_tuple_arguments(tmp_path):
+    from engine.args import load_config, parse_args, save_config
+    args = parse_args('ucla', ['--config', os.path.join(ROOT, 'config', 'ucla', 'lst_joint.yaml'),
+                               '--work-dir', str(tmp_path), '--train-feeder-args', "{'p_interval': (0.5, 1)}"])
+    save_config(args, str(tmp_path))
+    saved = load_config(str(tmp_path / 'config.yaml'))           # yaml.safe_load, as the test phase and tools read it
+    assert saved['train_feeder_args']['p_interval'] == [0.5, 1] and saved['base_lr'] == args.base_lr
+    assert saved['model_args'] == yaml.safe_load(open(os.path.join(ROOT, 'config', 'ucla', 'lst_joint.yaml')))[
+        'model_args']
