@@ -71,6 +71,10 @@ def load_scores_file(path, names, positional=True):
     keys = [str(k) for k in scores]
     table = dict(zip(keys, scores.values()))
     if set(names) <= set(table):
+        extra = sorted(set(table) - set(names))
+        if extra:
+            raise ValueError(f'{path}: {len(extra)} of its {len(table)} scores are of samples outside this test split '
+                             f'(e.g. {extra[:3]}): the scores of another split or dataset?')
         rows = [table[n] for n in names]
     elif len(table) == len(names) and all(k.isdigit() or k.startswith('test_') for k in keys):
         if not positional:
@@ -138,8 +142,15 @@ def main(argv=None):
     if arg.weights is not None and len(arg.weights) != len(dirs):
         p.error(f'--weights: {len(arg.weights)} weights for {len(dirs)} streams')
     weights = arg.weights or weights_for(len(dirs), arg.alpha)
+    if not np.isfinite(weights).all():
+        p.error(f'--alpha / --weights: expected finite numbers, got {weights}')
     names, labels = dataset_labels(arg.dataset, arg.data_dir)
-    score = fuse([load_scores(d, names, positional=arg.dataset != 'NW-UCLA') for d in dirs], weights=weights)
+    streams = [load_scores(d, names, positional=arg.dataset != 'NW-UCLA') for d in dirs]
+    for directory, stream in zip(dirs, streams):
+        if stream.shape[1] <= max(labels):
+            raise ValueError(f'{os.path.join(directory, SCORE_FILE)}: scores for {stream.shape[1]} classes, but '
+                             f'{arg.dataset} has labels up to {max(labels)}: the scores of another dataset?')
+    score = fuse(streams, weights=weights)
     top1, top5 = top_k(score, labels, 1), top_k(score, labels, 5)
     fused = ' + '.join(f'{w:g} x {name}' for w, name in zip(weights, STREAM_NAMES))
     print(f'{arg.dataset}, {len(dirs)} streams fused as {fused} ({len(labels)} test samples):')

@@ -550,6 +550,28 @@ def case_ensemble_other_class_count(ws, tmp, capsys):
                                   '--data-dir', str(tmp / 'd')], match=['disagree on the number of classes: [4, 5]'])
 
 
+def case_ensemble_scores_of_more_samples_or_fewer_classes(ws, tmp, capsys):
+    (tmp / 'd' / 'ntu').mkdir(parents=True)
+    shutil.copy(ws / 'data' / 'NTU60_CS.npz', tmp / 'd' / 'ntu' / 'NTU60_CS.npz')
+    scores = pickle.loads((ws / 'bone' / 'epoch1_test_score.pkl').read_bytes())
+    for name, changed, match in (
+            ('more', dict(scores, S099C001P001R001A001=next(iter(scores.values()))),
+             ['1 of its 9 scores are of samples outside this test split', 'S099C001P001R001A001']),
+            ('fewer', {k: v[:2] for k, v in scores.items()}, ['scores for 2 classes', 'labels up to 3'])):
+        bone = tmp / name
+        bone.mkdir()
+        (bone / 'epoch1_test_score.pkl').write_bytes(pickle.dumps(changed))
+        joint = bone if name == 'fewer' else ws / 'joint'       # both streams of 2 classes: they agree, still wrong
+        fails(capsys, ensemble.main, ['--datasets', 'ntu/xsub', '--joint-dir', str(joint), '--bone-dir', str(bone),
+                                      '--data-dir', str(tmp / 'd')], match=match)
+
+
+def case_ensemble_weights_not_finite(ws, tmp, capsys):
+    with pytest.raises(SystemExit) as stop:
+        ensemble.main(['--datasets', 'ntu/xsub', '--joint-dir', 'a', '--bone-dir', 'b', '--alpha', 'nan'])
+    assert stop.value.code == 2 and 'expected finite numbers' in capsys.readouterr().err
+
+
 def case_ensemble_weights_count(ws, tmp, capsys):
     with pytest.raises(SystemExit) as stop:
         ensemble.main(['--datasets', 'ntu/xsub', '--joint-dir', 'a', '--bone-dir', 'b', '--weights', '1', '2', '3'])
