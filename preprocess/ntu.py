@@ -9,12 +9,13 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 import numpy as np
 from tqdm import tqdm
+
+from engine.outputs import atomic_write
 
 NAME = re.compile(r'^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$')
 NUM_JOINTS = 25
@@ -211,7 +212,10 @@ def _one_actor(body, num_frames):
 def denoise(sequence):
     """Joints of the (at most two) actors: num_frames x 75 for one actor, x 150 for two."""
     if len(sequence.bodies) == 1:
-        return _one_actor(next(iter(sequence.bodies.values())), sequence.num_frames)
+        joints = _one_actor(next(iter(sequence.bodies.values())), sequence.num_frames)
+        if not joints.any():                # kept by the release: an all-zero sample that stops training later
+            raise SkeletonFileError(f'{sequence.path or sequence.name}: its one body has no non-zero joint')
+        return joints
     bodies = denoise_bodies(sequence.bodies)
     if not bodies:
         raise SkeletonFileError(f'{sequence.path or sequence.name}: every body is shorter than {NOISE_LEN + 1} frames')
@@ -270,20 +274,6 @@ def split_order(names, benchmark, dataset):
 
 
 # ------------------------------------------------------------------------------------------------ files
-def atomic_save(path, save):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
-    os.close(fd)
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def find_raw_files(raw_dirs, dataset):
     """{name: path} of the dataset's `.skeleton` files in any of `raw_dirs`, sorted by name."""
     missing = [d for d in raw_dirs if not os.path.isdir(d)]
@@ -321,10 +311,7 @@ def _pool_map(function, tasks, workers, desc):
 
 
 def _save_pickle(path, obj):
-    def save(tmp):
-        with open(tmp, 'wb') as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-    atomic_save(path, save)
+    atomic_write(path, lambda f: pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _load_pickle(path):
@@ -450,20 +437,15 @@ def _write_benchmark(out_dir, stem, arrays, formats):
     written = []
     if 'npz' in formats:
         path = os.path.join(out_dir, f'{stem}.npz')
-        atomic_save(path, lambda tmp: _write_with(tmp, np.savez, **arrays))
+        atomic_write(path, lambda f: np.savez(f, **arrays))
         written.append(path)
     if 'npy' in formats:                       # memory-mappable copies for `use_mmap: True`
         for key, value in arrays.items():
             kind, split = key.rsplit('_', 1)
             path = os.path.join(out_dir, f'{stem}_{kind}_{split}.npy')
-            atomic_save(path, lambda tmp, value=value: _write_with(tmp, np.save, value))
+            atomic_write(path, lambda f, value=value: np.save(f, value))
             written.append(path)
     return written
-
-
-def _write_with(path, write, *args, **kwargs):
-    with open(path, 'wb') as f:
-        write(f, *args, **kwargs)
 
 
 def _report(target, step, count, errors):
@@ -471,7 +453,7 @@ def _report(target, step, count, errors):
     if os.path.exists(path):
         os.remove(path)                                # an earlier run's list would mislead
     if errors:
-        atomic_save(path, lambda tmp: _write_with(tmp, lambda f: f.write(('\n'.join(errors) + '\n').encode())))
+        atomic_write(path, lambda f: f.write(('\n'.join(errors) + '\n').encode()))
         log.warning('%s: %d files skipped (listed in %s), e.g. %s', step, len(errors), path, errors[0])
     log.info('%s: %d samples', step, count)
     return count, errors

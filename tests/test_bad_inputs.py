@@ -335,6 +335,30 @@ def case_file_one_line_short(ws, tmp, capsys):
     assert f'{victim}: truncated at line' in log
 
 
+def case_body_with_all_joints_zero(ws, tmp, capsys):
+    raw = tmp / 'raw'
+    shutil.copytree(ws / 'raw', raw)
+    victim = sorted(raw.iterdir())[0]
+    lines, out = victim.read_text().split('\n'), []
+    frames, at = int(lines[0]), 1
+    for _ in range(frames):                     # keep the first body, with every joint at 0
+        bodies = int(lines[at])
+        out += ['1', lines[at + 1], lines[at + 2]] + [' '.join(['0'] * 12)] * int(lines[at + 2])
+        at += 1 + bodies * (2 + int(lines[at + 2]))
+    victim.write_text('\n'.join([lines[0]] + out) + '\n')
+    old = os.umask(0o022)
+    try:
+        preprocess_cli.main('ntu60', None, ['--raw-dir', str(raw), '--out-dir', str(tmp / 'out')])     # steps 1-3
+    finally:
+        os.umask(old)
+    log = (tmp / 'out' / 'denoised_data' / 'skipped_files.log').read_text()
+    assert f'{victim}: its one body has no non-zero joint' in log
+    with np.load(tmp / 'out' / 'NTU60_CS.npz') as npz:
+        assert victim.stem not in [str(n) for n in npz['sample_name_train']] + [str(n) for n in npz['sample_name_test']]
+    # the preprocessing's files follow the umask too
+    assert {path.stat().st_mode & 0o777 for path in (tmp / 'out').rglob('*') if path.is_file()} == {0o644}
+
+
 def case_stale_skipped_files_log(ws, tmp, capsys):
     raw = tmp / 'raw'
     shutil.copytree(ws / 'raw', raw)
