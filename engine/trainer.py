@@ -428,6 +428,11 @@ class Processor:
             losses.append(F.cross_entropy(logits, label, reduction='sum').item())
             scores.append(logits.cpu().numpy())
         score = np.concatenate(scores)
+        bad = np.flatnonzero(~np.isfinite(score).all(axis=1))
+        if len(bad):                                       # argmax of NaN is class 0: an accuracy, but a false one
+            names = [str(dataset.sample_name[i]) for i in bad[:3]]
+            raise ValueError(f'eval epoch {epoch}: the model gives non-finite scores (NaN or Inf) for {len(bad)} of '
+                             f'{len(score)} test samples (e.g. {", ".join(names)})')
         labels = np.asarray(dataset.label)[:len(score)]
         loss = sum(losses) / len(score)
         accuracy = dataset.top_k(score, 1)

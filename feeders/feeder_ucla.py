@@ -59,6 +59,10 @@ def load_sequence(path):
     if not np.isfinite(skeletons).all():
         frame = int(np.argmin(np.isfinite(skeletons).all(axis=(1, 2))))
         raise ValueError(f'{path}: frame {frame} holds NaN or Inf values')
+    flat = np.ptp(skeletons, axis=(0, 1)) == 0
+    if flat.any():                                         # each axis is scaled by its range: 0/0 otherwise
+        raise ValueError(f'{path}: every joint has the same {"xyz"[int(np.argmax(flat))]} in every frame; expected '
+                         f'3-D skeletons')
     return skeletons
 
 

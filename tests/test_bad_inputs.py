@@ -540,6 +540,23 @@ def case_ucla_file_with_nan(ws, tmp, capsys):
     from feeders.feeder_ucla import Feeder
     with pytest.raises(ValueError, match=f'{victim.name}: frame 2 holds NaN or Inf'):
         Feeder('joint', 'train', root=str(folder))
+    data = json.loads((ws / 'ucla' / 'all_sqe' / victim.name).read_text())
+    for frame in data['skeletons']:              # a flat skeleton: each axis is scaled by its range
+        for joint in frame:
+            joint[2] = 3.0
+    victim.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f'{victim.name}: every joint has the same z in every frame'):
+        Feeder('joint', 'train', root=str(folder))
+
+
+def case_weights_giving_nan_scores(ws, tmp, capsys):
+    weights = torch.load(weights_of(ws / 'joint'), weights_only=True)
+    weights['fc.bias'][1] = float('nan')
+    torch.save(weights, tmp / 'nan.pt')
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--phase', 'test',
+          '--save-score', 'True', '--weights', tmp / 'nan.pt',
+          match=['eval epoch', 'non-finite scores (NaN or Inf) for 8 of 8 test samples'])
+    assert not (tmp / 'run' / 'epoch1_test_score.pkl').exists()
 
 
 def case_ucla_folder_missing(ws, tmp, capsys):

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import ensemble
@@ -143,6 +144,14 @@ def test_user_errors_are_one_line(ntu, tmp_path, capsys):
     assert 'an NW-UCLA file, but the model was trained on ntu60' in messages[0]
     assert 'expected C,T,V,M = 3,T,25,2' in messages[1]
     assert 'unknown input type' in messages[2] and 'file not found' in messages[3]
+    # weights that give NaN: each file is an error, not a prediction of class 0
+    weights = torch.load(stream['weights'], weights_only=True)
+    weights['fc.bias'][0] = float('nan')
+    torch.save(weights, tmp_path / 'nan.pt')
+    code, records = run_json(capsys, '--config', stream['config'], '--weights', tmp_path / 'nan.pt', '--input',
+                             ntu['raw'])
+    readable = [r for r in records if 'a missing skeleton' not in r['error']]      # the fixture holds one
+    assert code == 1 and readable and all(r['error'].endswith('non-finite scores (NaN or Inf)') for r in readable)
 
 
 @pytest.mark.parametrize('modality', ['joint', 'bone_motion'])

@@ -83,7 +83,12 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
         samples = read_samples(batch, streams[0].dataset, errors, bar)
         if samples:
             scores = fused_scores(streams, samples, alpha)
-            results += [dict(path=s.path, name=s.name, label=s.label, scores=row) for s, row in zip(samples, scores)]
+            for sample, row in zip(samples, scores):
+                if np.isfinite(row).all():
+                    results.append(dict(path=sample.path, name=sample.name, label=sample.label, scores=row))
+                else:
+                    errors.append((sample.path, f'{sample.path}: the model gives non-finite scores (NaN or Inf)'))
+                    bar.write(f'error: {errors[-1][1]}', file=sys.stderr)
         bar.update(len(batch))
     bar.close()
     return results, errors
