@@ -76,9 +76,20 @@ def test_the_check_fails_when_the_export_differs(lst, monkeypatch):
     base, config, weights = lst
     loader = trained_model.load_network
     monkeypatch.setattr(trained_model, 'load_network', lambda *a: (lambda x: loader(*a)(x) * 1.001))
-    with pytest.raises(trained_model.UsageError, match='does not reproduce the eager model'):
+    (base / 'earlier.pt').write_bytes(b'a good earlier export')
+    with pytest.raises(trained_model.UsageError, match='does not reproduce the eager model.*nothing written'):
         export.main(['--config', config, '--weights', weights, '--format', 'torchscript',
-                     '--out', str(base / 'bad.pt')])
+                     '--out', str(base / 'earlier.pt')])
+    assert (base / 'earlier.pt').read_bytes() == b'a good earlier export'          # checked before it is replaced
+    assert not list(base.glob('earlier.tmp*'))
+
+
+@pytest.mark.parametrize('fmt, out', [('torchscript', 'model.onnx'), ('onnx', 'model.pt')])
+def test_the_file_name_must_fit_the_format(fmt, out, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        export.main(['--config', 'c.yaml', '--weights', 'w.pt', '--format', fmt, '--out', str(tmp_path / out)])
+    assert stop.value.code == 2 and f'--out {tmp_path / out}: ' in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow

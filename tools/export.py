@@ -35,7 +35,12 @@ def parse(argv=None):
     parser.add_argument('--weights', required=True, help='the weights (a .pt state dict)')
     parser.add_argument('--format', choices=('torchscript', 'onnx'), required=True)
     parser.add_argument('--out', required=True, help='the file to write (e.g. model.pt, model.onnx)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # predict/visualize tell the formats apart by the extension: a mismatch would make the file unreadable to them
+    if (args.format == 'onnx') != args.out.lower().endswith('.onnx'):
+        parser.error(f'--out {args.out}: ' + ('an ONNX file ends in .onnx' if args.format == 'onnx' else
+                                             'a .onnx name is read as ONNX; name a TorchScript file e.g. model.pt'))
+    return args
 
 
 def inference_network(config_path, weights_path):
@@ -59,7 +64,7 @@ def window_of(config):
     return config['test_feeder_args'].get('window_size', -1) if 'ntu' in config['feeder'] else 52
 
 
-def export_torchscript(network, example, out):
+def export_torchscript(network, example, out, check):
     with warnings.catch_warnings():
         # the shape checks run once while tracing (N and T stay dynamic: the check below proves it); trace is
         # deprecated upstream in favour of torch.export, but TorchScript remains what C++ and mobile runtimes load
@@ -67,10 +72,10 @@ def export_torchscript(network, example, out):
         warnings.simplefilter('ignore', DeprecationWarning)
         warnings.simplefilter('ignore', FutureWarning)
         traced = torch.jit.trace(network, example, check_trace=False)          # the check below is stricter
-    trained_model.write_atomically(out, lambda tmp: torch.jit.save(traced, tmp))
+    trained_model.write_atomically(out, lambda tmp: torch.jit.save(traced, tmp), check)
 
 
-def export_onnx(network, example, out):
+def export_onnx(network, example, out, check):
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
@@ -82,7 +87,7 @@ def export_onnx(network, example, out):
         warnings.simplefilter('ignore', FutureWarning)
         trained_model.write_atomically(out, lambda tmp: torch.onnx.export(
             network, (example,), tmp, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: 'batch', 2: 'frames'}, OUTPUT: {0: 'batch'}}))
+            dynamic_axes={INPUT: {0: 'batch', 2: 'frames'}, OUTPUT: {0: 'batch'}}), check)
 
 
 @torch.no_grad()
@@ -98,28 +103,42 @@ def compare(exported, network, inputs):
 
 @torch.no_grad()
 def export(config_path, weights_path, fmt, out):
-    """Write the network and check it; returns (max difference, logit scale), or None when it cannot be run."""
+    """Write the network, checked before it takes the name `out`; returns (max difference, logit scale), or None
+    when it cannot be run (ONNX without onnxruntime)."""
     config, network = inference_network(config_path, weights_path)
     inputs = example_inputs(network, window_of(config))
-    (export_torchscript if fmt == 'torchscript' else export_onnx)(network, inputs[0], out)
-    channels, _, joints, persons = inputs[0].shape[1:]
-    print(f'wrote {out}: {fmt}, input N,C,T,V,M = N,{channels},T,{joints},{persons} (N and T dynamic), '
-          f'output N x {network.model.num_class} logits')
+    runnable = True
     if fmt == 'onnx':
         try:
             trained_model.import_onnxruntime('check')
         except UsageError:
-            print('onnxruntime is not installed: the ONNX file was written but NOT checked against the eager model '
-                  '(pip install onnxruntime, then run this command again)')
-            return None
-    exported = trained_model.load_network(config, config_path, out)
-    difference, scale = compare(exported, network, inputs)
+            runnable = False
+    result = []
+
+    def check(tmp):
+        if runnable:
+            result.extend(verified(*compare(trained_model.load_network(config, config_path, tmp), network, inputs),
+                                   out))
+
+    (export_torchscript if fmt == 'torchscript' else export_onnx)(network, inputs[0], out, check)
+    channels, _, joints, persons = inputs[0].shape[1:]
+    print(f'wrote {out}: {fmt}, input N,C,T,V,M = N,{channels},T,{joints},{persons} (N and T dynamic), '
+          f'output N x {network.model.num_class} logits')
+    if not runnable:
+        print('onnxruntime is not installed: the ONNX file was written but NOT checked against the eager model '
+              '(pip install onnxruntime, then run this command again)')
+        return None
+    difference, scale = result
     shapes = ', '.join(str(tuple(x.shape)) for x in inputs)
-    verdict = 'OK' if difference <= TOLERANCE * max(1.0, scale) else 'FAILED'
-    print(f'check {verdict}: max |exported - eager| = {difference:.3g} on inputs {shapes} (logits up to {scale:.3g}; '
+    print(f'check OK: max |exported - eager| = {difference:.3g} on inputs {shapes} (logits up to {scale:.3g}; '
           f'tolerance {TOLERANCE:g} x max(1, that))')
-    if verdict != 'OK':
-        raise UsageError(f'{out}: the exported model does not reproduce the eager model; do not use it')
+    return difference, scale
+
+
+def verified(difference, scale, out):
+    if difference > TOLERANCE * max(1.0, scale):
+        raise UsageError(f'{out}: the exported model does not reproduce the eager model (max |exported - eager| = '
+                         f'{difference:.3g}, logits up to {scale:.3g}); nothing written')
     return difference, scale
 
 

@@ -48,12 +48,15 @@ def layout_of(dataset):
     return 'ucla' if dataset == 'ucla' else 'ntu'
 
 
-def write_atomically(path, write):
-    """`write(tmp)` then rename to `path`, so that an interruption never leaves half a file (same extension)."""
+def write_atomically(path, write, check=None):
+    """`write(tmp)`, `check(tmp)` when given, then rename to `path`: an interruption or a failed check never leaves
+    half a file or replaces a good one (the temporary name keeps the extension, which some writers go by)."""
     stem, extension = os.path.splitext(path)
     tmp = f'{stem}.tmp{extension}'
     try:
         write(tmp)
+        if check:
+            check(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
