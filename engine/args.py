@@ -38,7 +38,8 @@ def get_parser(dataset='ntu'):
     p.add_argument('--ignore-weights', type=str, default=[], nargs='+', help='weight names to skip when loading')
     p.add_argument('--base-lr', type=float, default=0.001, help='initial learning rate')
     p.add_argument('--step', type=int, default=[20, 40, 60], nargs='+', help='epochs where the lr decays')
-    p.add_argument('--device', type=int, default=0, nargs='+', help='GPU indexes (the CPU is used without CUDA)')
+    p.add_argument('--device', type=device_index, default=0, nargs='+',
+                   help='GPU indexes, or cpu (the CPU is also used when there is no CUDA device)')
     p.add_argument('--optimizer', default='SGD', choices=['SGD', 'Adam'], help='optimizer')
     p.add_argument('--nesterov', type=str2bool, default=False, help='use nesterov momentum')
     p.add_argument('--batch-size', type=int, default=256, help='training batch size (global, over all processes)')
@@ -76,6 +77,15 @@ def load_config(path):
     if not isinstance(config, dict):
         raise ValueError(f'{path}: expected a mapping of argument names to values')
     return config
+
+
+def device_index(text):
+    if str(text).lower() == 'cpu':
+        return 'cpu'
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a GPU index or cpu, got {text!r}') from None
 
 
 def check_config_value(action, value, path):
@@ -156,8 +166,10 @@ def parse_args(dataset='ntu', argv=None):
     args = parser.parse_args(argv)
     if args.model is None:
         parser.error('no model: give --model or a config that names one')
-    if isinstance(args.device, int):
+    if not isinstance(args.device, list):
         args.device = [args.device]
+    if 'cpu' in args.device and len(args.device) > 1:
+        parser.error(f'--device {" ".join(map(str, args.device))}: cpu goes alone')
     for key, least in POSITIVE.items():
         if getattr(args, key) < least:
             raise ValueError(f'{key} {getattr(args, key)}: expected at least {least}')

@@ -158,12 +158,12 @@ class Processor:
 
     # ---------------------------------------------------------------- setup
     def setup_device(self):
-        if torch.cuda.is_available():
+        if torch.cuda.is_available() and self.arg.device != ['cpu']:
             index = self.local_rank if self.world > 1 else self.arg.device[0]
             self.device = torch.device('cuda', index)
         else:
             self.device = torch.device('cpu')
-            if self.arg.device not in ([0], 0):
+            if self.arg.device not in ([0], ['cpu']):
                 self.print_log(f'No CUDA device: running on the CPU (--device {self.arg.device} ignored).')
         self.use_amp = self.arg.amp and self.device.type == 'cuda'
 

@@ -141,6 +141,21 @@ def test_learning_rate_schedule(tmp_path):
     assert proc.optimizer.param_groups[1]['lr'] == pytest.approx(0.0005)
 
 
+def test_device_cpu_is_the_cpu_even_with_cuda(monkeypatch, tmp_path):
+    from engine.trainer import Processor
+    config = os.path.join(ROOT, 'config', 'ucla', 'lst_joint.yaml')
+    assert parse_args('ucla', ['--config', config, '--device', 'cpu']).device == ['cpu']
+    for bad in (['cpu', '0'], ['gpu']):
+        with pytest.raises(SystemExit):
+            parse_args('ucla', ['--config', config, '--device', *bad])
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)     # a GPU machine, as far as setup_device knows
+    probe = Processor.__new__(Processor)
+    probe.arg, probe.world, probe.local_rank = parse_args('ucla', ['--config', config, '--device', 'cpu']), 1, 0
+    probe.print_log = print
+    probe.setup_device()
+    assert probe.device == torch.device('cpu') and not probe.use_amp
+
+
 def test_the_saved_config_reads_back_with_tuple_arguments(tmp_path):
     from engine.args import load_config, parse_args, save_config
     args = parse_args('ucla', ['--config', os.path.join(ROOT, 'config', 'ucla', 'lst_joint.yaml'),

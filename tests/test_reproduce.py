@@ -49,6 +49,21 @@ def test_arms_differ_in_one_setting(tmp_path):
     assert "'data_path': 'bone'" in ' '.join(baseline) and 'head' not in ' '.join(baseline)
 
 
+@pytest.mark.parametrize('given, passed', [([], None), (['--device'], ['cpu']), (['--device', '0', '1'], ['0', '1'])])
+def test_device_reaches_every_run(given, passed, tmp_path):
+    from engine.args import parse_args
+    opts = reproduce.parse(['--out', str(tmp_path)] + given)
+    opts.num_worker = 0
+    argv, _ = reproduce.command(reproduce.Run('lst', 'joint', 1, str(tmp_path)), 'ucla', 'short', opts, None)
+    if passed is None:
+        assert '--device' not in argv
+        return
+    at = argv.index('--device')
+    assert argv[at + 1:at + 1 + len(passed)] == passed
+    args = parse_args('ucla', argv[argv.index('--config'):])      # what the run's trainer makes of it
+    assert args.device == [int(d) if d.isdigit() else d for d in passed]
+
+
 @pytest.mark.slow
 def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     out = tmp_path / 'ucla'

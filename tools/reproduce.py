@@ -147,8 +147,8 @@ def command(run, benchmark, schedule, opts, data_root):
             argv += [flag, repr(extra)]
     if run.arm != 'ctrgcn' and opts.head:
         argv += ['--model-args', repr({'head': [opts.head]})]
-    if opts.device:                                        # `--device` with no index: the CPU
-        argv += ['--device', *map(str, opts.device)]
+    if opts.device is not None:                            # `--device` with no index: the CPU
+        argv += ['--device', *(map(str, opts.device) if opts.device else ['cpu'])]
     if opts.text_cache_dir:
         argv += ['--text-cache-dir', opts.text_cache_dir]
     return argv + ARM_ARGS[run.arm] + opts.extra, plan
