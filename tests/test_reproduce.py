@@ -91,11 +91,17 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     assert again.returncode == 0 and 'all 8 runs finished already' in again.stdout
     assert json.loads((out / 'summary.json').read_text()) == summary
     assert {p: p.stat().st_mtime_ns for p in logs} == logs                   # nothing trained again
+    # finished runs of other settings are not summarised as this command's
+    other = subprocess.run(argv + ['--', '--weight-decay', '0.001'], capture_output=True, text=True, timeout=300)
+    assert other.returncode == 2 and 'finished run(s)' in other.stderr and 'weight_decay 0.0004 there, 0.001 asked' \
+        in other.stderr, other.stderr[-2000:]
+    assert json.loads((out / 'summary.json').read_text()) == summary
     # the machine line is what the runs ran with, not what a later summarising command was given
     (machine,) = summary['machine']
     assert '2 run(s) at a time' in machine and 'PyTorch' in machine
-    assert reproduce.main(argv[2:argv.index('--jobs')] + ['--jobs', '1', '--out', str(out), '--summary-only',
-                                                          '--summary-dir', str(tmp_path / 'later')]) == 0
+    assert reproduce.main(argv[2:argv.index('--jobs')] + ['--jobs', '1', '--head', 'all-MiniLM-L6-v2', '--out',
+                                                          str(out), '--summary-only', '--summary-dir',
+                                                          str(tmp_path / 'later')]) == 0
     assert json.loads((tmp_path / 'later' / 'summary.json').read_text())['machine'] == [machine]
 
 

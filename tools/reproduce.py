@@ -87,6 +87,27 @@ class Run:
         metrics = self.metrics()
         return bool(metrics and metrics['finished'] and metrics['num_epoch'] == num_epoch)
 
+    def changed_settings(self, argv, dataset):
+        """How the experiment this run's folder holds differs from the one `argv` asks for (the trainer's
+        EXPERIMENT_KEYS, file locations aside); empty when it does not, or when nothing was trained yet."""
+        from engine.args import load_config, parse_args
+        from engine.outputs import plain
+        from engine.trainer import EXPERIMENT_KEYS, without_paths
+        path = os.path.join(self.work_dir, 'config.yaml')
+        if not os.path.exists(path):
+            return []
+        saved, asked = load_config(path), vars(parse_args(dataset, argv[argv.index('--config'):]))
+        saved, asked = (without_paths(plain({k: d.get(k) for k in EXPERIMENT_KEYS})) for d in (saved, asked))
+        changed = []
+        for key in EXPERIMENT_KEYS:
+            there, here = saved[key], asked[key]
+            if isinstance(there, dict) and isinstance(here, dict):            # name the argument inside
+                changed += [f'{key}.{k} {there.get(k)!r} there, {here.get(k)!r} asked'
+                            for k in sorted(set(there) | set(here)) if there.get(k) != here.get(k)]
+            elif there != here:
+                changed.append(f'{key} {there!r} there, {here!r} asked')
+        return changed
+
     def last_log_line(self):
         path = os.path.join(self.work_dir, 'console.log')
         if not os.path.exists(path):
@@ -471,6 +492,14 @@ def main(argv=None):
                 runs[arm, stream, seed], commands[arm, stream, seed], plans[arm, stream] = run, argv, plan
     machine = machine_line(opts, threads)
     todo = [key for key, run in runs.items() if not run.finished(plans[key[:2]]['num_epoch'])]
+    # a finished run is skipped, so it must be the experiment this command asks for, or the summary would mix them
+    dataset = 'ucla' if BENCHMARKS[opts.benchmark][1] == 'main_multipart_ucla.py' else 'ntu'
+    changed = [f'{runs[key].name}: {"; ".join(diff)}' for key in runs if key not in todo
+               for diff in [runs[key].changed_settings(commands[key], dataset)] if diff]
+    if changed:
+        print(f'error: {len(changed)} finished run(s) in {out} were trained with other settings than this command '
+              f'asks ({changed[0]}): give the settings they ran with, or another --out', file=sys.stderr)
+        return 2
     returncodes = {}
     if todo and not opts.summary_only:
         print(f'{len(todo)} of {len(runs)} runs to train ({len(runs) - len(todo)} finished already) in {out}')
