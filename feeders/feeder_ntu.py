@@ -42,6 +42,9 @@ def load_split(data_path, split, use_mmap=False):
             raise ValueError(f'{data_path}: {bad} {split} samples hold NaN or Inf values; preprocess again')
     labels = np.argmax(y, axis=1) if y.ndim == 2 else np.asarray(y, dtype=np.int64)
     names = [str(n) for n in names] if names is not None else [f'{split}_{i}' for i in range(len(x))]
+    if not len(x) == len(labels) == len(names):       # zip() downstream would drop samples silently
+        raise ValueError(f'{data_path}: {split} split has {len(x)} samples, {len(labels)} labels and {len(names)} '
+                         f'names; preprocess again')
     return x, labels, names
 
 
@@ -67,8 +70,10 @@ def _check_copies_match(data_path, x_path, split, shape, names):
     if tuple(npz_shape) != tuple(shape) or not same_names:
         what = f'shape {tuple(shape)} vs {tuple(npz_shape)}' if tuple(npz_shape) != tuple(shape) else \
             'other sample names'
-        raise ValueError(f'{x_path} does not hold the samples of {data_path} ({what}): stale copies; run step 3 '
-                         f'again with --format both, or delete them')
+        older = x_path if os.path.getmtime(x_path) < os.path.getmtime(data_path) else data_path
+        raise ValueError(f'{x_path} does not hold the samples of {data_path} ({what}): they come from different '
+                         f'preprocessing runs ({older} is the older); run step 3 again with --format both, or delete '
+                         f'the stale one')
 
 
 def model_layout(x):

@@ -434,6 +434,13 @@ def _gather(source, chunks, order, max_frames, copy_lone_actor):
 
 
 def _write_benchmark(out_dir, stem, arrays, formats):
+    # the format not written now would be left from an earlier run, disagreeing with this one: it goes
+    others = ([] if 'npz' in formats else [f'{stem}.npz']) + \
+        ([] if 'npy' in formats else [f'{stem}_{key.rsplit("_", 1)[0]}_{key.rsplit("_", 1)[1]}.npy' for key in arrays])
+    for name in others:
+        if os.path.exists(os.path.join(out_dir, name)):
+            os.remove(os.path.join(out_dir, name))
+            log.info('removed %s (an earlier run\'s; this one writes %s)', name, ' and '.join(formats))
     written = []
     if 'npz' in formats:
         path = os.path.join(out_dir, f'{stem}.npz')

@@ -388,8 +388,19 @@ def case_stale_npy_copies(ws, tmp, capsys):
     names = np.load(out / 'NTU60_CS_sample_name_train.npy')
     np.save(out / 'NTU60_CS_sample_name_train.npy', names[::-1])
     from feeders.feeder_ntu import Feeder
-    with pytest.raises(ValueError, match='stale copies'):
+    with pytest.raises(ValueError, match='from different preprocessing runs'):
         Feeder(str(out / 'NTU60_CS.npz'), split='train', window_size=16, use_mmap=True)
+    # step 3 again with one format: the other one, now stale, goes
+    preprocess_cli.main('ntu60', 3, ['--out-dir', str(out), '--format', 'npy'])
+    assert not (out / 'NTU60_CS.npz').exists() and (out / 'NTU60_CS_x_train.npy').exists()
+    preprocess_cli.main('ntu60', 3, ['--out-dir', str(out), '--format', 'npz'])
+    assert (out / 'NTU60_CS.npz').exists() and not list(out.glob('NTU60_CS_*.npy'))
+    with np.load(out / 'NTU60_CS.npz') as npz:                     # a split whose arrays disagree in length
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez(out / 'NTU60_CS.npz', **dict(arrays, y_train=arrays['y_train'][:-1]))
+    n = len(arrays['y_train'])
+    with pytest.raises(ValueError, match=f'train split has {n} samples, {n - 1} labels and {n} names'):
+        Feeder(str(out / 'NTU60_CS.npz'), split='train', window_size=16)
 
 
 def case_unwritable_out_dir(ws, tmp, capsys):
