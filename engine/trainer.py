@@ -501,9 +501,23 @@ class Processor:
         self.best_weights_file = state.get('best_weights')
         self.history = state['history']
         set_rng_state(state['rng'], self.generators)
+        self.bring_best_weights(os.path.dirname(os.path.abspath(path)))
         self.print_log(f'Resumed from {path} after epoch {state["epoch"]} (best {self.best_acc:.4f} at epoch '
                        f'{self.best_acc_epoch}).')
         return state['epoch']
+
+    def bring_best_weights(self, source):
+        """Resumed from another folder's state: its best epoch's weights come along, so that the run ends with that
+        epoch's scores and best.pt even when no later epoch beats it."""
+        name = self.best_weights_file
+        here = os.path.abspath(self.arg.work_dir)
+        if not name or source == here or os.path.exists(os.path.join(here, name)) \
+                or not os.path.exists(os.path.join(source, name)):
+            return
+        if self.is_main:
+            for target in (name, BEST_WEIGHTS):
+                outputs.copy_file(os.path.join(source, name), os.path.join(here, target))
+            self.print_log(f'Copied the best epoch\'s weights {name} from {source} (also as {BEST_WEIGHTS}).')
 
     def experiment(self):
         """What defines this run's experiment: the settings of EXPERIMENT_KEYS and the training data's identity."""

@@ -137,6 +137,16 @@ def case_resume_with_another_lr(ws, tmp, capsys):
           match=['base_lr: 0.05 in the checkpoint, 0.1 now'])
 
 
+def case_resume_from_another_folder_brings_the_best_weights(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    best = json.loads((run / 'metrics.json').read_text())['best_weights']
+    train('ntu', '--config', config(ws, tmp, num_epoch=2), '--work-dir', tmp / 'longer', '--resume',
+          run / 'checkpoint.pt')
+    assert (tmp / 'longer' / best).read_bytes() == (run / best).read_bytes()
+    assert f"Copied the best epoch's weights {best}" in (tmp / 'longer' / 'log.txt').read_text()
+    assert (tmp / 'longer' / 'best.pt').exists() and (tmp / 'longer' / 'epoch1_test_score.pkl').exists()
+
+
 def case_work_dir_in_use_by_another_run(ws, tmp, capsys):
     run = copy_run(ws, tmp)
     with errors.locked(str(run), 'work dir'):                          # as a first run, still training, does
