@@ -88,7 +88,9 @@ def test_pack_keeps_what_resumes_within_the_limits_and_restore_brings_it_back(tm
     (work / 'logs' / 'bench.log').write_text('measured\n')
     ahead = fake_run(work, 'lst/joint/seed1', 2, 1, False, {'checkpoint.pt': 120, 'runs-1-10.pt': 60,
                                                              'runs-2-20.pt': 60, 'best.pt': 60, 'x.pt.tmp': 5,
-                                                             'log.txt': 1})
+                                                             'log.txt': 1, 'console.log': 3,
+                                                             'epoch2_test_each_class_acc.csv': 1,
+                                                             'training_curves.png': 2})
     behind = fake_run(work, 'control/joint/seed1', 1, 1, False, {'checkpoint.pt': 120, 'runs-1-10.pt': 60,
                                                                  'log.txt': 1})
     done = fake_run(work, 'lst/bone/seed1', 3, 3, True, {'checkpoint.pt': 120, 'runs-3-30.pt': 250,
@@ -116,6 +118,9 @@ def test_pack_keeps_what_resumes_within_the_limits_and_restore_brings_it_back(tm
     assert sorted(os.listdir(fresh / 'reproduce' / 'ucla-full' / 'lst' / 'bone' / 'seed1')) == [
         'config.yaml', 'epoch1_test_score.pkl', 'metrics.json']
     assert json.loads((fresh / 'session.json').read_text())['calls'][-1]['started'] == 'now'
+    assert not (fresh / 'logs').exists()                     # logs, curves, tables: with the results only
+    for name in ('console.log', 'epoch2_test_each_class_acc.csv', 'training_curves.png'):
+        assert (tmp_path / 'read' / 'reproduce' / 'ucla-full' / 'lst' / 'joint' / 'seed1' / name).exists()
     # for reading, everything: the finished run's best weights too, not its checkpoint
     read = tmp_path / 'read' / 'reproduce' / 'ucla-full'
     assert (read / 'lst' / 'bone' / 'seed1' / 'runs-3-30.pt').read_bytes() == (done / 'runs-3-30.pt').read_bytes()
@@ -123,6 +128,18 @@ def test_pack_keeps_what_resumes_within_the_limits_and_restore_brings_it_back(tm
     assert (read / 'control' / 'joint' / 'seed1' / 'log.txt').read_bytes() == (behind / 'log.txt').read_bytes()
     # a warm machine's newer work folder is never overwritten
     assert gpu_session.restore_state(str(state), str(fresh)) == 'kept the work folder'
+
+
+def test_a_part_that_fails_is_recorded_and_the_rest_still_comes_back(tmp_path, monkeypatch):
+    def broken(*args):
+        raise RuntimeError('CUDA error: an illegal memory access was encountered')
+    monkeypatch.setattr(gpu_session, 'run_bench', broken)
+    work = tmp_path / 'work'
+    fake_run(work, 'lst/joint/seed1', 2, 1, False, {'checkpoint.pt': 4, 'runs-1-10.pt': 2})
+    out = tmp_path / 'out'
+    assert gpu_session.main(['--smoke', '--parts', 'bench', '--out', str(out), '--work', str(work)]) == 0
+    assert 'bench: status failed: RuntimeError: CUDA error' in (out / 'session.md').read_text()
+    assert gpu_session.archive_parts(str(out), 'state')                          # the run's state came back
 
 
 # ---------------------------------------------------------------------------------------------------- the smoke

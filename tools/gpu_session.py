@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight'), os.path.join(ROOT, 'tools')]
@@ -51,6 +52,8 @@ PART_BYTES, OUT_FILES, OUT_BYTES = 15 * MiB, 8, 62 * MiB
 MAX_STATE_MB = 56                             # 4 parts: with results and session.md, 6 of the 8 files
 PACKED = ('bench', 'logs', 'reproduce')       # what of the work folder travels back (and session.json)
 SESSION = 'session.json'                      # every call's record, the last one last
+RUN_STATE_FILES = ('config.yaml', 'metrics.json', 'log.txt', 'machine.txt', 'epoch1_test_score.pkl',
+                   'last_test_score.pkl')      # of a run folder, carried in the state (with its resume files)
 BENCH_SHARE = 0.5                             # of the budget, when the bench runs
 RESERVE_S = dict(gpu=30, smoke=12)            # kept for stopping runs, summaries and packing
 MIN_STAGE_S = dict(gpu=60, smoke=20)          # a reproduction stage starts only with this much time left
@@ -192,12 +195,17 @@ def pack_plan(work, state_bytes):
     small = [p for top in PACKED for p in files_under(os.path.join(work, top)) if not p.endswith(('.pt', '.tmp'))]
     runs = [RunDir(os.path.dirname(p)) for p in sorted(glob.glob(os.path.join(work, 'reproduce', '*', '*', '*',
                                                                               'seed*', 'config.yaml')))]
+    folders = {r.folder for r in runs}
+    # logs, curves, per-epoch tables and summaries go back with the results only: the state carries what the next
+    # call reads (the bench's results, each run's settings, metrics, log and scores) and the resume files
+    state_small = [p for p in small if os.path.relpath(p, work).startswith('bench' + os.sep) or
+                   (os.path.dirname(p) in folders and os.path.basename(p) in RUN_STATE_FILES)]
     unfinished = sorted((r for r in runs if not r.finished and r.resume_files), key=lambda r: -r.epochs)
     kept = fitting(unfinished, lambda r: sum(map(os.path.getsize, r.resume_files)),
-                   state_bytes - sum(map(os.path.getsize, small)))
+                   state_bytes - sum(map(os.path.getsize, state_small)))
     dropped = [r for r in unfinished if r not in kept]
     dropped_folders = tuple(r.folder + os.sep for r in dropped)
-    state = [p for p in small if not p.startswith(dropped_folders)] + [p for r in kept for p in r.resume_files]
+    state = [p for p in state_small if not p.startswith(dropped_folders)] + [p for r in kept for p in r.resume_files]
     return dict(small=small, state=state, kept=kept, dropped=dropped,
                 weights=[p for r in runs if r.finished for p in r.best_weights])
 
@@ -323,7 +331,7 @@ def run_bench(opts, clock, work):
     release = os.path.join(CARRY, 'release')
     argv += ['--release-dir', release] if os.path.isdir(release) and not opts.smoke else []
     start = time.time()
-    code = run_logged(argv, os.path.join(work, 'logs', 'bench.log'), seconds + (30 if opts.smoke else 90),
+    code = run_logged(argv, os.path.join(work, 'logs', 'bench.log'), seconds + (30 if opts.smoke else 45),
                       env=dict(OMP_NUM_THREADS='1') if opts.smoke else None)
     return dict(status=bench_status(path) or 'nothing measured', returncode=code, seconds=round(time.time() - start),
                 goals=goals(path))
@@ -348,7 +356,7 @@ def run_stage(opts, clock, work, name, args, seeds, data_root):
     argv += ['--data-root', data_root] if data_root else []
     argv += ['--threads', '1'] if opts.smoke else []
     code = run_logged(argv, os.path.join(work, 'logs', f'reproduce-{name}.log'),
-                      limit + reproduce.STOP_GRACE_S + 60)
+                      limit + reproduce.STOP_GRACE_S + 20)                     # its own stop, then its summary
     summary_path = os.path.join(out, 'summaries', name, 'summary.json')
     runs = read_json(summary_path)['runs'] if os.path.exists(summary_path) else []
     done = sum(r['status'] == 'done' for r in runs)
@@ -387,13 +395,16 @@ def session(opts):
     os.makedirs(work, exist_ok=True)
     record = dict(started=time.strftime('%Y-%m-%d %H:%M:%S'), machine=machine(), budget_s=opts.budget,
                   smoke=opts.smoke, parts={})
-    record['parts']['setup'] = dict(state=restore_state(opts.state, work))
-    if 'bench' in opts.parts:
-        say('bench')
-        record['parts']['bench'] = run_bench(opts, clock, work)
-    if 'reproduce' in opts.parts:
-        say('reproduce')
-        record['parts']['reproduce'] = run_reproduce(opts, clock, work)
+    parts = [('setup', lambda: dict(state=restore_state(opts.state, work)))]
+    parts += [('bench', lambda: run_bench(opts, clock, work))] if 'bench' in opts.parts else []
+    parts += [('reproduce', lambda: run_reproduce(opts, clock, work))] if 'reproduce' in opts.parts else []
+    for name, part in parts:
+        say(name)
+        try:
+            record['parts'][name] = part()
+        except Exception as exc:                # whatever happened, what the other parts made still comes back
+            record['parts'][name] = dict(status=f'failed: {type(exc).__name__}: {exc}')
+            traceback.print_exc()
     record['wall_s'] = time.time() - start
     say('pack')
     written = pack(work, out, opts.state_mb * MiB, record)
@@ -511,8 +522,8 @@ def parse(argv=None):
     p.add_argument('--parts', nargs='+', choices=['bench', 'reproduce'], default=['bench', 'reproduce'])
     p.add_argument('--bench-again', action='store_true', help='measure even if the state holds a bench')
     p.add_argument('--jobs', type=int, default=2, help='runs sharing the device (the state of each unfinished '
-                                                       'LST run is about 22 MiB: 2 fit the carry)')
-    p.add_argument('--state-mb', type=float, default=46, help='MiB of state carried to the next call')
+                                                       'NW-UCLA LST run is about 23 MiB: 2 fit the carry)')
+    p.add_argument('--state-mb', type=float, default=50, help='MiB of state carried to the next call')
     p.add_argument('--data', default=None, help='the NW-UCLA all_sqe folder (smoke: where generated data goes)')
     p.add_argument('--text-cache-dir', default=None, help='frozen text banks (default .gpu/text_bank; smoke: the '
                                                           "trainer's default)")

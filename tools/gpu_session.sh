@@ -4,8 +4,8 @@
 #
 # Here, right before the call (again after any change to text/ or to the state):
 #     bash tools/gpu_session.sh --prepare [--release-dir /path/to/a/clone/of/MartinXM/LST]
-# The device call (15 minutes of device time per session, machine start included; this leaves about 4 for a
-# second try):
+# The device call (15 minutes of device time per session, machine start included; a retry after a failed call:
+# --budget 110, timeout_s 150):
 #     run(command="bash tools/gpu_session.sh --budget 420", carry=[".gpu"], timeout_s=480)
 # It returns at most 8 files under files_at: session.md (what happened, read it first), results.tar.gz.partNN
 # (bench tables, summaries, logs, score files), state.tar.gz.partNN (what the next call resumes from) and
@@ -18,7 +18,10 @@
 #     bash tools/gpu_session.sh --smoke --out /tmp/gpu-smoke
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
+# here the project's virtual environment (git-ignored, so it does not travel); there the machine's python3
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
 # the GPU machine's Python lacks ftfy (and its wcwidth), which text/clip.py imports: --prepare put the wheels here
 if ! "$PYTHON" -c 'import ftfy' 2>/dev/null && compgen -G '.gpu/whl/*.whl' >/dev/null; then
     "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/lst-site \
