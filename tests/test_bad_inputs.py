@@ -588,8 +588,8 @@ def case_ucla_folder_missing(ws, tmp, capsys):
 def case_ucla_split_or_modality_misspelt(ws, tmp, capsys):
     root = ws / 'ucla' / 'all_sqe'
     fails(capsys, train, 'ucla', '--config', os.path.join(ROOT, 'config/ucla/lst_joint.yaml'), '--work-dir',
-          tmp / 'run', '--test-feeder-args', f"{{'label_path': 'test', 'root': '{root}'}}",
-          match=["label_path 'test'", 'expected train or val'])
+          tmp / 'run', '--train-feeder-args', f"{{'root': '{root}'}}", '--test-feeder-args',
+          f"{{'label_path': 'test', 'root': '{root}'}}", match=["label_path 'test'", 'expected train or val'])
     fails(capsys, train, 'ucla', '--config', os.path.join(ROOT, 'config/ucla/lst_joint.yaml'), '--work-dir',
           tmp / 'run', '--train-feeder-args', f"{{'data_path': 'bone_vel', 'root': '{root}'}}",
           match=["data_path 'bone_vel'", 'joint, bone, motion, joint_motion, bone_motion'])
