@@ -77,6 +77,11 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     assert summary['paired']['joint']['best']['n'] == 2 and len(summary['paired']['bone']['per_seed']) == 2
     assert len(summary['paired']['joint']['best']['ci95']) == 2 and '95% CI' in (out / 'summary.md').read_text()
     assert summary['ensembles']['lst/2']['best']['n'] == 2
+    # per class: the counts of samples right in one arm only add up to the per-seed differences
+    for row in summary['per_class']['joint']['classes']:
+        net = sum(d * row['samples'] / 100 for d in row['per_seed'])
+        assert net == pytest.approx(row['lst_only'] - row['control_only'], abs=0.05)
+    assert '## Per class, LST - control: joint' in (out / 'summary.md').read_text()
     assert summary['table']['control/bone']['last']['n'] == 2
     for r in summary['runs']:
         assert len(r['curve']) == 3 and 0 <= r['best'] <= 100
@@ -103,6 +108,36 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
                                                           str(out), '--summary-only', '--summary-dir',
                                                           str(tmp_path / 'later')]) == 0
     assert json.loads((tmp_path / 'later' / 'summary.json').read_text())['machine'] == [machine]
+
+
+def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
+    import pickle
+    names, labels = ['a', 'b', 'c', 'd', 'e'], [0, 0, 1, 1, 1]
+    # predicted classes per arm and seed; class 0 has 2 samples, class 1 has 3
+    predicted = {('lst', 1): [0, 0, 1, 1, 0], ('control', 1): [0, 1, 0, 1, 1],
+                 ('lst', 2): [0, 1, 1, 1, 1], ('control', 2): [0, 1, 1, 1, 1],
+                 ('lst', 3): [0, 0, 1, 0, 0]}                                  # seed 3: control did not finish
+    runs = {}
+    for (arm, seed), classes in predicted.items():
+        run = reproduce.Run(arm, 'joint', seed, str(tmp_path))
+        os.makedirs(run.work_dir)
+        scores = {n: [1.0 if k == c else 0.0 for k in range(2)] for n, c in zip(names, classes)}
+        with open(os.path.join(run.work_dir, 'last_test_score.pkl'), 'wb') as f:
+            pickle.dump(scores, f)
+        run.finished_flag = True
+        runs[arm, 'joint', seed] = run
+    table = reproduce.per_class_paired(runs, 'joint', [1, 2, 3], names, labels, ['zero', 'one'])
+    assert table['seeds'] == [1, 2]
+    zero, one = table['classes']
+    # class 0: lst right 2/2 then 1/2, control 1/2 then 1/2 -> +50, 0; one (sample, seed) right in lst only
+    assert (zero['name'], zero['samples'], zero['per_seed'], zero['mean']) == ('zero', 2, [50.0, 0.0], 25.0)
+    assert (zero['lst'], zero['control'], zero['lst_only'], zero['control_only']) == (75.0, 50.0, 1, 0)
+    # class 1: lst 2/3 then 3/3, control 2/3 then 3/3; sample c right in lst only, sample e in control only
+    assert (one['per_seed'], one['lst_only'], one['control_only']) == ([0.0, 0.0], 1, 1)
+    md = '\n'.join(reproduce.per_class_markdown('joint', table))
+    assert '| 0 zero | 2 | 75.0 | 50.0 | +50.0, +0.0 | +25.0 | 1 / 0 |' in md and 'seeds 1, 2' in md
+    # no finished pair: no table
+    assert reproduce.per_class_paired(runs, 'joint', [3], names, labels, ['zero', 'one']) is None
 
 
 @pytest.mark.slow

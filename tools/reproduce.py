@@ -302,6 +302,48 @@ def fused_top1(runs, streams, names, labels, score_file):
     return round(100 * ensemble.top_k(ensemble.fuse(scores, 1.0), labels, 1), 2)
 
 
+def class_names_of(benchmark, num_class):
+    """The benchmark's class names ('class <k>' past the label map, e.g. on generated data)."""
+    from text.prompts import load_label_map
+    try:
+        names = load_label_map('ucla' if benchmark == 'ucla' else BENCHMARKS[benchmark][3])
+    except (OSError, ValueError):
+        names = []
+    return [names[k] if k < len(names) else f'class {k}' for k in range(num_class)]
+
+
+def per_class_paired(runs, stream, seeds, names, labels, class_names, score_file='last_test_score.pkl'):
+    """Per class, over the seeds where both arms finished: each arm's top-1 (%), LST - control per seed, and the
+    (test sample, seed) pairs that only one arm gets right. From the last epoch's scores by default: no epoch chosen
+    on the test split. None without a finished pair."""
+    labels = np.asarray(labels)
+    right, used = dict(lst=[], control=[]), []
+    for seed in seeds:
+        pair = {arm: runs.get((arm, stream, seed)) for arm in right}
+        paths = {arm: os.path.join(run.work_dir, score_file) for arm, run in pair.items()
+                 if run is not None and run.finished_flag}
+        if len(paths) < 2 or not all(os.path.exists(p) for p in paths.values()):
+            continue
+        for arm, path in paths.items():
+            right[arm].append(ensemble.load_scores_file(path, names).argmax(1) == labels)
+        used.append(seed)
+    if not used:
+        return None
+    lst, control = np.array(right['lst']), np.array(right['control'])
+    rows = []
+    for k, name in enumerate(class_names):
+        of_class = labels == k
+        if not of_class.any():
+            continue
+        a, b = lst[:, of_class], control[:, of_class]
+        per_seed = [round(100 * float(x.mean() - y.mean()), 2) for x, y in zip(a, b)]
+        rows.append(dict(label=k, name=name, samples=int(of_class.sum()), lst=round(100 * float(a.mean()), 2),
+                         control=round(100 * float(b.mean()), 2), per_seed=per_seed,
+                         mean=round(float(np.mean(per_seed)), 2),
+                         lst_only=int((a & ~b).sum()), control_only=int((~a & b).sum())))
+    return dict(seeds=used, score_file=score_file, classes=rows)
+
+
 def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels, machine):
     done = [r for r in records if r['status'] == 'done']
     table = {}
@@ -320,6 +362,14 @@ def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels,
                     for s in seeds if ('lst', s) in by and ('control', s) in by]
             paired[stream] = dict(per_seed=rows, best=with_ci(mean_std([r['best'] for r in rows])),
                                   last=with_ci(mean_std([r['last'] for r in rows])))
+    per_class = {}
+    if labels is not None and 'lst' in arms and 'control' in arms:
+        names, label_list = labels
+        class_names = class_names_of(benchmark, int(np.max(label_list)) + 1)
+        for stream in streams:
+            of_stream = per_class_paired(runs, stream, seeds, names, label_list, class_names)
+            if of_stream:
+                per_class[stream] = of_stream
     fused = {}
     if labels is not None:
         names, label_list = labels
@@ -338,7 +388,7 @@ def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels,
                                               per_seed=per_seed, best=mean_std([r['best'] for r in per_seed]),
                                               last=mean_std([r['last'] for r in per_seed]))
     return dict(benchmark=benchmark, schedule=plan_text, machine=machine, runs=records, table=table,
-                paired=paired, ensembles=fused)
+                paired=paired, per_class=per_class, ensembles=fused)
 
 
 def markdown(summary):
@@ -359,6 +409,8 @@ def markdown(summary):
         for stream, row in s['paired'].items():
             per_seed = ', '.join(f'seed {r["seed"]}: {r["best"]:+.2f} ({r["last"]:+.2f})' for r in row['per_seed'])
             lines.append(f'| {stream} | {per_seed or "-"} | {fmt(row["best"])} | {fmt(row["last"])} |')
+    for stream, table in s.get('per_class', {}).items():
+        lines += per_class_markdown(stream, table)
     if s['ensembles']:
         lines += ['', '## Ensembles (ensemble.py\'s released weights)', '',
                   '| arm | streams | weights | best-epoch scores | last-epoch scores |', '|---|---|---|---|---|']
@@ -375,6 +427,27 @@ def markdown(summary):
             why = f': `{r["last_line"]}`' if r.get('last_line') else ''
             lines.append(f'| {name} | {r["status"]}{why} | - | - | {r["epochs_done"]} | {r["wall_s"] / 60:.1f} |')
     return '\n'.join(lines) + '\n'
+
+
+def per_class_markdown(stream, table, most=20):
+    """The per-class table; past `most` classes, the `most` // 2 largest gains and losses (all in summary.json)."""
+    rows = table['classes']
+    shown = rows if len(rows) <= most else \
+        sorted(rows, key=lambda r: -r['mean'])[:most // 2] + sorted(rows, key=lambda r: -r['mean'])[-(most // 2):]
+    seeds = ', '.join(map(str, table['seeds']))
+    lines = ['', f'## Per class, LST - control: {stream} (last-epoch scores, seeds {seeds})', '',
+             'Top-1 (%) per class, mean over seeds; the difference per seed; "LST / control only": the (test sample, '
+             'seed) pairs right in that arm only. With many classes, some differences of one sign arise by chance: '
+             'a class is a lead to follow, not a finding.', '']
+    if len(shown) < len(rows):
+        lines += [f'The {most // 2} largest gains and losses of {len(rows)} classes (every class: summary.json).', '']
+    lines += ['| class | samples | LST | control | LST - control per seed | mean | LST / control only |',
+              '|---|---|---|---|---|---|---|']
+    for r in shown:
+        per_seed = ', '.join(f'{d:+.1f}' for d in r['per_seed'])
+        lines.append(f'| {r["label"]} {r["name"]} | {r["samples"]} | {r["lst"]:.1f} | {r["control"]:.1f} | {per_seed} | '
+                     f'{r["mean"]:+.1f} | {r["lst_only"]} / {r["control_only"]} |')
+    return lines
 
 
 def plot_curves(summary, path, streams, arms):
