@@ -45,6 +45,14 @@ def test_arms_differ_in_one_setting(tmp_path):
     differ = [(a, b) for a, b in zip(lst, control) if a != b]
     assert differ == [(os.path.join(str(tmp_path), 'lst', 'bone', 'seed2'),
                        os.path.join(str(tmp_path), 'control', 'bone', 'seed2'))]
+    # lst_shuffled: the same command plus the shuffled descriptions
+    shuffled, _ = reproduce.command(reproduce.Run('lst_shuffled', 'bone', 2, str(tmp_path)), 'ucla', 'short', opts,
+                                    None)
+    folder = str(tmp_path / 'text-shuffled')
+    assert shuffled[-2:] == ['--text-dir', folder] and os.path.isfile(os.path.join(folder, 'ucla_parts.txt'))
+    assert [(a, b) for a, b in zip(lst, shuffled) if a != b] == [(os.path.join(str(tmp_path), 'lst', 'bone', 'seed2'),
+                                                                  os.path.join(str(tmp_path), 'lst_shuffled', 'bone',
+                                                                               'seed2'))]
     baseline, _ = reproduce.command(reproduce.Run('ctrgcn', 'bone', 1, str(tmp_path)), 'ucla', 'short', opts, None)
     assert "'data_path': 'bone'" in ' '.join(baseline) and 'head' not in ' '.join(baseline)
 
@@ -74,21 +82,24 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     summary = json.loads((out / 'summary.json').read_text())
     assert [r['status'] for r in summary['runs']] == ['done'] * 8
-    assert summary['paired']['joint']['best']['n'] == 2 and len(summary['paired']['bone']['per_seed']) == 2
-    assert len(summary['paired']['joint']['best']['ci95']) == 2 and '95% CI' in (out / 'summary.md').read_text()
+    paired = summary['paired']['lst - control']
+    assert list(summary['paired']) == ['lst - control']
+    assert paired['joint']['best']['n'] == 2 and len(paired['bone']['per_seed']) == 2
+    assert len(paired['joint']['best']['ci95']) == 2 and '95% CI' in (out / 'summary.md').read_text()
     assert summary['ensembles']['lst/2']['best']['n'] == 2
     # per class: the counts of samples right in one arm only add up to the per-seed differences
-    for row in summary['per_class']['joint']['classes']:
+    assert summary['per_class']['lst - control']['joint']['arms'] == ['lst', 'control']
+    for row in summary['per_class']['lst - control']['joint']['classes']:
         net = sum(d * row['samples'] / 100 for d in row['per_seed'])
-        assert net == pytest.approx(row['lst_only'] - row['control_only'], abs=0.05)
-    assert '## Per class, LST - control: joint' in (out / 'summary.md').read_text()
+        assert net == pytest.approx(row['a_only'] - row['b_only'], abs=0.05)
+    assert '## Per class, lst - control: joint' in (out / 'summary.md').read_text()
     assert summary['table']['control/bone']['last']['n'] == 2
     for r in summary['runs']:
         assert len(r['curve']) == 3 and 0 <= r['best'] <= 100
     assert (out / 'curves.png').stat().st_size > 0 and '| lst/joint |' in (out / 'summary.md').read_text()
     # the paired difference is computed from the runs themselves
     by = {(r['arm'], r['stream'], r['seed']): r for r in summary['runs']}
-    assert summary['paired']['joint']['per_seed'][0]['best'] == pytest.approx(
+    assert paired['joint']['per_seed'][0]['best'] == pytest.approx(
         by['lst', 'joint', 1]['best'] - by['control', 'joint', 1]['best'])
     logs = {p: p.stat().st_mtime_ns for p in out.glob('*/*/seed*/log.txt')}
     assert len(logs) == 8
@@ -131,11 +142,15 @@ def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
     zero, one = table['classes']
     # class 0: lst right 2/2 then 1/2, control 1/2 then 1/2 -> +50, 0; one (sample, seed) right in lst only
     assert (zero['name'], zero['samples'], zero['per_seed'], zero['mean']) == ('zero', 2, [50.0, 0.0], 25.0)
-    assert (zero['lst'], zero['control'], zero['lst_only'], zero['control_only']) == (75.0, 50.0, 1, 0)
+    assert (zero['a'], zero['b'], zero['a_only'], zero['b_only']) == (75.0, 50.0, 1, 0)
     # class 1: lst 2/3 then 3/3, control 2/3 then 3/3; sample c right in lst only, sample e in control only
-    assert (one['per_seed'], one['lst_only'], one['control_only']) == ([0.0, 0.0], 1, 1)
+    assert (one['per_seed'], one['a_only'], one['b_only']) == ([0.0, 0.0], 1, 1)
     md = '\n'.join(reproduce.per_class_markdown('joint', table))
     assert '| 0 zero | 2 | 75.0 | 50.0 | +50.0, +0.0 | +25.0 | 1 / 0 |' in md and 'seeds 1, 2' in md
+    assert '| class | samples | lst | control | lst - control per seed |' in md
+    # the other way round, the signs and the counts swap
+    swapped = reproduce.per_class_paired(runs, 'joint', [1, 2], names, labels, ['zero', 'one'], ('control', 'lst'))
+    assert swapped['classes'][0]['per_seed'] == [-50.0, 0.0] and swapped['classes'][0]['b_only'] == 1
     # no finished pair: no table
     assert reproduce.per_class_paired(runs, 'joint', [3], names, labels, ['zero', 'one']) is None
 

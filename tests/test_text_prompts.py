@@ -53,6 +53,19 @@ def test_prompt_groups(tmp_path):
         prompts.group(0)
 
 
+@pytest.mark.parametrize('dataset, count', [('ucla', 10), ('ntu60', 60)])
+def test_shuffled_descriptions_move_every_class_and_keep_the_rest(dataset, count, tmp_path):
+    from text.prompts import write_shuffled
+    order = write_shuffled(dataset, str(tmp_path), seed=0)
+    assert sorted(order) == list(range(count)) and all(k != source for k, source in enumerate(order))
+    assert write_shuffled(dataset, str(tmp_path / 'again'), seed=0) == order        # the same every time
+    shuffled, real = load_prompts(dataset, str(tmp_path)), load_prompts(dataset)
+    assert shuffled.names == real.names and shuffled.synonyms == real.synonyms
+    assert [p for p in shuffled.parts] == [real.parts[source] for source in order]
+    assert shuffled.group(4)[0] == ', '.join([real.names[0], real.parts[order[0]]['leg'], real.parts[order[0]]['foot']])
+    assert (tmp_path / 'shuffle.txt').read_text().splitlines()[1].startswith(f'0 {real.names[0]} <- descriptions of ')
+
+
 def test_comma_space_join_gives_the_release_tokens(_vocab):
     """We join with ', ', the release with ','; CLIP tokenizes both the same way (MiniLM: see test_text_bank)."""
     prompts = load_prompts('ntu120')

@@ -16,6 +16,7 @@ with ', ' where the release writes ','; CLIP's and MiniLM's tokenizers drop the 
 """
 import os
 
+import numpy as np
 import torch
 
 TEXT_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -172,3 +173,37 @@ def dataset_for(num_class, ucla=False):
     if ucla:
         return 'ucla'
     return 'ntu60' if num_class <= 60 else 'ntu120'
+
+
+def derangement(n, seed=0):
+    """A random permutation of range(n) that moves every index (n >= 2), the same for the same seed."""
+    if n < 2:
+        raise ValueError(f'{n} class(es): nothing to move descriptions between')
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(n)
+        if (order != np.arange(n)).all():
+            return order.tolist()
+
+
+def write_shuffled(dataset, folder, num_class=None, seed=0, text_dir=None):
+    """Description files (for --text-dir) in which class k keeps its name and synonyms but has the body-part
+    descriptions of class order[k], a fixed derangement: the same prompts and loss with the descriptions' content
+    unrelated to the action (an ablation of what the text says). Writes <folder>/<set>_{label_map,synonyms,parts}.txt
+    and shuffle.txt (which class's descriptions each class got); returns the derangement."""
+    from engine.outputs import atomic_write
+    prompts = load_prompts(dataset, text_dir, num_class)
+    order = derangement(prompts.num_class, seed)
+    prefix = DATASETS[dataset][0]
+    files = {'label_map': prompts.names,
+             'synonyms': [','.join(candidates) for candidates in prompts.synonyms],
+             'parts': [';'.join([name] + [prompts.parts[source][p] for p in PARTS])
+                       for name, source in zip(prompts.names, order)]}
+    for kind, lines in files.items():
+        atomic_write(os.path.join(folder, f'{prefix}_{kind}.txt'), lambda f: f.write('\n'.join(lines) + '\n'), mode='w')
+    record = [f'{k} {prompts.names[k]} <- descriptions of {source} {prompts.names[source]}'
+              for k, source in enumerate(order)]
+    atomic_write(os.path.join(folder, 'shuffle.txt'), lambda f: f.write(
+        f'{dataset}, seed {seed}: class <- the class whose body-part descriptions it has\n' + '\n'.join(record) + '\n'),
+        mode='w')
+    return order

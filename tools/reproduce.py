@@ -10,6 +10,9 @@ Arms (each run is an ordinary main_multipart_*.py run in <out>/<arm>/<stream>/se
            draws; only the language gradient is removed (the paired comparison)
   ctrgcn   the CTR-GCN baseline with its own released recipe (a second, unpaired reference)
   lst_te   LST training its text encoder every step (--te-lr-ratio 1), as the released code does
+  lst_shuffled  LST with each class's body-part descriptions moved to another class (a fixed derangement; names and
+           synonyms kept, files in <out>/text-shuffled): is it what the descriptions say, or any text target?
+Every arm but ctrgcn shares the seed's initial weights and data stream, so each pair of them is compared per seed.
 
 Schedules: full = the configs as released; medium = 22/110 and short = 6/110 of the released number of training
 samples (epochs, lr steps and warm-up scaled together; NW-UCLA drops `repeat` to 1 first: short = 30 epochs of 1,020
@@ -50,9 +53,13 @@ BENCHMARKS = {          # name: (config folder, main script, ensemble dataset, g
     'ntu120-xset': ('config/nturgbd120-cross-set', 'main_multipart_ntu.py', 'ntu120/xset', 'ntu120'),
 }
 STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
-ARMS = ('lst', 'control', 'ctrgcn', 'lst_te')
+ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled')
 MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
-ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1']}
+ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1'],
+            'lst_shuffled': []}                                   # + --text-dir <out>/text-shuffled (command)
+# the paired comparisons (first - second) summarised when both arms are run: they differ in one setting each
+COMPARISONS = (('lst', 'control'), ('lst', 'lst_shuffled'), ('lst_shuffled', 'control'), ('lst_te', 'lst'))
+SHUFFLED_TEXT = 'text-shuffled'                                  # under --out: the lst_shuffled arm's descriptions
 SCHEDULES = {'full': 1.0, 'medium': 22 / 110, 'short': 6 / 110, 'quick': None}
 QUICK = dict(num_epoch=3, step=[2], warm_up_epoch=1, batch_size=16, repeat=1)
 # the CTR-GCN baseline's feeder modalities per stream (LST streams make bones inside the model instead)
@@ -172,6 +179,8 @@ def command(run, benchmark, schedule, opts, data_root):
         argv += ['--device', *(map(str, opts.device) if opts.device else ['cpu'])]
     if opts.text_cache_dir:
         argv += ['--text-cache-dir', opts.text_cache_dir]
+    if run.arm == 'lst_shuffled':
+        argv += ['--text-dir', shuffled_text(opts.out, benchmark, config)]
     return argv + ARM_ARGS[run.arm] + opts.extra, plan
 
 
@@ -216,6 +225,16 @@ def stop(process):
 
 
 # ---------------------------------------------------------------------------------------------------- data
+def shuffled_text(out, benchmark, config):
+    """<out>/text-shuffled: the descriptions of the lst_shuffled arm (written once; the same every time)."""
+    from text.prompts import dataset_for, write_shuffled
+    folder = os.path.abspath(os.path.join(out, SHUFFLED_TEXT))
+    if not os.path.exists(os.path.join(folder, 'shuffle.txt')):
+        num_class = config['model_args']['num_class']
+        write_shuffled(dataset_for(num_class, benchmark == 'ucla'), folder, num_class)
+    return folder
+
+
 def generated_data(benchmark, out):
     """Small generated data in the benchmark's format under <out>/data (made once); returns the data root."""
     from preprocess import synthetic
@@ -312,14 +331,15 @@ def class_names_of(benchmark, num_class):
     return [names[k] if k < len(names) else f'class {k}' for k in range(num_class)]
 
 
-def per_class_paired(runs, stream, seeds, names, labels, class_names, score_file='last_test_score.pkl'):
-    """Per class, over the seeds where both arms finished: each arm's top-1 (%), LST - control per seed, and the
-    (test sample, seed) pairs that only one arm gets right. From the last epoch's scores by default: no epoch chosen
-    on the test split. None without a finished pair."""
+def per_class_paired(runs, stream, seeds, names, labels, class_names, arms=('lst', 'control'),
+                     score_file='last_test_score.pkl'):
+    """Per class, over the seeds where both `arms` finished: each arm's top-1 (%) (`a`, `b`), a - b per seed, and
+    the (test sample, seed) pairs that only one arm gets right (`a_only`, `b_only`). From the last epoch's scores by
+    default: no epoch chosen on the test split. None without a finished pair."""
     labels = np.asarray(labels)
-    right, used = dict(lst=[], control=[]), []
+    right, used = {arm: [] for arm in arms}, []
     for seed in seeds:
-        pair = {arm: runs.get((arm, stream, seed)) for arm in right}
+        pair = {arm: runs.get((arm, stream, seed)) for arm in arms}
         paths = {arm: os.path.join(run.work_dir, score_file) for arm, run in pair.items()
                  if run is not None and run.finished_flag}
         if len(paths) < 2 or not all(os.path.exists(p) for p in paths.values()):
@@ -329,19 +349,18 @@ def per_class_paired(runs, stream, seeds, names, labels, class_names, score_file
         used.append(seed)
     if not used:
         return None
-    lst, control = np.array(right['lst']), np.array(right['control'])
+    first, second = (np.array(right[arm]) for arm in arms)
     rows = []
     for k, name in enumerate(class_names):
         of_class = labels == k
         if not of_class.any():
             continue
-        a, b = lst[:, of_class], control[:, of_class]
+        a, b = first[:, of_class], second[:, of_class]
         per_seed = [round(100 * float(x.mean() - y.mean()), 2) for x, y in zip(a, b)]
-        rows.append(dict(label=k, name=name, samples=int(of_class.sum()), lst=round(100 * float(a.mean()), 2),
-                         control=round(100 * float(b.mean()), 2), per_seed=per_seed,
-                         mean=round(float(np.mean(per_seed)), 2),
-                         lst_only=int((a & ~b).sum()), control_only=int((~a & b).sum())))
-    return dict(seeds=used, score_file=score_file, classes=rows)
+        rows.append(dict(label=k, name=name, samples=int(of_class.sum()), a=round(100 * float(a.mean()), 2),
+                         b=round(100 * float(b.mean()), 2), per_seed=per_seed, mean=round(float(np.mean(per_seed)), 2),
+                         a_only=int((a & ~b).sum()), b_only=int((~a & b).sum())))
+    return dict(arms=list(arms), seeds=used, score_file=score_file, classes=rows)
 
 
 def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels, machine):
@@ -353,23 +372,27 @@ def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels,
             table[f'{arm}/{stream}'] = dict(best=mean_std([r['best'] for r in group]),
                                             last=mean_std([r['last'] for r in group]),
                                             wall_s=mean_std([r['wall_s'] for r in group]))
-    paired = {}
-    if 'lst' in arms and 'control' in arms:
+    comparisons = [(a, b) for a, b in COMPARISONS if a in arms and b in arms]
+    paired = {}                              # 'a - b' -> stream -> the difference per seed and its mean
+    for a, b in comparisons:
+        paired[f'{a} - {b}'] = {}
         for stream in streams:
             by = {(r['arm'], r['seed']): r for r in done if r['stream'] == stream}
-            rows = [dict(seed=s, best=round(by['lst', s]['best'] - by['control', s]['best'], 2),
-                         last=round(by['lst', s]['last'] - by['control', s]['last'], 2))
-                    for s in seeds if ('lst', s) in by and ('control', s) in by]
-            paired[stream] = dict(per_seed=rows, best=with_ci(mean_std([r['best'] for r in rows])),
-                                  last=with_ci(mean_std([r['last'] for r in rows])))
-    per_class = {}
-    if labels is not None and 'lst' in arms and 'control' in arms:
+            rows = [dict(seed=s, best=round(by[a, s]['best'] - by[b, s]['best'], 2),
+                         last=round(by[a, s]['last'] - by[b, s]['last'], 2))
+                    for s in seeds if (a, s) in by and (b, s) in by]
+            paired[f'{a} - {b}'][stream] = dict(per_seed=rows, best=with_ci(mean_std([r['best'] for r in rows])),
+                                                last=with_ci(mean_std([r['last'] for r in rows])))
+    per_class = {}                           # 'a - b' -> stream -> per-class table
+    if labels is not None:
         names, label_list = labels
         class_names = class_names_of(benchmark, int(np.max(label_list)) + 1)
-        for stream in streams:
-            of_stream = per_class_paired(runs, stream, seeds, names, label_list, class_names)
-            if of_stream:
-                per_class[stream] = of_stream
+        for a, b in comparisons:
+            tables = {stream: per_class_paired(runs, stream, seeds, names, label_list, class_names, (a, b))
+                      for stream in streams}
+            tables = {stream: table for stream, table in tables.items() if table}
+            if tables:
+                per_class[f'{a} - {b}'] = tables
     fused = {}
     if labels is not None:
         names, label_list = labels
@@ -402,15 +425,16 @@ def markdown(summary):
         wall = row['wall_s']
         wall_text = '-' if wall is None else f'{wall["mean"] / 60:.1f}'
         lines.append(f'| {key} | {fmt(row["best"])} | {fmt(row["last"])} | {wall_text} |')
-    if s['paired']:
-        lines += ['', '## Paired difference, LST - control (same seed, weights and data stream)', '',
+    for comparison, streams in s['paired'].items():
+        lines += ['', f'## Paired difference, {comparison} (same seed, weights and data stream)', '',
                   'mean +- std over seeds and the 95% t-interval of the mean difference.', '',
                   '| stream | per seed: best (last) | mean best | mean last |', '|---|---|---|---|']
-        for stream, row in s['paired'].items():
+        for stream, row in streams.items():
             per_seed = ', '.join(f'seed {r["seed"]}: {r["best"]:+.2f} ({r["last"]:+.2f})' for r in row['per_seed'])
             lines.append(f'| {stream} | {per_seed or "-"} | {fmt(row["best"])} | {fmt(row["last"])} |')
-    for stream, table in s.get('per_class', {}).items():
-        lines += per_class_markdown(stream, table)
+    for tables in s['per_class'].values():
+        for stream, table in tables.items():
+            lines += per_class_markdown(stream, table)
     if s['ensembles']:
         lines += ['', '## Ensembles (ensemble.py\'s released weights)', '',
                   '| arm | streams | weights | best-epoch scores | last-epoch scores |', '|---|---|---|---|---|']
@@ -435,18 +459,19 @@ def per_class_markdown(stream, table, most=20):
     shown = rows if len(rows) <= most else \
         sorted(rows, key=lambda r: -r['mean'])[:most // 2] + sorted(rows, key=lambda r: -r['mean'])[-(most // 2):]
     seeds = ', '.join(map(str, table['seeds']))
-    lines = ['', f'## Per class, LST - control: {stream} (last-epoch scores, seeds {seeds})', '',
-             'Top-1 (%) per class, mean over seeds; the difference per seed; "LST / control only": the (test sample, '
+    a, b = table['arms']
+    lines = ['', f'## Per class, {a} - {b}: {stream} (last-epoch scores, seeds {seeds})', '',
+             f'Top-1 (%) per class, mean over seeds; the difference per seed; "{a} / {b} only": the (test sample, '
              'seed) pairs right in that arm only. With many classes, some differences of one sign arise by chance: '
              'a class is a lead to follow, not a finding.', '']
     if len(shown) < len(rows):
         lines += [f'The {most // 2} largest gains and losses of {len(rows)} classes (every class: summary.json).', '']
-    lines += ['| class | samples | LST | control | LST - control per seed | mean | LST / control only |',
+    lines += [f'| class | samples | {a} | {b} | {a} - {b} per seed | mean | {a} / {b} only |',
               '|---|---|---|---|---|---|---|']
     for r in shown:
         per_seed = ', '.join(f'{d:+.1f}' for d in r['per_seed'])
-        lines.append(f'| {r["label"]} {r["name"]} | {r["samples"]} | {r["lst"]:.1f} | {r["control"]:.1f} | {per_seed} | '
-                     f'{r["mean"]:+.1f} | {r["lst_only"]} / {r["control_only"]} |')
+        lines.append(f'| {r["label"]} {r["name"]} | {r["samples"]} | {r["a"]:.1f} | {r["b"]:.1f} | {per_seed} | '
+                     f'{r["mean"]:+.1f} | {r["a_only"]} / {r["b_only"]} |')
     return lines
 
 
