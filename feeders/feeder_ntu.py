@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import Dataset
 
 from feeders import tools
-from feeders.bone_pairs import ntu_pairs
+from specs import layouts
 
 NUM_JOINTS, NUM_PERSONS = 25, 2
 
@@ -140,7 +140,7 @@ class Feeder(Dataset):
         if self.random_rot:
             batch = tools.random_rotate(batch)
         if self.bone:
-            batch = tools.to_bone(batch, ntu_pairs)
+            batch = tools.to_bone(batch, layouts.NAMED['ntu'].bone_pairs)
         if self.vel:
             batch = tools.to_motion(batch)
         return batch

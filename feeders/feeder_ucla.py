@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from feeders import tools
-from feeders.bone_pairs import ucla_pairs
+from specs import layouts
 
 DEFAULT_ROOT = 'data/NW-UCLA/all_sqe'
 ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)          # file-name action ids of labels 0..9
@@ -119,7 +119,7 @@ class Feeder(Dataset):
         points = (points - low) / (high - low) * 2 - 1
         data = points[frames].transpose(2, 0, 1)[..., None]                    # C, T, V, M
         if self.bone:
-            data = tools.to_bone(data, ucla_pairs)
+            data = tools.to_bone(data, layouts.NAMED['ucla'].bone_pairs)
         if self.motion:
             data = tools.to_motion(data)
         return data.astype(np.float32), label, index

@@ -75,9 +75,9 @@ def random_rotate(data, theta=0.3, generator=None):
 
 
 def to_bone(data, pairs):
-    """Bone vectors: joint minus its partner, for the 1-based (joint, partner) pairs; V is axis -2."""
-    joints = [v - 1 for v, _ in pairs]
-    partners = [u - 1 for _, u in pairs]
+    """Bone vectors: joint minus its partner, for the 0-based (joint, partner) pairs of a layout; V is axis -2."""
+    joints = [v for v, _ in pairs]
+    partners = [u for _, u in pairs]
     bone = torch.zeros_like(data) if torch.is_tensor(data) else np.zeros_like(data)
     bone[..., joints, :] = data[..., joints, :] - data[..., partners, :]
     return bone

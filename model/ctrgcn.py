@@ -10,8 +10,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from torchlight import import_class
+from specs import layouts
 from text.encoders import text_width
+from torchlight import import_class
 
 
 def init_conv(layer):
@@ -319,34 +320,26 @@ class Model(nn.Module):
         return self.fc(self.drop_out(pooled))
 
 
-# Joint groups (0-based) pooled by the four part heads, as released.
-JOINT_GROUPS = {
-    'ntu_joint': dict(head=[2, 3, 20], hand=[4, 5, 6, 7, 8, 9, 10, 11, 21, 22, 23, 24],
-                      foot=[12, 13, 14, 15, 16, 17, 18, 19], hip=[0, 1, 2, 12, 16]),
-    'ntu_bone': dict(head=[2, 3], hand=[4, 5, 6, 7, 8, 9, 10, 11, 20, 22, 23, 24],
-                     foot=[12, 13, 14, 15, 16, 17, 18, 19], hip=[0, 1, 12, 16]),
-    'ucla_joint': dict(head=[2, 3], hand=[10, 11, 6, 7, 8, 9, 4, 5], foot=[16, 17, 18, 19, 12, 13, 14, 15],
-                       hip=[0, 1, 12, 16]),
-    'ucla_bone': dict(head=[2], hand=[7, 8, 9, 10, 3, 4, 5, 6], foot=[11, 12, 13, 14, 15, 16, 17, 18],
-                      hip=[0, 1, 11, 15]),
-}
 # part_list[i] of the released checkpoints pools these groups; forward returns [head, hand, hip, foot].
 PART_HEAD_ORDER = ('head', 'hand', 'foot', 'hip')
 PART_OUTPUT_ORDER = ('head', 'hand', 'hip', 'foot')
+STREAMS = ('joint', 'bone')
 
 
-def joint_groups_for(joint_groups, num_point):
-    """The released group set named `joint_groups`, or a {head, hand, foot, hip: [joints]} dict, checked."""
-    if isinstance(joint_groups, str):
-        if joint_groups not in JOINT_GROUPS:
-            raise ValueError(f'unknown joint_groups {joint_groups!r}; known: {", ".join(JOINT_GROUPS)}')
-        joint_groups = JOINT_GROUPS[joint_groups]
-    if sorted(joint_groups) != sorted(PART_HEAD_ORDER):
-        raise ValueError(f'joint_groups needs exactly the parts {", ".join(PART_HEAD_ORDER)}, got {sorted(joint_groups)}')
-    for name, joints in joint_groups.items():
-        if not joints or min(joints) < 0 or max(joints) >= num_point:
-            raise ValueError(f'joint group {name!r} = {list(joints)} must list joints in 0..{num_point - 1}')
-    return joint_groups
+def joint_groups_for(joint_groups, graph):
+    """The joints each part head pools: the graph layout's groups for a stream ('joint' or 'bone'), the groups of a
+    named layout and stream ('ntu_bone', 'coco_joint', ...), or a {head, hand, hip, foot: [joints]} dict; checked."""
+    if not isinstance(joint_groups, str):
+        return layouts.check_groups(joint_groups, graph.num_node, 'model_args joint_groups')
+    name, _, stream = joint_groups.rpartition('_')
+    if stream not in STREAMS or (name and name not in layouts.NAMED):
+        known = list(STREAMS) + [f'{n}_{s}' for n in layouts.NAMED for s in STREAMS]
+        raise ValueError(f'unknown joint_groups {joint_groups!r}; known: {", ".join(known)}, or a dict')
+    if not name and not hasattr(graph, 'layout'):
+        raise ValueError(f'joint_groups {joint_groups!r}: the graph {type(graph).__name__} has no layout to take '
+                         f'them from; give them as a {{head, hand, hip, foot: [joints]}} dict')
+    groups = (layouts.NAMED[name] if name else graph.layout).groups[stream]
+    return layouts.check_groups(groups, graph.num_node, f'model_args joint_groups {joint_groups!r}')
 
 
 class LSTModel(Model):
@@ -357,7 +350,7 @@ class LSTModel(Model):
     The logits are exactly CTR-GCN's on the encoded input: the heads cost nothing at inference.
     """
 
-    joint_groups = 'ntu_joint'
+    joint_groups = 'joint'              # the graph layout's groups for joint streams
     default_k = 0
 
     def __init__(self, num_class=60, num_point=25, num_person=2, graph=None, graph_args=None, in_channels=3,
@@ -366,7 +359,7 @@ class LSTModel(Model):
         # release's initial weights; hence not Model.__init__.
         nn.Module.__init__(self)
         self.build_backbone(num_point, num_person, graph, graph_args, in_channels, adaptive)
-        self.build_heads(head, joint_groups_for(joint_groups or self.joint_groups, num_point))
+        self.build_heads(head, joint_groups_for(joint_groups or self.joint_groups, self.graph))
         self.build_classifier(num_class, drop_out)
         self.k = self.default_k if k is None else k
         encoding = torch.from_numpy(self.graph.k_hop_encoding(self.k)).float()

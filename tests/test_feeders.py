@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from feeders import feeder_ntu, feeder_ucla, tools
-from feeders.bone_pairs import ntu_pairs
+from specs import layouts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_UCLA = os.path.join(ROOT, '..', 'shared', 'datasets', 'NW-UCLA', 'all_sqe')
@@ -84,8 +84,8 @@ def test_train_crops_rotations_and_modalities(ntu_npz):
     both = feeder_ntu.Feeder(path, split='train', window_size=32, p_interval=[1.0], bone=True, vel=True)[4][0]
     joints = plain[4][0]
     bone = joints.copy()
-    for v, u in ntu_pairs:
-        bone[:, :, v - 1] = joints[:, :, v - 1] - joints[:, :, u - 1]
+    for v, u in layouts.NAMED['ntu'].bone_pairs:
+        bone[:, :, v] = joints[:, :, v] - joints[:, :, u]
     expected = np.zeros_like(bone)
     expected[:, :-1] = bone[:, 1:] - bone[:, :-1]
     np.testing.assert_allclose(both, expected, rtol=1e-5, atol=1e-5)

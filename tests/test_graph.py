@@ -4,6 +4,7 @@ import pytest
 from graph.ntu_rgb_d import Graph as NTUGraph
 from graph.skeleton import Graph
 from graph.ucla import Graph as UCLAGraph
+from specs import layouts
 
 
 @pytest.mark.parametrize('graph, joints', [(NTUGraph(), 25), (UCLAGraph(), 20)])
@@ -77,7 +78,64 @@ def test_k_hop_is_matrix_power():
 
 
 def test_bad_layout_and_mode():
-    with pytest.raises(ValueError, match='known layouts: ntu, ucla'):
+    with pytest.raises(ValueError, match="layout 'kinetics': unknown layout; known: ntu, ucla, coco"):
         Graph('kinetics')
     with pytest.raises(ValueError, match="labeling_mode 'uniform'"):
         NTUGraph(labeling_mode='uniform')
+
+
+# The bone pairs the released feeders used, 1-based (joint, partner): now derived from the layouts' edges.
+RELEASED_BONE_PAIRS = {
+    'ntu': ((1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
+            (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (21, 21), (23, 8),
+            (24, 25), (25, 12)),
+    'ucla': ((1, 2), (2, 3), (3, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11),
+             (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19)),
+}
+
+
+@pytest.mark.parametrize('name', ['ntu', 'ucla'])
+def test_bone_pairs_derived_from_edges_equal_the_released(name):
+    released = sorted((v - 1, u - 1) for v, u in RELEASED_BONE_PAIRS[name])
+    assert list(layouts.get(name).bone_pairs) == released
+
+
+def test_coco_layout_is_pyskls():
+    graph = Graph('coco')
+    assert graph.num_node == 17 and graph.layout.center == 0
+    assert int((graph.A[1] > 0).sum()) == 16
+    # the nose sends to both eyes and both shoulders
+    assert sorted(np.nonzero(graph.A[2][:, 0])[0].tolist()) == [1, 2, 5, 6]
+    # LST's k = 1 encoding on COCO gives bone vectors (joint minus its neighbour towards the nose), like NTU's
+    x = np.random.default_rng(2).normal(size=(17, 2))
+    bones = graph.k_hop_encoding(1) @ x
+    np.testing.assert_allclose(bones[9], x[9] - x[7])             # left wrist - left elbow
+    np.testing.assert_allclose(bones[0], x[0])
+    groups = graph.layout.groups['joint']
+    assert sorted(sum(groups.values(), [])) != [] and set(sum(groups.values(), [])) == set(range(17))
+
+
+def test_declared_layout():
+    spec = dict(edges=[[1, 0], [2, 1], [3, 1], [4, 0]], center=0,
+                groups=dict(head=[0], hand=[2, 3], hip=[0, 1], foot=[4]))
+    graph = Graph(spec)
+    assert graph.num_node == 5 and graph.layout.bone_pairs == ((0, 0), (1, 0), (2, 1), (3, 1), (4, 0))
+    assert graph.layout.groups['bone']['head'] == [0]               # only the centre: kept rather than emptied
+    assert graph.layout.groups['bone']['hip'] == [1]
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(edges=[[1, 0], [2, 1], [2, 0]]), 'joint 2 has several'),
+    (dict(edges=[[1, 0], [0, 1], [2, 1]]), 'joint 0 is the centre'),
+    (dict(edges=[[1, 2], [2, 1]], num_node=3), 'joint 1 does not reach the centre'),
+    (dict(edges=[[1, 0]], num_node=3), r'joint\(s\) \[2\] have no edge'),
+    (dict(edges=[[1, 7]], num_node=3), 'joint 7 is not an index in 0..2'),
+    (dict(groups=dict(head=[0], hand=[1])), 'expected the four parts'),
+    (dict(groups=dict(head=[], hand=[1], hip=[0], foot=[2])), r'groups.head: expected a non-empty list'),
+    (dict(colour='red'), 'unknown key'),
+])
+def test_declared_layout_mistakes(change, message):
+    spec = dict(edges=[[1, 0], [2, 1]], center=0, groups=dict(head=[0], hand=[1], hip=[0], foot=[2]))
+    spec.update(change)
+    with pytest.raises(ValueError, match=message):
+        layouts.get(spec, 'layout')

@@ -1,0 +1,109 @@
+"""What the project knows of each dataset, in one place that every layer asks.
+
+A `Spec` names a dataset's keypoint layout (`specs.layouts`), persons, description set, default class count, loss
+weight, feeder and entry script. A `Benchmark` is a released split of a spec: where its configs and data are, and how
+ensemble.py and tools/reproduce.py find its test labels. `custom` is any data in pyskl's annotation format, with the
+layout, classes and descriptions its config gives.
+
+This package imports nothing else of the project at import time (the graph and the model import it); the feeders
+are imported only to read labels.
+"""
+import importlib
+import os
+from dataclasses import dataclass
+
+from specs import layouts
+from specs.layouts import Layout  # noqa: F401  (re-exported)
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    layout: str                   # the default keypoint layout (a config may declare another for `custom`)
+    num_person: int
+    num_class: int                # None: the config's model_args num_class
+    text_files: str               # descriptions: <text_dir>/<text_files>_{label_map,synonyms,parts}.txt
+    text_classes: int             # classes in the whole description set (None: the model's)
+    loss_alpha: float             # the released weight of the language loss
+    feeder: str                   # module of the feeder class (`Feeder`); it defines split_labels(**feeder_args)
+    script: str                   # the entry script that trains it as released
+
+    def split_labels(self, feeder_args):
+        """(sample names, labels) of the split that `feeder_args` name, without loading the skeletons."""
+        return importlib.import_module(self.feeder).split_labels(**feeder_args)
+
+
+SPECS = {
+    'ntu60': Spec('ntu60', 'NTU RGB+D 60', 'ntu', 2, 60, 'ntu120', 120, 0.8, 'feeders.feeder_ntu',
+                  'main_multipart_ntu.py'),
+    'ntu120': Spec('ntu120', 'NTU RGB+D 120', 'ntu', 2, 120, 'ntu120', 120, 0.8, 'feeders.feeder_ntu',
+                   'main_multipart_ntu.py'),
+    'ucla': Spec('ucla', 'NW-UCLA', 'ucla', 1, 10, 'ucla', 10, 1.0, 'feeders.feeder_ucla', 'main_multipart_ucla.py'),
+    'custom': Spec('custom', 'your own data (pyskl annotation format)', 'coco', 2, None, 'custom', None, 0.8,
+                   'feeders.feeder_pose', 'main.py'),
+}
+# the feeder module each spec reads with by default, to tell the spec of a config that names none
+FEEDER_SPECS = {'feeders.feeder_ntu': ('ntu60', 'ntu120'), 'feeders.feeder_ucla': ('ucla',),
+                'feeders.feeder_pose': ('custom',)}
+
+
+def get(name):
+    if isinstance(name, Spec):
+        return name
+    if name not in SPECS:
+        raise ValueError(f'dataset {name!r}: unknown; known: {", ".join(SPECS)}')
+    return SPECS[name]
+
+
+def of_config(dataset=None, feeder=None, num_class=None):
+    """The spec of a run: the config's `dataset`, else the one its feeder reads (NTU: 60 or 120 classes)."""
+    if dataset:
+        return get(dataset)
+    module = str(feeder or '').rsplit('.', 1)[0]
+    names = FEEDER_SPECS.get(module)
+    if names is None:
+        raise ValueError(f'feeder {feeder!r}: cannot tell the dataset; set `dataset` in the config '
+                         f'({", ".join(SPECS)})')
+    if len(names) == 1:
+        return SPECS[names[0]]
+    return SPECS['ntu60' if (num_class or 60) <= 60 else 'ntu120']
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str                     # ensemble.py's --datasets name
+    key: str                      # tools/reproduce.py's --benchmark name
+    spec: str
+    config_dir: str
+    data: str                     # its data under the data folder (a file, or NW-UCLA's folder)
+    test_split: str
+
+    def test_feeder_args(self, data_dir='data', data=None):
+        """The feeder arguments of the test split, with the data under `data_dir` (or at `data`)."""
+        path = data or os.path.join(data_dir, self.data)
+        if self.spec == 'ucla':
+            return dict(root=path, label_path=self.test_split, data_path='joint')
+        return dict(data_path=path, split=self.test_split)
+
+    def test_labels(self, data_dir='data', data=None):
+        return get(self.spec).split_labels(self.test_feeder_args(data_dir, data))
+
+
+BENCHMARKS = {b.name: b for b in (
+    Benchmark('ntu/xsub', 'ntu60-xsub', 'ntu60', 'config/nturgbd-cross-subject', 'ntu/NTU60_CS.npz', 'test'),
+    Benchmark('ntu/xview', 'ntu60-xview', 'ntu60', 'config/nturgbd-cross-view', 'ntu/NTU60_CV.npz', 'test'),
+    Benchmark('ntu120/xsub', 'ntu120-xsub', 'ntu120', 'config/nturgbd120-cross-subject', 'ntu120/NTU120_CSub.npz',
+              'test'),
+    Benchmark('ntu120/xset', 'ntu120-xset', 'ntu120', 'config/nturgbd120-cross-set', 'ntu120/NTU120_CSet.npz',
+              'test'),
+    Benchmark('NW-UCLA', 'ucla', 'ucla', 'config/ucla', os.path.join('NW-UCLA', 'all_sqe'), 'val'),
+)}
+
+
+def benchmark(key):
+    """A benchmark by its tools/reproduce.py name ('ucla', 'ntu60-xsub', ...)."""
+    found = [b for b in BENCHMARKS.values() if b.key == key]
+    if not found:
+        raise ValueError(f'benchmark {key!r}: unknown; known: {", ".join(b.key for b in BENCHMARKS.values())}')
+    return found[0]
