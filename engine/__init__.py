@@ -1,10 +1,11 @@
-"""The shared trainer behind main_multipart_ntu.py and main_multipart_ucla.py."""
+"""The shared trainer behind main.py, main_multipart_ntu.py and main_multipart_ucla.py."""
 import contextlib
 import os
 import signal
 
 
-def main(dataset, argv=None):
+def main(family=None, argv=None):
+    """Train or test; `family` is the released script's ('ntu', 'ucla'), None for main.py (any dataset)."""
     from engine.args import parse_args
     from engine.errors import locked
     from engine.trainer import Processor, init_seed
@@ -12,9 +13,9 @@ def main(dataset, argv=None):
     # KeyboardInterrupt: restore it, so that a SIGINT (reproduce.py --time-limit, Ctrl-C) stops the run cleanly.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    args = parse_args(dataset, argv)
+    args = parse_args(family, argv)
     # one training run per work dir (the main process of a distributed run holds it); tests may run beside it
     training = args.phase == 'train' and os.environ.get('RANK', '0') == '0'
     with locked(args.work_dir, 'work dir') if training else contextlib.nullcontext():
         init_seed(args.seed)
-        Processor(args, dataset).start()
+        Processor(args).start()

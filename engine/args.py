@@ -6,12 +6,14 @@ import sys
 
 import yaml
 
+import specs
 from torchlight import DictAction, str2bool
 
-LOSS_ALPHA = {'ntu': 0.8, 'ucla': 1.0}
+# the released entry scripts train these datasets; main.py trains any
+SCRIPT_SPECS = {'ntu': ('ntu60', 'ntu120'), 'ucla': ('ucla',), None: tuple(specs.SPECS)}
 
 
-def get_parser(dataset='ntu'):
+def get_parser(family=None):
     p = argparse.ArgumentParser(description='LST: language supervised training for skeleton action recognition',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--work-dir', default='./work_dir/temp', help='the work folder for storing results')
@@ -49,7 +51,10 @@ def get_parser(dataset='ntu'):
     p.add_argument('--weight-decay', type=float, default=0.01, help='weight decay')
     p.add_argument('--lr-decay-rate', type=float, default=0.1, help='lr decay factor at each step')
     p.add_argument('--warm_up_epoch', type=int, default=0, help='epochs of linear lr warm-up')
-    p.add_argument('--loss-alpha', type=float, default=LOSS_ALPHA[dataset], help='weight of the text loss')
+    p.add_argument('--loss-alpha', type=float, default=None,
+                   help='weight of the text loss (default: the dataset\'s as released: NTU 0.8, NW-UCLA 1.0)')
+    p.add_argument('--dataset', default=None, choices=sorted(specs.SPECS),
+                   help='what the data is (descriptions, layout, labels); default: told by the feeder and num_class')
     # Beyond the release.
     p.add_argument('--te-lr-ratio', type=float, default=0,
                    help='0 (default): frozen text encoder, features from the cached bank. > 0: fine-tune the text '
@@ -116,43 +121,49 @@ def _convert(action, value, path):
     return value
 
 
-SCRIPTS = {'ntu': 'main_multipart_ntu.py', 'ucla': 'main_multipart_ucla.py'}
 POSITIVE = dict(log_interval=1, save_interval=1, eval_interval=1, batch_size=1, test_batch_size=1, num_epoch=1,
                 num_worker=0, warm_up_epoch=0, start_epoch=0)
+GRAPH_LAYOUTS = {'ntu_rgb_d': 'ntu', 'ucla': 'ucla'}        # released graph modules: the layout they are for
+LAYOUT_TITLES = {'ntu': 'NTU RGB+D', 'ucla': 'NW-UCLA'}
 
 
-def dataset_hints(args):
-    """(dataset, where) pairs that the feeder, graph and model class name reveal."""
-    hints = []
-    feeder_module = str(args.feeder).rsplit('.', 1)[0]
-    for dataset, marker in (('ntu', 'feeder_ntu'), ('ucla', 'feeder_ucla')):
-        if feeder_module.endswith(marker):
-            hints.append((dataset, f'feeder {args.feeder}'))
+def layout_hints(args):
+    """(layout, where) pairs that the released graph and model class names reveal."""
     graph = str(args.model_args.get('graph', ''))
-    for dataset, marker in (('ntu', 'ntu_rgb_d'), ('ucla', 'ucla')):
-        if f'.{marker}.' in f'.{graph}':
-            hints.append((dataset, f'model_args graph {graph}'))
+    hints = [(layout, f'model_args graph {graph}') for module, layout in GRAPH_LAYOUTS.items()
+             if f'.{module}.' in f'.{graph}']
     if str(args.model).lower().endswith('_ucla'):
         hints.append(('ucla', f'model {args.model}'))
     return hints
 
 
-def check_dataset(args, dataset):
-    """The ucla script with an NTU config (or the reverse) would train with the other dataset's descriptions."""
-    for found, where in dataset_hints(args):
-        if found != dataset:
-            raise ValueError(f'{where} is for {"NW-UCLA" if found == "ucla" else "NTU RGB+D"}: run '
-                             f'{SCRIPTS[found]} with this config, not {SCRIPTS[dataset]}')
+def resolve_dataset(args, family):
+    """Set args.dataset (and the dataset's loss weight when none is given) and check that the script, the config's
+    classes and its graph fit it: the ucla script with an NTU config would train with the other's descriptions."""
     num_class = args.model_args.get('num_class')
-    if dataset == 'ucla' and num_class not in (None, 10):
-        raise ValueError(f'model_args num_class {num_class}: NW-UCLA has 10 classes (NTU RGB+D configs run with '
-                         f'{SCRIPTS["ntu"]})')
+    spec = specs.of_config(args.dataset, args.feeder, num_class, among=SCRIPT_SPECS[family] if family else None)
+    if spec.name not in SCRIPT_SPECS[family]:
+        script = specs.get(SCRIPT_SPECS[family][0]).script
+        raise ValueError(f'{"dataset " + args.dataset if args.dataset else "feeder " + str(args.feeder)} is for '
+                         f'{spec.title}: run {spec.script} (or main.py) with this config, not {script}')
+    for layout, where in layout_hints(args):
+        if layout != spec.layout:
+            raise ValueError(f'{where} is for {LAYOUT_TITLES[layout]}, but the config\'s data is {spec.title}: give '
+                             f'the graph and model of its layout ({spec.layout})')
+    if spec.num_class is None and num_class is None:
+        raise ValueError(f'model_args num_class: needed for {spec.title} (the number of your classes)')
+    if spec.num_class is not None and num_class is not None and num_class > spec.num_class:
+        raise ValueError(f'model_args num_class {num_class}: {spec.title} has {spec.num_class} classes')
+    args.dataset = spec.name
+    if args.loss_alpha is None:
+        args.loss_alpha = spec.loss_alpha
 
 
-def parse_args(dataset='ntu', argv=None):
+def parse_args(family=None, argv=None):
     """Parse with the config file's values as defaults, each checked like the command line's; an unknown config
-    key, a value of the wrong type or choice, or a config of the other dataset is an error naming it."""
-    parser = get_parser(dataset)
+    key, a value of the wrong type or choice, or a config of another dataset than the script's (`family`: 'ntu' for
+    main_multipart_ntu.py, 'ucla' for main_multipart_ucla.py, None for main.py) is an error naming it."""
+    parser = get_parser(family)
     first = parser.parse_args(argv)
     if first.config:
         config = load_config(first.config)
@@ -173,7 +184,7 @@ def parse_args(dataset='ntu', argv=None):
     for key, least in POSITIVE.items():
         if getattr(args, key) < least:
             raise ValueError(f'{key} {getattr(args, key)}: expected at least {least}')
-    check_dataset(args, dataset)
+    resolve_dataset(args, family)
     return args
 
 

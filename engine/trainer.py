@@ -1,4 +1,4 @@
-"""The shared training and testing loop behind main_multipart_ntu.py and main_multipart_ucla.py."""
+"""The shared training and testing loop behind main.py, main_multipart_ntu.py and main_multipart_ucla.py."""
 import hashlib
 import json
 import math
@@ -31,7 +31,7 @@ SCORE_FILE = 'epoch1_test_score.pkl'            # the released name: the best ep
 # The arguments that define an experiment: a resumed run must have the same (num_epoch may grow).
 EXPERIMENT_KEYS = ('model', 'model_args', 'feeder', 'train_feeder_args', 'test_feeder_args', 'base_lr', 'step',
                    'lr_decay_rate', 'warm_up_epoch', 'weight_decay', 'optimizer', 'nesterov', 'batch_size',
-                   'loss_alpha', 'te_lr_ratio', 'seed', 'text_dir', 'text_weights')
+                   'loss_alpha', 'te_lr_ratio', 'seed', 'text_dir', 'text_weights', 'dataset')
 
 
 class TrainingError(ValueError):
@@ -121,9 +121,8 @@ def build(kind, name, arguments):
 class Processor:
     """Trains and evaluates one model as the released `Processor` does, on CPU, one or several GPUs, or DDP."""
 
-    def __init__(self, arg, dataset):
-        self.arg = arg
-        self.dataset = dataset                                       # 'ntu' or 'ucla': picks the descriptions
+    def __init__(self, arg):
+        self.arg = arg                                               # arg.dataset: the spec (descriptions, names)
         self.rank, self.world, self.local_rank = dist.init_from_env()
         self.is_main = self.rank == 0
         self.pending_log = []                                        # log.txt is written once the checks pass
@@ -255,11 +254,12 @@ class Processor:
             return
         from text.bank import TextFeatureBank
         from text.encoders import load_text_encoder
-        from text.prompts import dataset_for, load_prompts
+        from text.prompts import description_files, load_prompts
         head = self.arg.model_args.get('head', ['ViT-B/32'])
         self.text_head = head[0] if isinstance(head, (list, tuple)) else head
         num_class = self.arg.model_args.get('num_class', 60)
-        text_set = dataset_for(num_class, ucla=self.dataset == 'ucla')
+        text_set = self.arg.dataset
+        self.print_log(f'Descriptions of the {text_set} classes: {", ".join(description_files(text_set, self.arg.text_dir))}')
         if self.arg.te_lr_ratio > 0:
             self.text_encoder = load_text_encoder(self.text_head, self.device, self.arg.text_weights)
             self.prompts = load_prompts(text_set, self.arg.text_dir, num_class)
@@ -533,7 +533,8 @@ class Processor:
         if saved is None:                                                # a checkpoint from an earlier version
             return
         saved, current = without_paths(saved), without_paths(self.experiment())
-        changed = [k for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+        # a setting an earlier version did not record (e.g. dataset) is not a difference
+        changed = [k for k in sorted(saved) if saved[k] != current.get(k)]
         if changed:
             detail = '; '.join(f'{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now' for k in changed)
             raise ValueError(f'{path} belongs to another experiment ({detail}). Start afresh with --resume no, '
@@ -667,9 +668,9 @@ class Processor:
 
     def class_names(self, num_class):
         """Class names from the description set's label map, or None for a custom class set."""
-        from text.prompts import DescriptionError, dataset_for, load_label_map
+        from text.prompts import DescriptionError, load_label_map
         try:
-            return load_label_map(dataset_for(num_class, self.dataset == 'ucla'), self.arg.text_dir, num_class)
+            return load_label_map(self.arg.dataset, self.arg.text_dir, num_class)
         except (DescriptionError, ValueError, OSError):
             return None
 

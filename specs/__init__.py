@@ -56,18 +56,17 @@ def get(name):
     return SPECS[name]
 
 
-def of_config(dataset=None, feeder=None, num_class=None):
-    """The spec of a run: the config's `dataset`, else the one its feeder reads (NTU: 60 or 120 classes)."""
+def of_config(dataset=None, feeder=None, num_class=None, among=None):
+    """The spec of a run: the config's `dataset`, else the one its feeder reads (NTU: 60 or 120 classes), else the
+    one of `among` (the datasets a released script trains) that fits num_class."""
     if dataset:
         return get(dataset)
-    module = str(feeder or '').rsplit('.', 1)[0]
-    names = FEEDER_SPECS.get(module)
-    if names is None:
+    names = FEEDER_SPECS.get(str(feeder or '').rsplit('.', 1)[0], among)
+    if not names:
         raise ValueError(f'feeder {feeder!r}: cannot tell the dataset; set `dataset` in the config '
                          f'({", ".join(SPECS)})')
-    if len(names) == 1:
-        return SPECS[names[0]]
-    return SPECS['ntu60' if (num_class or 60) <= 60 else 'ntu120']
+    fitting = [name for name in names if (num_class or 0) <= (SPECS[name].num_class or num_class or 0)]
+    return SPECS[(fitting or names)[0]]
 
 
 @dataclass(frozen=True)

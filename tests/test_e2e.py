@@ -124,7 +124,7 @@ def test_paired_arms_share_weights_and_data_stream(workspace, tmp_path, workers)
         args = parse_args('ntu', ['--config', cfg, '--work-dir', str(tmp_path / str(alpha)), '--loss-alpha', str(alpha),
                                   '--num-worker', str(workers), '--seed', '3'])
         init_seed(args.seed)
-        processor = Processor(args, 'ntu')
+        processor = Processor(args)
         weights = {k: v.clone() for k, v in processor.model.state_dict().items()}
         batches = []
         for epoch in range(2):

@@ -105,7 +105,7 @@ def test_class_count_must_fit_the_dataset(tmp_path):
         load_prompts('ntu120', write_set(tmp_path, names=list('abcdefghij'), prefix='ntu120'))
     with pytest.raises(ValueError, match='the ucla descriptions cover 10 classes, the model has 12'):
         load_prompts('ucla', folder, num_class=12)
-    with pytest.raises(ValueError, match="unknown description set 'kinetics'; known: ntu60, ntu120, ucla"):
+    with pytest.raises(ValueError, match="dataset 'kinetics': unknown; known: ntu60, ntu120, ucla, custom"):
         load_prompts('kinetics')
     (tmp_path / 'ucla_parts.txt').unlink()
     with pytest.raises(DescriptionError, match='description file .*ucla_parts.txt not found'):

@@ -4,8 +4,9 @@ Files in `text/` (one class per line, in label order; drop in your own in the sa
   <set>_label_map.txt   the class names
   <set>_synonyms.txt    `name,synonym,synonym,...`
   <set>_parts.txt       `name;head ...;hand ...;arm ...;hip ...;leg ...;foot ...`
-where <set> is `ntu120` (120 lines; NTU60 uses the first 60) or `ucla` (10 lines).
-A model with fewer classes (`num_class`) uses the first lines; the files then need only that many.
+where <set> is the dataset's description set (`specs`): `ntu120` (120 lines; NTU60 uses the first 60), `ucla`
+(10 lines), or `custom` for your own classes (as many lines as the model has classes; `python -m text.describe`
+helps write them). A model with fewer classes (`num_class`) uses the first lines; the files then need only that many.
 
 Prompt groups, as released (Text_Prompt.py and the training loop of main_multipart_ntu.py): 0 = the class name or
 one of its synonyms (drawn per sample and step), 1 = name + head, 2 = name + hand + arm, 3 = name + hip,
@@ -19,8 +20,10 @@ import os
 import numpy as np
 import torch
 
+import specs
+
 TEXT_DIR = os.path.dirname(os.path.abspath(__file__))
-DATASETS = {'ntu60': ('ntu120', 60), 'ntu120': ('ntu120', 120), 'ucla': ('ucla', 10)}    # set: (files, classes)
+KINDS = ('label_map', 'synonyms', 'parts')
 PARTS = ('head', 'hand', 'arm', 'hip', 'leg', 'foot')
 GROUP_PARTS = {1: ('head',), 2: ('hand', 'arm'), 3: ('hip',), 4: ('leg', 'foot')}
 
@@ -99,48 +102,59 @@ class ClassPrompts:
                [[self.group(g)[label] for label in labels] for g in GROUP_PARTS]
 
 
-def _set_files(dataset, num_class):
-    if dataset not in DATASETS:
-        raise ValueError(f'unknown description set {dataset!r}; known: {", ".join(DATASETS)}')
-    prefix, count = DATASETS[dataset]
-    if num_class is not None:
-        if num_class > count:
-            raise ValueError(f'the {dataset} descriptions cover {count} classes, the model has {num_class}')
-        count = num_class
-    return prefix, count
+def _set_files(dataset, num_class, text_dir):
+    """(file prefix, classes to read, classes in the whole set) of a dataset's description set."""
+    spec = specs.get(dataset)
+    most = spec.text_classes or num_class
+    if most is None:
+        raise DescriptionError(f'the {dataset} descriptions: the model\'s num_class is needed to read them')
+    limit = spec.num_class or most                          # NTU60 reads the first 60 lines of NTU120's files
+    if num_class is not None and num_class > limit:
+        raise ValueError(f'the {dataset} descriptions cover {limit} classes, the model has {num_class}')
+    if text_dir is None and not os.path.exists(os.path.join(TEXT_DIR, f'{spec.text_files}_label_map.txt')):
+        raise DescriptionError(f'the {dataset} dataset has no descriptions in text/: give --text-dir DIR holding '
+                               f'{", ".join(f"{spec.text_files}_{kind}.txt" for kind in KINDS)} (one class per '
+                               f'line; python -m text.describe helps write them)')
+    return spec.text_files, num_class or limit, most
+
+
+def description_files(dataset, text_dir=None):
+    """The three description files a dataset's prompts are read from."""
+    prefix = specs.get(dataset).text_files
+    return [os.path.join(text_dir or TEXT_DIR, f'{prefix}_{kind}.txt') for kind in KINDS]
 
 
 def load_label_map(dataset, text_dir=None, num_class=None):
-    """The class names of `dataset` ('ntu60', 'ntu120' or 'ucla'), the first `num_class` of them.
+    """The class names of `dataset` (a spec name: 'ntu60', 'ntu120', 'ucla', 'custom'), the first `num_class`.
 
     A label map of the whole set in another folder (--text-dir) must name the same classes in the same order as the
     dataset's own: a missing or moved line would give every later class another class's text.
     """
-    prefix, count = _set_files(dataset, num_class)
-    most = DATASETS[prefix][1]
+    prefix, count, most = _set_files(dataset, num_class, text_dir)
     path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_label_map.txt')
     names = _read_lines(path, count, most)
-    if text_dir and os.path.abspath(text_dir) != TEXT_DIR:
+    reference_path = os.path.join(TEXT_DIR, f'{prefix}_label_map.txt')
+    if text_dir and os.path.abspath(text_dir) != TEXT_DIR and os.path.exists(reference_path):
         with open(path, encoding='utf-8-sig') as f:
             whole_set = len([line for line in f.read().splitlines() if line.strip()]) == most
         if whole_set:
-            reference = _read_lines(os.path.join(TEXT_DIR, f'{prefix}_label_map.txt'), count, most)
+            reference = _read_lines(reference_path, count, most)
             for number, (name, expected) in enumerate(zip(names, reference), start=1):
                 _check_name(path, number, name, expected)
     return names
 
 
 def load_prompts(dataset, text_dir=None, num_class=None):
-    """Read the description files of `dataset` ('ntu60', 'ntu120' or 'ucla') with clear errors.
+    """Read the description files of `dataset` (a spec name) with clear errors.
 
     `num_class` smaller than the set keeps its first classes (e.g. a demo on the first 10 NTU actions); the files
     then need only that many lines.
     """
-    prefix, count = _set_files(dataset, num_class)
+    prefix, count, most = _set_files(dataset, num_class, text_dir)
 
     def read(kind):
         path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_{kind}.txt')
-        return path, _read_lines(path, count, DATASETS[prefix][1])
+        return path, _read_lines(path, count, most)
 
     names = load_label_map(dataset, text_dir, num_class)
     path, lines = read('synonyms')
@@ -168,13 +182,6 @@ def load_prompts(dataset, text_dir=None, num_class=None):
     return ClassPrompts(names, synonyms, parts)
 
 
-def dataset_for(num_class, ucla=False):
-    """The description set of a benchmark: NW-UCLA, else NTU60 (up to 60 classes) or NTU120."""
-    if ucla:
-        return 'ucla'
-    return 'ntu60' if num_class <= 60 else 'ntu120'
-
-
 def derangement(n, seed=0):
     """A random permutation of range(n) that moves every index (n >= 2), the same for the same seed."""
     if n < 2:
@@ -194,7 +201,7 @@ def write_shuffled(dataset, folder, num_class=None, seed=0, text_dir=None):
     from engine.outputs import atomic_write
     prompts = load_prompts(dataset, text_dir, num_class)
     order = derangement(prompts.num_class, seed)
-    prefix = DATASETS[dataset][0]
+    prefix = specs.get(dataset).text_files
     files = {'label_map': prompts.names,
              'synonyms': [','.join(candidates) for candidates in prompts.synonyms],
              'parts': [';'.join([name] + [prompts.parts[source][p] for p in PARTS])

@@ -5,16 +5,17 @@
 """
 import argparse
 
-from text.prompts import DATASETS, load_prompts
+import specs
+from text.prompts import load_prompts
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('dataset', choices=sorted(DATASETS))
+    parser.add_argument('dataset', choices=sorted(specs.SPECS))
     parser.add_argument('action', help='class name or 0-based label')
     parser.add_argument('--text-dir', default=None, help='folder of description files (default: text/)')
     args = parser.parse_args(argv)
-    prompts = load_prompts(args.dataset, args.text_dir)
+    prompts = load_prompts(args.dataset, args.text_dir)   # custom: --text-dir, every line of its files
     if args.action.isdigit() and int(args.action) < prompts.num_class:
         label = int(args.action)
     elif args.action.lower() in [n.lower() for n in prompts.names]:
