@@ -6,7 +6,8 @@
 
 Fusion weights as released: two streams joint + alpha * bone; three streams 0.6, 0.6, 0.4; four streams
 0.8, 0.8, 0.2, 0.2; or your own with --weights. Scores are matched to labels by sample name; labels are read from
-the dataset files (under --data-dir) without loading the skeleton arrays.
+the dataset files (under --data-dir) without loading the skeleton arrays. Without --datasets, the test split of the
+joint stream's config.yaml is used: any dataset, e.g. your own annotation file.
 """
 import argparse
 import os
@@ -17,39 +18,31 @@ import numpy as np
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
-NTU_FILES = {'ntu/xsub': 'ntu/NTU60_CS.npz', 'ntu/xview': 'ntu/NTU60_CV.npz',
-             'ntu120/xsub': 'ntu120/NTU120_CSub.npz', 'ntu120/xset': 'ntu120/NTU120_CSet.npz'}
-UCLA_FOLDER = os.path.join('NW-UCLA', 'all_sqe')
-DATASETS = sorted(NTU_FILES) + ['NW-UCLA']
+import specs  # noqa: E402
+
 WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
 SCORE_FILE = 'epoch1_test_score.pkl'
 STREAM_NAMES = ('joint', 'bone', 'joint motion', 'bone motion')
 
 
-def ntu_labels(path):
-    """(sample names, labels) of the test split of a preprocessed NTU file, without loading the skeletons."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f'{path} not found: --data-dir is the folder that holds ntu/ and ntu120/ (default '
-                                f'data); run the preprocessing first (see README)')
-    try:
-        with np.load(path) as npz:                      # reads only the members asked for
-            labels = npz['y_test'].argmax(1).tolist()
-            names = [str(n) for n in npz['sample_name_test']] if 'sample_name_test' in npz.files else None
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f'{path}: not a readable preprocessed NTU file ({exc})') from None
-    return names or [f'test_{i}' for i in range(len(labels))], labels
-
-
 def dataset_labels(dataset, data_dir):
-    """(sample names, labels) of the test split."""
-    if dataset == 'NW-UCLA':
-        from feeders.feeder_ucla import split_files
-        folder = os.path.join(data_dir, UCLA_FOLDER)
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f'{folder} not found: --data-dir is the folder that holds {UCLA_FOLDER} '
-                                    f'(default data)')
-        return split_files(folder, 'val')
-    return ntu_labels(os.path.join(data_dir, NTU_FILES[dataset]))
+    """(sample names, labels) of a released benchmark's test split, its data under `data_dir`."""
+    benchmark = specs.BENCHMARKS[dataset]
+    try:
+        return benchmark.test_labels(data_dir)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{os.path.join(data_dir, benchmark.data)} not found: --data-dir is the folder that '
+                                f'holds ntu/, ntu120/ and NW-UCLA/all_sqe (default data); run the preprocessing first '
+                                f'(see README)') from None
+
+
+def config_labels(directory):
+    """(sample names, labels, spec name) of the test split that <directory>/config.yaml names."""
+    from engine.args import load_config
+    config = load_config(os.path.join(directory, 'config.yaml'))
+    spec = specs.of_config(config.get('dataset'), config.get('feeder'), (config.get('model_args') or {}).get('num_class'))
+    names, labels = spec.split_labels(config.get('test_feeder_args') or {})
+    return names, labels, spec.name
 
 
 def load_scores(directory, names, positional=True):
@@ -117,8 +110,8 @@ def top_k(score, labels, k):
 
 def parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--datasets', '--dataset', dest='dataset', required=True, choices=DATASETS,
-                   help='the benchmark the scores are of')
+    p.add_argument('--datasets', '--dataset', dest='dataset', default=None, choices=sorted(specs.BENCHMARKS),
+                   help='the benchmark the scores are of (default: the test split of <joint-dir>/config.yaml)')
     p.add_argument('--joint-dir', required=True, help=f'folder holding {SCORE_FILE} of the joint stream')
     p.add_argument('--bone-dir', required=True, help=f'folder holding {SCORE_FILE} of the bone stream')
     p.add_argument('--joint-motion-dir', default=None, help='third stream (joint motion), optional')
@@ -128,8 +121,8 @@ def parser():
                    help='one weight per stream given, in the order joint, bone, joint motion, bone motion '
                         '(default: the released weights)')
     p.add_argument('--data-dir', default='data',
-                   help=f'the folder holding ntu/NTU60_CS.npz, ntu120/NTU120_CSub.npz, ... and {UCLA_FOLDER} '
-                        f'(the labels are read from there; default: data)')
+                   help='with --datasets: the folder holding ntu/NTU60_CS.npz, ntu120/NTU120_CSub.npz, ... and '
+                        'NW-UCLA/all_sqe (the labels are read from there; default: data)')
     return p
 
 
@@ -144,16 +137,22 @@ def main(argv=None):
     weights = arg.weights or weights_for(len(dirs), arg.alpha)
     if not np.isfinite(weights).all():
         p.error(f'--alpha / --weights: expected finite numbers, got {weights}')
-    names, labels = dataset_labels(arg.dataset, arg.data_dir)
-    streams = [load_scores(d, names, positional=arg.dataset != 'NW-UCLA') for d in dirs]
+    if arg.dataset:
+        names, labels = dataset_labels(arg.dataset, arg.data_dir)
+        spec, title = specs.BENCHMARKS[arg.dataset].spec, arg.dataset
+    else:
+        names, labels, spec = config_labels(arg.joint_dir)
+        title = f'{spec} (the test split of {os.path.join(arg.joint_dir, "config.yaml")})'
+    # the release's NW-UCLA score files are keyed by position in its own shuffled order: not usable
+    streams = [load_scores(d, names, positional=spec != 'ucla') for d in dirs]
     for directory, stream in zip(dirs, streams):
         if stream.shape[1] <= max(labels):
             raise ValueError(f'{os.path.join(directory, SCORE_FILE)}: scores for {stream.shape[1]} classes, but '
-                             f'{arg.dataset} has labels up to {max(labels)}: the scores of another dataset?')
+                             f'{title} has labels up to {max(labels)}: the scores of another dataset?')
     score = fuse(streams, weights=weights)
     top1, top5 = top_k(score, labels, 1), top_k(score, labels, 5)
     fused = ' + '.join(f'{w:g} x {name}' for w, name in zip(weights, STREAM_NAMES))
-    print(f'{arg.dataset}, {len(dirs)} streams fused as {fused} ({len(labels)} test samples):')
+    print(f'{title}, {len(dirs)} streams fused as {fused} ({len(labels)} test samples):')
     print(f'Top1 Acc: {top1 * 100:.4f}%')
     print(f'Top5 Acc: {top5 * 100:.4f}%')
     return top1, top5

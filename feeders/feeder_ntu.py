@@ -10,6 +10,38 @@ from feeders import tools
 from specs import layouts
 
 NUM_JOINTS, NUM_PERSONS = 25, 2
+# the feeder arguments of each stream for a model that takes them from the feeder (CTR-GCN)
+STREAM_ARGS = {'joint': {}, 'bone': {'bone': True}, 'joint_vel': {'vel': True}, 'bone_vel': {'bone': True, 'vel': True}}
+
+
+def relocate(feeder_args, folder):
+    """The feeder arguments that read the same file from another folder."""
+    return dict(data_path=os.path.join(folder, os.path.basename(feeder_args['data_path'])))
+
+
+def label_from_name(stem):
+    """The label an NTU file name (`S001C001P001R001A013`) encodes, or None for another name."""
+    from preprocess import ntu
+    try:
+        return ntu.parse_name(stem)['action'] - 1
+    except ValueError:
+        return None
+
+
+def from_annotation(annotation):
+    """C, T, V, M (2 persons, zeros for a missing one) of an annotation of 3-D NTU RGB+D joints."""
+    keypoint = np.asarray(annotation['keypoint'], dtype=np.float32)
+    if keypoint.ndim != 4 or keypoint.shape[2:] != (NUM_JOINTS, 3):
+        raise ValueError(f'keypoints of shape {keypoint.shape}, expected M x T x {NUM_JOINTS} x 3 (NTU RGB+D\'s joints)')
+    data = np.zeros((3, keypoint.shape[1], NUM_JOINTS, NUM_PERSONS), np.float32)
+    persons = keypoint[:NUM_PERSONS]
+    data[..., :len(persons)] = persons.transpose(3, 1, 2, 0)
+    return data
+
+
+def input_frames(feeder_args):
+    """The number of frames the feeder gives the model."""
+    return feeder_args['window_size']
 
 
 def load_split(data_path, split, use_mmap=False):
@@ -46,6 +78,32 @@ def load_split(data_path, split, use_mmap=False):
         raise ValueError(f'{data_path}: {split} split has {len(x)} samples, {len(labels)} labels and {len(names)} '
                          f'names; preprocess again')
     return x, labels, names
+
+
+def split_labels(data_path, split='train', **_):
+    """(sample names, labels) of a split without reading the skeletons (ensemble.py, tools/reproduce.py)."""
+    if split not in ('train', 'test'):
+        raise ValueError(f"feeder argument split={split!r}: expected 'train' or 'test'")
+    stem = os.path.splitext(data_path)[0]
+    try:
+        if os.path.exists(data_path):
+            with np.load(data_path) as npz:                      # reads only the members asked for
+                y = npz[f'y_{split}']
+                names = npz[f'sample_name_{split}'] if f'sample_name_{split}' in npz.files else None
+        elif os.path.exists(f'{stem}_y_{split}.npy'):
+            y = np.load(f'{stem}_y_{split}.npy')
+            names_path = f'{stem}_sample_name_{split}.npy'
+            names = np.load(names_path) if os.path.exists(names_path) else None
+        else:
+            raise FileNotFoundError(f'{data_path} not found: run the preprocessing first (see README), or point '
+                                    f'--data-dir / data_path to the folder that holds it')
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f'{data_path}: not a readable preprocessed NTU file ({exc})') from None
+    labels = (np.argmax(y, axis=1) if y.ndim == 2 else np.asarray(y, dtype=np.int64)).tolist()
+    names = [str(n) for n in names] if names is not None else [f'{split}_{i}' for i in range(len(labels))]
+    return names, labels
 
 
 def _read_npz(data_path, split):

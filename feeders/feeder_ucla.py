@@ -4,7 +4,6 @@ import os
 import re
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from feeders import tools
@@ -15,6 +14,14 @@ ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)          # file-name action ids of la
 SPLIT_VIEWS = {'train': (1, 2), 'val': (3,)}
 FILE_NAME = re.compile(r'^a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})$')
 NUM_JOINTS, WINDOW = 20, 52
+# the feeder arguments of each stream for a model that takes them from the feeder (CTR-GCN)
+STREAM_ARGS = {'joint': {'data_path': 'joint'}, 'bone': {'data_path': 'bone'},
+               'joint_vel': {'data_path': 'joint_motion'}, 'bone_vel': {'data_path': 'bone_motion'}}
+
+
+def relocate(feeder_args, folder):
+    """The feeder arguments that read the JSON files from `folder` (the all_sqe folder itself)."""
+    return dict(root=folder)
 
 
 def parse_name(stem):
@@ -23,6 +30,28 @@ def parse_name(stem):
     if not match:
         raise ValueError(f'NW-UCLA file name {stem!r} is not of the form aXX_sYY_eZZ_vWW')
     return tuple(int(g) for g in match.groups())
+
+
+def label_from_name(stem):
+    """The label an NW-UCLA file name (`a05_s01_e00_v03`) encodes, or None for another name."""
+    try:
+        action = parse_name(stem)[0]
+    except ValueError:
+        return None
+    return ACTIONS.index(action) if action in ACTIONS else None
+
+
+def from_annotation(annotation):
+    """The T x 20 x 3 sequence (as load_sequence reads it) of an annotation of one person's 3-D NW-UCLA joints."""
+    keypoint = np.asarray(annotation['keypoint'])
+    if keypoint.ndim != 4 or keypoint.shape[2:] != (NUM_JOINTS, 3):
+        raise ValueError(f'keypoints of shape {keypoint.shape}, expected M x T x {NUM_JOINTS} x 3 (NW-UCLA\'s joints)')
+    return keypoint[0].astype(np.float64)
+
+
+def input_frames(feeder_args):
+    """The number of frames the feeder gives the model."""
+    return WINDOW
 
 
 def split_files(root, split):
@@ -46,6 +75,13 @@ def split_files(root, split):
     if not stems:
         raise FileNotFoundError(f'no NW-UCLA {split} files (views {SPLIT_VIEWS[split]}) in {root!r}')
     return stems, labels
+
+
+def split_labels(label_path='val', root=DEFAULT_ROOT, **_):
+    """(file stems, labels) of a split, from the file names alone (ensemble.py, tools/reproduce.py)."""
+    if label_path not in SPLIT_VIEWS:
+        raise ValueError(f'NW-UCLA feeder label_path {label_path!r}: expected train or val (the split)')
+    return split_files(root, label_path)
 
 
 def load_sequence(path):
@@ -107,17 +143,7 @@ class Feeder(Dataset):
     def __getitem__(self, index):
         sequence = self.data[index % len(self.data)]
         label = self.label[index % len(self.data)]
-        points = sequence - sequence[0, 1]
-        if self.split == 'train':
-            # torch's RNG: the DataLoader seeds it differently in every worker and epoch
-            angle_x, angle_y = torch.randint(-60, 61, (2,)).tolist()
-            points = tools.view_transform(points, angle_x, angle_y, torch.empty(()).uniform_(0.5, 1.5).item())
-            frames = torch.randint(len(points), (WINDOW,)).sort().values.numpy()
-        else:
-            frames = np.linspace(0, len(points) - 1, WINDOW).astype(np.int64)
-        low, high = points.min(axis=(0, 1)), points.max(axis=(0, 1))
-        points = (points - low) / (high - low) * 2 - 1
-        data = points[frames].transpose(2, 0, 1)[..., None]                    # C, T, V, M
+        data = tools.ucla_normalise(sequence, self.split == 'train', WINDOW)             # C, T, V, M
         if self.bone:
             data = tools.to_bone(data, layouts.NAMED['ucla'].bone_pairs)
         if self.motion:

@@ -74,20 +74,51 @@ def random_rotate(data, theta=0.3, generator=None):
     return torch.einsum('nij,njtvm->nitvm', rot, data)
 
 
-def to_bone(data, pairs):
-    """Bone vectors: joint minus its partner, for the 0-based (joint, partner) pairs of a layout; V is axis -2."""
+def channel(index):
+    """The index of channel `index` of data laid out (N,) C, T, V, M."""
+    return (Ellipsis, index, slice(None), slice(None), slice(None))
+
+
+def to_bone(data, pairs, score=None):
+    """Bone vectors: joint minus its partner, for the 0-based (joint, partner) pairs of a layout; V is axis -2.
+    With `score` (the channel of 2-D keypoints' confidence), that channel is the mean of the two joints' scores, as
+    pyskl does."""
     joints = [v for v, _ in pairs]
     partners = [u for _, u in pairs]
     bone = torch.zeros_like(data) if torch.is_tensor(data) else np.zeros_like(data)
     bone[..., joints, :] = data[..., joints, :] - data[..., partners, :]
+    if score is not None:
+        scores = data[channel(score)]
+        bone[channel(score)][..., joints, :] = (scores[..., joints, :] + scores[..., partners, :]) / 2
     return bone
 
 
-def to_motion(data):
-    """Frame differences along time (axis -3), with a zero last frame."""
+def to_motion(data, score=None):
+    """Frame differences along time (axis -3), with a zero last frame. With `score`, that channel is the mean of the
+    two frames' scores, as pyskl does."""
     motion = torch.zeros_like(data) if torch.is_tensor(data) else np.zeros_like(data)
     motion[..., :-1, :, :] = data[..., 1:, :, :] - data[..., :-1, :, :]
+    if score is not None:
+        scores = data[channel(score)]
+        motion[channel(score)][..., :-1, :, :] = (scores[..., 1:, :, :] + scores[..., :-1, :, :]) / 2
     return motion
+
+
+def ucla_normalise(points, train, window=52):
+    """NW-UCLA's recipe for one person's T x V x 3 sequence, as released: centred on joint 1 of the first frame; when
+    training, a random view (integer angles in [-60, 60] degrees about x and y, scale in [0.5, 1.5]) and `window`
+    frame indices drawn with replacement and sorted, else evenly spaced ones; each axis min-max scaled to [-1, 1].
+    Returns C, T, V, 1. Draws from torch's RNG, which the DataLoader seeds per worker and epoch."""
+    points = points - points[0, 1]
+    if train:
+        angle_x, angle_y = torch.randint(-60, 61, (2,)).tolist()
+        points = view_transform(points, angle_x, angle_y, torch.empty(()).uniform_(0.5, 1.5).item())
+        frames = torch.randint(len(points), (window,)).sort().values.numpy()
+    else:
+        frames = np.linspace(0, len(points) - 1, window).astype(np.int64)
+    low, high = points.min(axis=(0, 1)), points.max(axis=(0, 1))
+    points = (points - low) / (high - low) * 2 - 1
+    return points[frames].transpose(2, 0, 1)[..., None]
 
 
 def view_transform(points, angle_x, angle_y, scale):

@@ -77,7 +77,8 @@ def select(annotations, split, name, path):
 
 
 def keypoints(annotation, path, num_node=None, dims=None):
-    """The checked (keypoint M x T x V x C float32, score M x T x V float32 or None) of one annotation."""
+    """The checked (keypoint M x T x V x C, score M x T x V or None) of one annotation, as stored (float16 stays
+    float16: a large dataset stays small in memory until a sample is used)."""
     where = f'{path}, frame_dir {annotation.get("frame_dir")!r}'
     if 'keypoint' not in annotation:
         raise AnnotationError(f'{where}: no "keypoint" array')
@@ -92,13 +93,14 @@ def keypoints(annotation, path, num_node=None, dims=None):
                               f'a file of another keypoint set than the config\'s')
     if dims is not None and keypoint.shape[3] != dims:
         raise AnnotationError(f'{where}: {keypoint.shape[3]}-D keypoints, but the config reads {dims}-D ones')
-    keypoint = keypoint.astype(np.float32)
     score = annotation.get('keypoint_score')
     if score is not None:
-        score = np.asarray(score, dtype=np.float32)
+        score = np.asarray(score)
         if score.shape != keypoint.shape[:3]:
             raise AnnotationError(f'{where}: keypoint_score of shape {score.shape}, expected {keypoint.shape[:3]} '
                                   f'(M x T x V, as keypoint)')
+    if score is not None and not np.issubdtype(score.dtype, np.number):
+        raise AnnotationError(f'{where}: keypoint_score of type {score.dtype}, expected numbers')
     for name, array in (('keypoint', keypoint), ('keypoint_score', score)):
         if array is not None and not np.isfinite(array).all():
             frame = int(np.argmin(np.isfinite(array).reshape(array.shape[0], array.shape[1], -1).all(-1).all(0)))

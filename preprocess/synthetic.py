@@ -132,6 +132,21 @@ def write_ucla(out, num_classes=10, per_class=12, seed=0):
     return names
 
 
+def write_dataset(spec, root, num_classes=10, per_class=12, seed=0):
+    """A small generated copy of a released dataset, ready for its feeder in `root`: NW-UCLA's JSON files (`ucla`)
+    or NTU's preprocessed splits (`ntu60`, `ntu120`: raw files generated beside `root`, then the three steps)."""
+    if spec == 'ucla':
+        write_ucla(root, num_classes, per_class, seed)
+        return root
+    from preprocess import ntu
+    raw = f'{root}_raw'
+    write_ntu(raw, num_classes=num_classes, per_class=per_class, seed=seed, ntu120=spec == 'ntu120')
+    ntu.parse_all([raw], root, spec, workers=1)
+    ntu.denoise_all(root, workers=1)
+    ntu.write_splits(root)
+    return root
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('format', choices=['ntu', 'ucla'])

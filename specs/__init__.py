@@ -29,9 +29,21 @@ class Spec:
     feeder: str                   # module of the feeder class (`Feeder`); it defines split_labels(**feeder_args)
     script: str                   # the entry script that trains it as released
 
+    @property
+    def feeder_module(self):
+        return importlib.import_module(self.feeder)
+
     def split_labels(self, feeder_args):
         """(sample names, labels) of the split that `feeder_args` name, without loading the skeletons."""
-        return importlib.import_module(self.feeder).split_labels(**feeder_args)
+        return self.feeder_module.split_labels(**feeder_args)
+
+    def stream_args(self, stream):
+        """Feeder arguments of a stream ('joint', 'bone', 'joint_vel', 'bone_vel') made by the feeder."""
+        return dict(self.feeder_module.STREAM_ARGS[stream])
+
+    def relocate(self, feeder_args, folder):
+        """Feeder arguments that read the same data from `folder`."""
+        return self.feeder_module.relocate(feeder_args, folder)
 
 
 SPECS = {
@@ -78,15 +90,18 @@ class Benchmark:
     data: str                     # its data under the data folder (a file, or NW-UCLA's folder)
     test_split: str
 
-    def test_feeder_args(self, data_dir='data', data=None):
-        """The feeder arguments of the test split, with the data under `data_dir` (or at `data`)."""
-        path = data or os.path.join(data_dir, self.data)
-        if self.spec == 'ucla':
-            return dict(root=path, label_path=self.test_split, data_path='joint')
-        return dict(data_path=path, split=self.test_split)
+    def test_feeder_args(self, data_dir='data', folder=None):
+        """The feeder arguments of the test split, with the data under `data_dir` (as released: data/ntu/...,
+        data/NW-UCLA/all_sqe) or in `folder` (the folder that holds the data file, or NW-UCLA's JSON files)."""
+        spec = get(self.spec)
+        if spec.feeder == 'feeders.feeder_ucla':
+            args = dict(root=os.path.join(data_dir, self.data), label_path=self.test_split, data_path='joint')
+        else:
+            args = dict(data_path=os.path.join(data_dir, self.data), split=self.test_split)
+        return dict(args, **spec.relocate(args, folder)) if folder else args
 
-    def test_labels(self, data_dir='data', data=None):
-        return get(self.spec).split_labels(self.test_feeder_args(data_dir, data))
+    def test_labels(self, data_dir='data', folder=None):
+        return get(self.spec).split_labels(self.test_feeder_args(data_dir, folder))
 
 
 BENCHMARKS = {b.name: b for b in (

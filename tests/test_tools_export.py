@@ -66,7 +66,8 @@ def test_torchscript_equals_eager_and_predict_runs_it(lst, torchscript):
 
 def predict_scores(config, weights):
     """The scores predict gives a generated NW-UCLA-free input: a random .npy sample C,T,V,M."""
-    sample = trained_model.Sample('x.npy', np.random.default_rng(0).normal(size=(3, 40, 25, 2)), 'ntu60')
+    keypoint = np.random.default_rng(0).normal(size=(2, 40, 25, 3))
+    sample = trained_model.Sample('x.npy', dict(frame_dir='x', total_frames=40, keypoint=keypoint))
     stream = trained_model.Stream(config, weights)
     return stream.logits([sample]).ravel().tolist()
 

@@ -22,7 +22,7 @@ def skeleton(tmp_path_factory):
 
 
 def test_gif_has_one_frame_per_drawn_frame(skeleton, tmp_path):
-    frames = trained_model.read_sample(skeleton).joints.shape[1]
+    frames = trained_model.read_samples(skeleton)[0].joints.shape[1]
     out = str(tmp_path / 'x.gif')
     assert visualize.main(['--input', skeleton, '--out', out, '--step', '3']) == 0
     with Image.open(out) as gif:
@@ -41,7 +41,7 @@ def test_png_strip_and_title_with_prediction(skeleton, tmp_path):
         with Image.open(out) as png:
             widths[panels] = png.size[0]
     assert widths[5] / widths[2] == pytest.approx(5 / 2, rel=0.02)           # panels side by side
-    sample = trained_model.read_sample(skeleton)
+    sample = trained_model.read_samples(skeleton)[0]
     title = visualize.title_of(sample, [(0, 'drink water', 0.5), (1, 'eat meal', 0.3), (2, 'brush teeth', 0.2)],
                                ['drink water', 'eat meal', 'brush teeth'])
     assert title.splitlines() == [sample.name, 'true: eat meal', 'predicted: drink water 50%, eat meal 30%, '
@@ -61,7 +61,7 @@ def test_real_nw_ucla_file(tmp_path):
     out = str(tmp_path / 'u.gif')
     assert visualize.main(['--input', path, '--out', out]) == 0
     with Image.open(out) as gif:
-        assert gif.n_frames == trained_model.read_sample(path).joints.shape[1]
+        assert gif.n_frames == trained_model.read_samples(path)[0].joints.shape[1]
 
 
 def test_errors(skeleton, tmp_path):

@@ -59,9 +59,14 @@ def example_inputs(network, frames):
             for n, t in shapes]
 
 
-def window_of(config):
-    """The frame count the test feeder gives the model (NW-UCLA: 52)."""
-    return config['test_feeder_args'].get('window_size', -1) if 'ntu' in config['feeder'] else 52
+def window_of(config, config_path):
+    """The frame count the test feeder gives the model."""
+    from torchlight import import_class
+    try:
+        feeder = import_class(config['feeder'], ('feeders',))
+    except ImportError as exc:
+        raise UsageError(f'{config_path}: {exc}') from None
+    return sys.modules[feeder.__module__].input_frames(config['test_feeder_args'])
 
 
 def export_torchscript(network, example, out, check):
@@ -106,7 +111,7 @@ def export(config_path, weights_path, fmt, out):
     """Write the network, checked before it takes the name `out`; returns (max difference, logit scale), or None
     when it cannot be run (ONNX without onnxruntime)."""
     config, network = inference_network(config_path, weights_path)
-    inputs = example_inputs(network, window_of(config))
+    inputs = example_inputs(network, window_of(config, config_path))
     runnable = True
     if fmt == 'onnx':
         try:

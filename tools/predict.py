@@ -5,7 +5,7 @@
         --weights work_dir/demo/lst_joint/best.pt --input data/demo/raw [--top 5] [--format table|json|csv]
 
 Inputs: NTU `.skeleton` files, NW-UCLA `.json` files, `.npy` arrays C,T,V,M (a sample as the feeder holds it before
-its test-time transform), or folders of them. Each file goes through the preprocessing and the config's test
+its test-time transform), annotation files in pyskl's format (`.pkl`, every sample in it), or folders of them. Each file goes through the preprocessing and the config's test
 feeder, so a file of a preprocessed test split gets the test phase's logits. Several --config/--weights pairs
 (joint, bone, joint motion, bone motion, in that order) are fused with ensemble.py's weights. --weights also takes
 a model written by tools/export.py. Probabilities are the softmax of the (fused) scores.
@@ -54,10 +54,11 @@ def parse(argv=None):
 
 def load_streams(configs, weights):
     streams = [trained_model.Stream(c, w) for c, w in zip(configs, weights)]
-    kinds = {(s.dataset, s.num_class) for s in streams}
+    kinds = {(s.dataset, s.num_class, s.layout.num_node) for s in streams}
     if len(kinds) > 1:
-        raise UsageError('the --config files disagree on the dataset or class count: ' +
-                         ', '.join(f'{s.config_path}: {s.dataset} with {s.num_class} classes' for s in streams))
+        raise UsageError('the --config files disagree on the dataset, class count or layout: ' +
+                         ', '.join(f'{s.config_path}: {s.dataset} with {s.num_class} classes, {s.layout.name} layout'
+                                   for s in streams))
     return streams
 
 
@@ -80,7 +81,7 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
     bar = tqdm(total=len(paths), desc='predict', unit='file', disable=len(paths) < 2, file=sys.stderr)
     for start in range(0, len(paths), batch_size):
         batch = paths[start:start + batch_size]
-        samples = read_samples(batch, streams[0].dataset, errors, bar)
+        samples = read_samples(batch, streams, errors, bar)
         if samples:
             scores = fused_scores(streams, samples, alpha)
             for sample, row in zip(samples, scores):
@@ -94,14 +95,18 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
     return results, errors
 
 
-def read_samples(paths, dataset, errors, bar):
-    """The samples of the readable `paths`; each other one adds (path, message) to `errors`, shown above the bar."""
+def read_samples(paths, streams, errors, bar):
+    """The samples of the readable `paths` that fit the streams' layout; each other file adds (path, message) to
+    `errors`, shown above the bar."""
     samples = []
     for path in paths:
         try:
-            samples.append(trained_model.read_sample(path, dataset))
-        except (ValueError, OSError) as exc:               # the preprocessing's and the readers' one-line errors
-            errors.append((path, str(exc) if path in str(exc) else f'{path}: {exc}'))
+            found = trained_model.read_samples(path, streams[0].dataset)
+            for sample in found:
+                streams[0].check(sample)
+            samples += found
+        except UsageError as exc:
+            errors.append((path, str(exc)))
             bar.write(f'error: {errors[-1][1]}', file=sys.stderr)
     return samples
 

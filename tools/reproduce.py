@@ -44,14 +44,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import ensemble  # noqa: E402
+import specs  # noqa: E402
 
-BENCHMARKS = {          # name: (config folder, main script, ensemble dataset, generated-data preprocessing set)
-    'ucla': ('config/ucla', 'main_multipart_ucla.py', 'NW-UCLA', None),
-    'ntu60-xsub': ('config/nturgbd-cross-subject', 'main_multipart_ntu.py', 'ntu/xsub', 'ntu60'),
-    'ntu60-xview': ('config/nturgbd-cross-view', 'main_multipart_ntu.py', 'ntu/xview', 'ntu60'),
-    'ntu120-xsub': ('config/nturgbd120-cross-subject', 'main_multipart_ntu.py', 'ntu120/xsub', 'ntu120'),
-    'ntu120-xset': ('config/nturgbd120-cross-set', 'main_multipart_ntu.py', 'ntu120/xset', 'ntu120'),
-}
+BENCHMARKS = {b.key: b for b in specs.BENCHMARKS.values()}        # --benchmark name: its configs, data and spec
 STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
 ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled')
 MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
@@ -62,9 +57,6 @@ COMPARISONS = (('lst', 'control'), ('lst', 'lst_shuffled'), ('lst_shuffled', 'co
 SHUFFLED_TEXT = 'text-shuffled'                                  # under --out: the lst_shuffled arm's descriptions
 SCHEDULES = {'full': 1.0, 'medium': 22 / 110, 'short': 6 / 110, 'quick': None}
 QUICK = dict(num_epoch=3, step=[2], warm_up_epoch=1, batch_size=16, repeat=1)
-# the CTR-GCN baseline's feeder modalities per stream (LST streams make bones inside the model instead)
-UCLA_MODALITY = {'joint': 'joint', 'bone': 'bone', 'joint_vel': 'joint_motion', 'bone_vel': 'bone_motion'}
-NTU_MODALITY = {'joint': {}, 'bone': {'bone': True}, 'joint_vel': {'vel': True}, 'bone_vel': {'bone': True, 'vel': True}}
 ENSEMBLES = {2: ('joint', 'bone'), 3: ('joint', 'bone', 'joint_vel'), 4: STREAMS}
 STOPPED, NOT_STARTED = 'stopped at the time limit', 'not started (time limit)'     # what execute returns then
 INTERRUPTED = 'interrupted'                # ... and after Ctrl-C or SIGTERM
@@ -94,7 +86,7 @@ class Run:
         metrics = self.metrics()
         return bool(metrics and metrics['finished'] and metrics['num_epoch'] == num_epoch)
 
-    def changed_settings(self, argv, dataset):
+    def changed_settings(self, argv):
         """How the experiment this run's folder holds differs from the one `argv` asks for (the trainer's
         EXPERIMENT_KEYS, file locations aside); empty when it does not, or when nothing was trained yet."""
         from engine.args import load_config, parse_args
@@ -103,10 +95,11 @@ class Run:
         path = os.path.join(self.work_dir, 'config.yaml')
         if not os.path.exists(path):
             return []
-        saved, asked = load_config(path), vars(parse_args(dataset, argv[argv.index('--config'):]))
-        saved, asked = (without_paths(plain({k: d.get(k) for k in EXPERIMENT_KEYS})) for d in (saved, asked))
+        saved, asked = load_config(path), vars(parse_args(None, argv[argv.index('--config'):]))
+        recorded = [k for k in EXPERIMENT_KEYS if k in saved]         # an earlier version did not record them all
+        saved, asked = (without_paths(plain({k: d.get(k) for k in recorded})) for d in (saved, asked))
         changed = []
-        for key in EXPERIMENT_KEYS:
+        for key in recorded:
             there, here = saved[key], asked[key]
             if isinstance(there, dict) and isinstance(here, dict):            # name the argument inside
                 changed += [f'{key}.{k} {there.get(k)!r} there, {here.get(k)!r} asked'
@@ -125,7 +118,7 @@ class Run:
 
 
 def config_path(benchmark, arm, stream):
-    folder = BENCHMARKS[benchmark][0]
+    folder = BENCHMARKS[benchmark].config_dir
     return os.path.join(ROOT, folder, 'default.yaml' if arm == 'ctrgcn' else f'lst_{stream}.yaml')
 
 
@@ -151,22 +144,17 @@ def command(run, benchmark, schedule, opts, data_root):
     with open(cfg_path) as f:
         config = yaml.safe_load(f)
     plan = schedule_of(config, schedule)
+    spec = specs.get(BENCHMARKS[benchmark].spec)
     train, test = {}, {}
     if plan['repeat']:
         train['repeat'] = plan['repeat']
-    if run.arm == 'ctrgcn' and run.stream != 'joint':
-        if benchmark == 'ucla':
-            train['data_path'] = test['data_path'] = UCLA_MODALITY[run.stream]
-        else:
-            train.update(NTU_MODALITY[run.stream])
-            test.update(NTU_MODALITY[run.stream])
+    if run.arm == 'ctrgcn' and run.stream != 'joint':          # LST streams make bones inside the model instead
+        train.update(spec.stream_args(run.stream))
+        test.update(spec.stream_args(run.stream))
     if data_root:
-        if benchmark == 'ucla':
-            train['root'] = test['root'] = data_root
-        else:
-            name = os.path.basename(config['train_feeder_args']['data_path'])
-            train['data_path'] = test['data_path'] = os.path.join(data_root, name)
-    argv = [sys.executable, os.path.join(ROOT, BENCHMARKS[benchmark][1]), '--config', cfg_path,
+        train.update(spec.relocate(config['train_feeder_args'], data_root))
+        test.update(spec.relocate(config['test_feeder_args'], data_root))
+    argv = [sys.executable, os.path.join(ROOT, spec.script), '--config', cfg_path,
             '--work-dir', run.work_dir, '--seed', str(run.seed), '--num-epoch', str(plan['num_epoch']),
             '--step', *map(str, plan['step']), '--warm_up_epoch', str(plan['warm_up_epoch']),
             '--batch-size', str(plan['batch_size']), '--num-worker', str(opts.num_worker)]
@@ -227,43 +215,29 @@ def stop(process):
 # ---------------------------------------------------------------------------------------------------- data
 def shuffled_text(out, benchmark, config):
     """<out>/text-shuffled: the descriptions of the lst_shuffled arm (written once; the same every time)."""
-    from text.prompts import dataset_for, write_shuffled
+    from text.prompts import write_shuffled
     folder = os.path.abspath(os.path.join(out, SHUFFLED_TEXT))
     if not os.path.exists(os.path.join(folder, 'shuffle.txt')):
         num_class = config['model_args']['num_class']
-        write_shuffled(dataset_for(num_class, benchmark == 'ucla'), folder, num_class)
+        write_shuffled(BENCHMARKS[benchmark].spec, folder, num_class)
     return folder
 
 
 def generated_data(benchmark, out):
     """Small generated data in the benchmark's format under <out>/data (made once); returns the data root."""
     from preprocess import synthetic
-    prep = BENCHMARKS[benchmark][3]
-    root = os.path.join(out, 'data', prep or 'NW-UCLA')
+    spec = BENCHMARKS[benchmark].spec
+    root = os.path.join(out, 'data', spec)
     done = os.path.join(root, '.complete')
     if not os.path.exists(done):
-        if prep is None:
-            synthetic.write_ucla(root, num_classes=10, per_class=12)
-        else:
-            from preprocess import ntu
-            raw = os.path.join(out, 'data', f'{prep}_raw')
-            synthetic.write_ntu(raw, num_classes=10, per_class=12, ntu120=prep == 'ntu120')
-            ntu.parse_all([raw], root, prep, workers=1)
-            ntu.denoise_all(root, workers=1)
-            ntu.write_splits(root)
+        synthetic.write_dataset(spec, root, num_classes=10, per_class=12)
         open(done, 'w').close()
     return root
 
 
 def test_labels(benchmark, data_root):
     """(names, labels) of the test split, for fusing the streams' score files."""
-    dataset = BENCHMARKS[benchmark][2]
-    if benchmark == 'ucla':
-        from feeders.feeder_ucla import DEFAULT_ROOT, split_files
-        return split_files(data_root or os.path.join(ROOT, DEFAULT_ROOT), 'val')
-    path = os.path.join(data_root, os.path.basename(ensemble.NTU_FILES[dataset])) if data_root else \
-        os.path.join(ROOT, 'data', ensemble.NTU_FILES[dataset])
-    return ensemble.ntu_labels(path)
+    return BENCHMARKS[benchmark].test_labels(os.path.join(ROOT, 'data'), data_root)
 
 
 # ---------------------------------------------------------------------------------------------------- summary
@@ -325,7 +299,7 @@ def class_names_of(benchmark, num_class):
     """The benchmark's class names ('class <k>' past the label map, e.g. on generated data)."""
     from text.prompts import load_label_map
     try:
-        names = load_label_map('ucla' if benchmark == 'ucla' else BENCHMARKS[benchmark][3])
+        names = load_label_map(BENCHMARKS[benchmark].spec)
     except (OSError, ValueError):
         names = []
     return [names[k] if k < len(names) else f'class {k}' for k in range(num_class)]
@@ -591,9 +565,8 @@ def main(argv=None):
     machine = machine_line(opts, threads)
     todo = [key for key, run in runs.items() if not run.finished(plans[key[:2]]['num_epoch'])]
     # a finished run is skipped, so it must be the experiment this command asks for, or the summary would mix them
-    dataset = 'ucla' if BENCHMARKS[opts.benchmark][1] == 'main_multipart_ucla.py' else 'ntu'
     changed = [f'{runs[key].name}: {"; ".join(diff)}' for key in runs if key not in todo
-               for diff in [runs[key].changed_settings(commands[key], dataset)] if diff]
+               for diff in [runs[key].changed_settings(commands[key])] if diff]
     if changed:
         print(f'error: {len(changed)} finished run(s) in {out} were trained with other settings than this command '
               f'asks ({changed[0]}): give the settings they ran with, or another --out', file=sys.stderr)

@@ -4,10 +4,11 @@ A stream is a (config, weights) pair: the config (a work dir's `config.yaml` or 
 the feeder and its test-time arguments (crop, window, modality); the weights are a state dict (a run's
 `runs-<epoch>-<step>.pt` or a released checkpoint) or a model written by tools/export.py (TorchScript or ONNX).
 
-Input files go through the project's own code: NTU `.skeleton` files through the preprocessing's three steps
-(`preprocess.ntu.preprocess_file`), NW-UCLA `.json` files through the feeder's reader, and every sample through the
-test feeder of the config (`Feeder(**test_feeder_args, samples=...)`), so a file of a test split gets exactly the
-input, hence the logits, of the test phase.
+Input files go through the project's own code (`preprocess.convert.read_input`): NTU `.skeleton` files through the
+preprocessing's three steps, NW-UCLA `.json` files through the feeder's reader, annotation files (pyskl's format) as
+they are; each sample, held as an annotation, then through the test feeder of the config
+(`Feeder(**test_feeder_args, samples=...)`), so a file of a test split gets exactly the input, hence the logits, of
+the test phase.
 """
 import copy
 import os
@@ -24,28 +25,24 @@ for _path in (ROOT, os.path.join(ROOT, 'torchlight')):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+import specs  # noqa: E402
 from engine import outputs  # noqa: E402
 from engine.args import load_config  # noqa: E402
 from engine.safe_load import load_torch  # noqa: E402
 from engine.trainer import build, strip_module  # noqa: E402
-from feeders import feeder_ntu, feeder_ucla  # noqa: E402
 from model.ctrgcn import PART_HEAD_ORDER, LSTModel, Model  # noqa: E402
-from preprocess import ntu  # noqa: E402
-from text.prompts import dataset_for, load_label_map  # noqa: E402
+from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
+from specs import layouts  # noqa: E402
+from text.prompts import load_label_map  # noqa: E402
 from torchlight import import_class  # noqa: E402
 
-EXTENSIONS = ('.skeleton', '.json', '.npy')
-# layout: (joints V, persons M) of the model input
-LAYOUTS = {'ntu': (feeder_ntu.NUM_JOINTS, feeder_ntu.NUM_PERSONS), 'ucla': (feeder_ucla.NUM_JOINTS, 1)}
 TRAINING_ONLY = ('part_list', 'linear_head', 'logit_scale') + tuple(f'{p}_joints' for p in PART_HEAD_ORDER)
+# the layout of a sample that no model tells: by its number of joints
+LAYOUT_BY_JOINTS = {layout.num_node: name for name, layout in layouts.NAMED.items()}
 
 
 class UsageError(ValueError):
     """A user's mistake (file, argument): reported as one line, without a traceback."""
-
-
-def layout_of(dataset):
-    return 'ucla' if dataset == 'ucla' else 'ntu'
 
 
 def write_atomically(path, write, check=None):
@@ -67,71 +64,55 @@ def write_atomically(path, write, check=None):
 @dataclass
 class Sample:
     path: str
-    joints: np.ndarray        # C, T, V, M as the feeder holds it before its test-time transform
-    dataset: str              # 'ntu60', 'ntu120' or 'ucla': how it was read
-    label: int = None         # from the file name, when it follows the dataset's naming
+    annotation: dict          # the sample in pyskl's annotation format (keypoint M x T x V x C, ...)
+    dataset: str = None       # the dataset its file format implies (NTU, NW-UCLA), or None
+    label: int = None         # from the annotation or the file name, when known
 
     @property
     def name(self):
-        return os.path.splitext(os.path.basename(self.path))[0]
+        return self.annotation['frame_dir']
+
+    @property
+    def joints(self):
+        """C, T, V, M coordinates to draw (2-D: x, y in pixels with y pointing up, like the 3-D data)."""
+        keypoint = np.asarray(self.annotation['keypoint'], dtype=np.float64)
+        if keypoint.shape[-1] == 2:
+            keypoint = keypoint * np.array([1, -1])
+        return keypoint.transpose(3, 1, 2, 0)
 
     @property
     def layout(self):
-        return layout_of(self.dataset)
+        """The keypoint layout of its number of joints (None for a set no layout has)."""
+        return LAYOUT_BY_JOINTS.get(np.shape(self.annotation['keypoint'])[2])
+
+
+def read_samples(path, dataset=None):
+    """The samples of one input file (an annotation file holds many). `dataset`: the model's (how NTU files are
+    padded, how a label is read from a file name)."""
+    try:
+        found, implied = read_input(path, dataset)
+    except (ValueError, OSError) as exc:                 # the preprocessing's and the readers' one-line errors
+        raise UsageError(str(exc) if path in str(exc) else f'{path}: {exc}') from None
+    samples = []
+    for annotation in found:
+        keypoint = np.asarray(annotation['keypoint'])
+        if not np.isfinite(keypoint).all():
+            raise UsageError(f'{path}: {annotation["frame_dir"]} holds NaN or Inf coordinates')
+        if not keypoint.any():
+            raise UsageError(f'{path}: {annotation["frame_dir"]}: every frame is zero (no skeleton)')
+        label = annotation.get('label')
+        if label is None:
+            label = label_from_name(annotation['frame_dir'], dataset or implied)
+        samples.append(Sample(path, annotation, implied, label))
+    return samples
 
 
 def label_from_name(stem, dataset):
-    """The class index encoded in an NTU (`S001C001P001R001A013`) or NW-UCLA (`a05_s01_e00_v03`) name, or None."""
-    try:
-        if dataset == 'ucla':
-            action = feeder_ucla.parse_name(stem)[0]
-            return feeder_ucla.ACTIONS.index(action) if action in feeder_ucla.ACTIONS else None
-        return ntu.parse_name(stem)['action'] - 1
-    except ValueError:
+    """The class index an NTU or NW-UCLA file name encodes (via the dataset's feeder), or None."""
+    if dataset is None:
         return None
-
-
-def read_sample(path, dataset=None):
-    """One input file as a Sample. `dataset` ('ntu60', 'ntu120', 'ucla') is the model's; None: from the file."""
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in EXTENSIONS:
-        raise UsageError(f'{path}: unknown input type {extension!r}; expected NTU .skeleton, NW-UCLA .json or '
-                         f'a .npy array C,T,V,M')
-    if not os.path.isfile(path):
-        raise UsageError(f'{path}: file not found')
-    if extension == '.npy':
-        joints = read_array(path, dataset)
-        dataset = dataset or ('ucla' if joints.shape[2] == LAYOUTS['ucla'][0] else 'ntu60')
-    else:
-        wanted = 'ntu' if extension == '.skeleton' else 'ucla'
-        if dataset and layout_of(dataset) != wanted:
-            raise UsageError(f'{path}: an {"NTU" if wanted == "ntu" else "NW-UCLA"} file, but the model was trained '
-                             f'on {dataset}')
-        dataset = dataset or ('ntu60' if wanted == 'ntu' else 'ucla')
-        if wanted == 'ntu':
-            joints = feeder_ntu.model_layout(ntu.preprocess_file(path, dataset)[None])[0]
-        else:
-            joints = feeder_ucla.load_sequence(path).transpose(2, 0, 1)[..., None]
-    if not np.isfinite(joints).all():
-        raise UsageError(f'{path}: holds NaN or Inf coordinates')
-    if not joints.any():
-        raise UsageError(f'{path}: every frame is zero (no skeleton)')
-    return Sample(path, joints, dataset, label_from_name(os.path.splitext(os.path.basename(path))[0], dataset))
-
-
-def read_array(path, dataset):
-    """A .npy sample C,T,V,M (NTU: 3,T,25,2 preprocessed; NW-UCLA: 3,T,20,1, the JSON's coordinates)."""
-    try:
-        joints = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f'{path}: not a numpy array file ({exc})') from None
-    shapes = [LAYOUTS[layout_of(dataset)]] if dataset else list(LAYOUTS.values())
-    if joints.ndim != 4 or joints.shape[0] != 3 or joints.shape[2:] not in shapes or not joints.shape[1]:
-        expected = ' or '.join(f'3,T,{v},{m}' for v, m in shapes)
-        raise UsageError(f'{path}: array of shape {joints.shape}, expected C,T,V,M = {expected}')
-    if not np.issubdtype(joints.dtype, np.floating):
-        raise UsageError(f'{path}: array of type {joints.dtype}, expected floating-point coordinates')
-    return joints
+    reader = getattr(specs.get(dataset).feeder_module, 'label_from_name', None)
+    return reader(stem) if reader else None
 
 
 def find_inputs(paths):
@@ -277,12 +258,21 @@ def read_config(path):
     return config
 
 
-def class_names(dataset, num_class, text_dir=None):
+def class_names(dataset, num_class=None, text_dir=None):
     """Class names from the dataset's label map; 'class <i>' for a class set that has none."""
     try:
         return load_label_map(dataset, text_dir, num_class)
     except (ValueError, OSError):
-        return [f'class {i}' for i in range(num_class)]
+        return [f'class {i}' for i in range(num_class or 0)]
+
+
+def config_layout(config, spec):
+    """The keypoint layout a config's model and feeder read: its graph's layout argument, else the dataset's."""
+    graph_args = config['model_args'].get('graph_args') or {}
+    try:
+        return layouts.get(graph_args.get('layout') or spec.layout, 'model_args graph_args layout')
+    except ValueError as exc:
+        raise UsageError(f'{exc}') from None
 
 
 class Stream:
@@ -291,16 +281,18 @@ class Stream:
     def __init__(self, config_path, weights_path):
         config = read_config(config_path)
         self.config_path, self.weights_path = config_path, weights_path
-        try:
-            self.feeder_class = import_class(config['feeder'], ('feeders',))      # importing runs module code
-        except ImportError as exc:
-            raise UsageError(f'{config_path}: {exc}') from None
-        known = (feeder_ntu.Feeder, feeder_ucla.Feeder)
-        if not isinstance(self.feeder_class, type) or not issubclass(self.feeder_class, known):
-            raise UsageError(f'{config_path}: feeder {config["feeder"]} is neither the NTU nor the NW-UCLA feeder')
-        self.feeder_args = dict(config['test_feeder_args'])
         self.num_class = config['model_args'].get('num_class', 60)
-        self.dataset = dataset_for(self.num_class, ucla=issubclass(self.feeder_class, feeder_ucla.Feeder))
+        try:
+            self.spec = specs.of_config(config.get('dataset'), config['feeder'], self.num_class)
+            self.feeder_class = import_class(config['feeder'], ('feeders',))      # importing runs module code
+        except (ImportError, ValueError) as exc:
+            raise UsageError(f'{config_path}: {exc}') from None
+        self.feeder_module = sys.modules[self.feeder_class.__module__]
+        if not hasattr(self.feeder_module, 'from_annotation'):
+            raise UsageError(f'{config_path}: feeder {config["feeder"]} cannot read single files (no from_annotation)')
+        self.dataset = self.spec.name
+        self.layout = config_layout(config, self.spec)
+        self.feeder_args = dict(config['test_feeder_args'])
         self.text_dir = config.get('text_dir')
         # the test phase's batch size: the same kernels run, so a test sample's logits match bit for bit in practice
         self.batch_size = config.get('test_batch_size') or 256
@@ -310,12 +302,22 @@ class Stream:
     def class_names(self):
         return class_names(self.dataset, self.num_class, self.text_dir)
 
+    def check(self, sample):
+        """A sample of another keypoint set than the model's is an error naming the file."""
+        joints = np.shape(sample.annotation['keypoint'])[2]
+        if joints != self.layout.num_node:
+            raise UsageError(f'{sample.path}: {sample.name} has {joints} keypoints per person, but the model of '
+                             f'{self.config_path} reads the {self.layout.name} layout ({self.layout.num_node})')
+
     def inputs(self, samples):
         """The test feeder's output for `samples`: a batch N,C,T,V,M as the test phase gives the model."""
-        if self.dataset == 'ucla':
-            data = [s.joints[..., 0].transpose(1, 2, 0) for s in samples]       # T x 20 x 3, as the feeder reads
-        else:
-            data = [s.joints for s in samples]
+        data = []
+        for sample in samples:
+            self.check(sample)
+            try:
+                data.append(self.feeder_module.from_annotation(sample.annotation))
+            except ValueError as exc:
+                raise UsageError(f'{sample.path}: {sample.name}: {exc}') from None
         labels = [-1 if s.label is None else s.label for s in samples]
         feeder = self.feeder_class(**self.feeder_args, samples=(data, labels, [s.name for s in samples]))
         return torch.from_numpy(np.stack([feeder[i][0] for i in range(len(feeder))]))

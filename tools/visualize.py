@@ -4,8 +4,9 @@
     python tools/visualize.py --input data/NW-UCLA/all_sqe/a01_s01_e00_v03.json --out a01.gif
     python tools/visualize.py --input FILE --config <work_dir>/config.yaml --weights W.pt --out x.png
 
-Inputs as tools/predict.py (NTU `.skeleton`, NW-UCLA `.json`, `.npy` C,T,V,M). The sequence is drawn as the
-preprocessing leaves it (NTU: denoised, the two main actors, centred) in the x-y plane: bones from the graph's
+Inputs as tools/predict.py (NTU `.skeleton`, NW-UCLA `.json`, `.npy` C,T,V,M, an annotation file: its first sample).
+The sequence is drawn as the preprocessing leaves it (NTU: denoised, the two main actors, centred) in the x-y plane
+(2-D keypoints: the image's, y up): bones from the graph's
 edges (first person solid, second dashed), joints coloured by LST's four body-part groups (head, hands, hips,
 feet; a joint in two groups shows both colours as rings). The title gives the true label when the file name
 encodes it and, with --config/--weights (several pairs: an ensemble), the top-3 prediction.
@@ -23,8 +24,8 @@ import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
 from engine.errors import run  # noqa: E402  (trained_model puts the project root on the path)
-from graph.skeleton import Graph  # noqa: E402
-from model.ctrgcn import JOINT_GROUPS, PART_OUTPUT_ORDER  # noqa: E402
+from model.ctrgcn import PART_OUTPUT_ORDER  # noqa: E402
+from specs import layouts  # noqa: E402
 
 PART_COLOURS = dict(head='tab:red', hand='tab:blue', hip='tab:green', foot='tab:orange')
 PART_SIZES = dict(head=40, hand=40, hip=110, foot=40)          # hips drawn first and larger: overlaps show as rings
@@ -34,7 +35,7 @@ FORMATS = ('.gif', '.mp4', '.png')
 
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--input', required=True, help='one .skeleton, .json or .npy file')
+    parser.add_argument('--input', required=True, help='one .skeleton, .json, .npy or annotation (.pkl) file')
     parser.add_argument('--config', action='append', default=[], help='a training config, for the prediction')
     parser.add_argument('--weights', action='append', default=[], help='its weights (one per --config)')
     parser.add_argument('--out', required=True, help='x.gif, x.mp4 or x.png (a strip of frames)')
@@ -62,8 +63,8 @@ class SkeletonDrawing:
     def __init__(self, ax, joints, layout, limits):
         from matplotlib.collections import LineCollection
         self.joints = joints                                      # C, T, V, M
-        self.edges = np.array(Graph(layout).inward)
-        self.groups = JOINT_GROUPS[f'{layout}_joint']
+        self.edges = np.array(layout.inward)
+        self.groups = layout.groups['joint']
         ax.set_xlim(limits[0])
         ax.set_ylim(limits[1])
         ax.set_aspect('equal')
@@ -114,13 +115,13 @@ def add_legend(fig, drawing):
                fontsize=7, markerscale=0.6, frameon=False)
 
 
-def render_animation(sample, frames, title, out, fps):
+def render_animation(sample, layout, frames, title, out, fps):
     from matplotlib import animation
     plt = pyplot()
     if out.lower().endswith('.mp4') and not animation.writers.is_available('ffmpeg'):
         raise UsageError(f'--out {out}: writing .mp4 needs ffmpeg on the PATH (not found); write a .gif instead')
     fig, ax = plt.subplots(figsize=(4.2, 4.8), dpi=80)
-    drawing = SkeletonDrawing(ax, sample.joints, sample.layout, limits_of(sample.joints))
+    drawing = SkeletonDrawing(ax, sample.joints, layout, limits_of(sample.joints))
     add_legend(fig, drawing)
     fig.suptitle(title, fontsize=8, x=0.02, ha='left')
     movie = animation.FuncAnimation(fig, drawing.show, frames=list(frames), blit=False)
@@ -129,13 +130,13 @@ def render_animation(sample, frames, title, out, fps):
     plt.close(fig)
 
 
-def render_strip(sample, frames, title, out, panels):
+def render_strip(sample, layout, frames, title, out, panels):
     plt = pyplot()
     picked = frames[np.linspace(0, len(frames) - 1, min(panels, len(frames))).round().astype(int)]
     fig, axes = plt.subplots(1, len(picked), figsize=(2.2 * len(picked), 2.9), dpi=100, squeeze=False)
     limits = limits_of(sample.joints)
     for ax, t in zip(axes[0], picked):
-        drawing = SkeletonDrawing(ax, sample.joints, sample.layout, limits)
+        drawing = SkeletonDrawing(ax, sample.joints, layout, limits)
         drawing.show(t)
     add_legend(fig, drawing)
     fig.suptitle(title, fontsize=9, x=0.01, ha='left')
@@ -153,20 +154,25 @@ def pyplot():
 
 
 def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8):
-    """Draw `path` into `out`; returns the number of frames drawn (panels for a .png)."""
+    """Draw `path` (its first sample) into `out`; returns the number of frames drawn (panels for a .png)."""
     streams = predict.load_streams(configs, weights) if configs else []
-    sample = trained_model.read_sample(path, streams[0].dataset if streams else None)
+    sample = trained_model.read_samples(path, streams[0].dataset if streams else None)[0]
     prediction = None
     if streams:
-        names = streams[0].class_names
+        streams[0].check(sample)
+        layout, names = streams[0].layout, streams[0].class_names
         prediction = predict.ranked(predict.fused_scores(streams, [sample], 1.0)[0], names, min(3, len(names)))
-    else:                       # NTU120's names cover NTU60's (its first 60 classes)
-        names = trained_model.class_names(*(('ucla', 10) if sample.layout == 'ucla' else ('ntu120', 120)))
+    else:
+        if sample.layout is None:
+            raise UsageError(f'{path}: {sample.joints.shape[2]} keypoints per person, a set without a known layout '
+                             f'({", ".join(layouts.NAMED)}): give --config and --weights of a model of its layout')
+        layout = layouts.get(sample.layout)
+        names = trained_model.class_names(sample.dataset) if sample.dataset else []
     frames = shown_frames(sample.joints, step)
     title = title_of(sample, prediction, names)
     if out.lower().endswith('.png'):
-        return render_strip(sample, frames, title, out, panels)
-    render_animation(sample, frames, title, out, fps)
+        return render_strip(sample, layout, frames, title, out, panels)
+    render_animation(sample, layout, frames, title, out, fps)
     return len(frames)
 
 

@@ -1,0 +1,171 @@
+"""Convert the released datasets into pyskl's annotation format (`preprocess.annotations`).
+
+    python -m preprocess.convert ucla --input data/NW-UCLA/all_sqe --out data/NW-UCLA/ucla_3d.pkl
+    python -m preprocess.convert ntu-npz --input data/ntu/NTU60_CS.npz --out data/ntu/ntu60_xsub_3d.pkl
+    python -m preprocess.convert ntu-raw --dataset ntu60 --input data/nturgbd_raw/nturgb+d_skeletons \\
+        --out data/ntu/ntu60_3d.pkl
+
+NW-UCLA: the JSON coordinates as they are (one person, 20 joints), splits `train` (views 1 and 2) and `val` (view 3),
+in the NW-UCLA feeder's order. NTU from a preprocessed file: its two splits (`xsub_train`/`xsub_val`, `xview_*` or
+`xset_*`, pyskl's names), each sample's frames up to the zero padding, both person slots as the NTU feeder reads
+them. NTU from the raw `.skeleton` files: the three preprocessing steps per file and every benchmark's splits in one
+file (as pyskl's ntu60_3danno.pkl); unreadable files are skipped and listed.
+"""
+import argparse
+import logging
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from preprocess import annotations, ntu
+
+# preprocessed file stem -> pyskl's benchmark name
+NPZ_BENCHMARKS = {'NTU60_CS': 'xsub', 'NTU60_CV': 'xview', 'NTU120_CSub': 'xsub', 'NTU120_CSet': 'xset'}
+RAW_BENCHMARKS = {'CS': 'xsub', 'CV': 'xview', 'CSub': 'xsub', 'CSet': 'xset'}
+
+log = logging.getLogger('preprocess.convert')
+
+
+def ntu_annotation(name, joints, label):
+    """One NTU sample (T x 150: two persons x 25 joints x xyz) as an annotation (2 x T x 25 x 3)."""
+    keypoint = np.asarray(joints, dtype=np.float32).reshape(len(joints), 2, ntu.NUM_JOINTS, 3).transpose(1, 0, 2, 3)
+    return dict(frame_dir=name, label=int(label), total_frames=len(joints), keypoint=keypoint)
+
+
+def from_ucla(root):
+    """(annotations, split) of an NW-UCLA folder of JSON files."""
+    from feeders import feeder_ucla
+    result, split = [], {}
+    for name in ('train', 'val'):
+        stems, labels = feeder_ucla.split_files(root, name)
+        split[name] = stems
+        for stem, label in zip(stems, tqdm(labels, desc=f'NW-UCLA {name}', leave=False)):
+            sequence = feeder_ucla.load_sequence(os.path.join(root, stem + '.json'))
+            # float64 as read: through the pose feeder's ucla pipeline they give the NW-UCLA feeder's values
+            result.append(dict(frame_dir=stem, label=label, total_frames=len(sequence), keypoint=sequence[None]))
+    return result, split
+
+
+def from_ntu_npz(path):
+    """(annotations, split) of a preprocessed NTU file (.npz or its .npy copies)."""
+    from feeders import feeder_ntu, tools
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem not in NPZ_BENCHMARKS:
+        raise ValueError(f'{path}: expected one of {", ".join(f"{s}.npz" for s in NPZ_BENCHMARKS)} (the benchmark '
+                         f'is told by the name)')
+    benchmark, result, split = NPZ_BENCHMARKS[stem], [], {}
+    for source, target in (('train', 'train'), ('test', 'val')):
+        x, labels, names = feeder_ntu.load_split(path, source, use_mmap=True)
+        split[f'{benchmark}_{target}'] = list(names)
+        for i in tqdm(range(len(x)), desc=f'{stem} {source}', leave=False):
+            sample = np.asarray(x[i])
+            valid = int(tools.valid_frames(feeder_ntu.model_layout(sample[None])).item())
+            result.append(ntu_annotation(names[i], sample[:valid], labels[i]))
+    return result, split
+
+
+def from_ntu_raw(raw_dirs, dataset, strict=False):
+    """(annotations, split, skipped files) of raw `.skeleton` files, with every benchmark split of `dataset`."""
+    files, skipped = ntu.find_raw_files(raw_dirs, dataset)
+    result = []
+    for name, path in tqdm(files.items(), desc=f'{dataset} raw files'):
+        try:
+            joints = ntu.preprocess_file(path, dataset)
+        except ValueError as exc:
+            if strict:
+                raise
+            skipped.append(str(exc))
+            continue
+        result.append(ntu_annotation(name, joints, ntu.parse_name(name)['action'] - 1))
+    names = [a['frame_dir'] for a in result]
+    split = {}
+    for benchmark in ntu.BENCHMARKS[dataset]:
+        _, train, test = ntu.split_order(names, benchmark, dataset)
+        split[f'{RAW_BENCHMARKS[benchmark]}_train'] = [names[i] for i in train]
+        split[f'{RAW_BENCHMARKS[benchmark]}_val'] = [names[i] for i in test]
+    return result, split, skipped
+
+
+# ------------------------------------------------------------------------------------------------ single files
+INPUT_EXTENSIONS = ('.skeleton', '.json', '.npy', '.pkl')
+
+
+def read_input(path, dataset=None):
+    """(annotations, the dataset the file's format implies or None) of one input file: an NTU `.skeleton` file (the
+    three preprocessing steps; `dataset` 'ntu120' pads a lone actor with a copy, as NTU120's files), an NW-UCLA
+    `.json` file, a `.npy` array C,T,V,M (a sample as a feeder holds it), or an annotation file (`.pkl`: all of it).
+    Labels come from the annotations, else from NTU and NW-UCLA file names."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in INPUT_EXTENSIONS:
+        raise ValueError(f'{path}: unknown input type {extension!r}; expected {", ".join(INPUT_EXTENSIONS)}')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: file not found')
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if extension == '.pkl':
+        samples, _ = annotations.load(path)
+        return annotations.select(samples, None, None, path), None
+    if extension == '.skeleton':
+        dataset = dataset if dataset in ntu.DATASETS else 'ntu60'
+        joints = ntu.preprocess_file(path, dataset)
+        return [ntu_annotation(stem, joints, ntu.parse_name(stem)['action'] - 1)], 'ntu120'
+    if extension == '.json':
+        from feeders import feeder_ucla
+        sequence = feeder_ucla.load_sequence(path)
+        label = feeder_ucla.label_from_name(stem)
+        return [dict(frame_dir=stem, total_frames=len(sequence), keypoint=sequence[None],
+                     **({} if label is None else dict(label=label)))], 'ucla'
+    return [array_annotation(path, stem)], None
+
+
+def array_annotation(path, stem):
+    """A .npy sample C,T,V,M (3-D coordinates, or 2-D with the score as the third channel is not told apart: C = 3
+    is read as 3-D) as an annotation."""
+    try:
+        joints = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f'{path}: not a numpy array file ({exc})') from None
+    if joints.ndim != 4 or joints.shape[0] not in (2, 3) or not joints.shape[1]:
+        raise ValueError(f'{path}: array of shape {joints.shape}, expected C,T,V,M with C = 2 or 3')
+    if not np.issubdtype(joints.dtype, np.floating):
+        raise ValueError(f'{path}: array of type {joints.dtype}, expected floating-point coordinates')
+    return dict(frame_dir=stem, total_frames=joints.shape[1], keypoint=joints.transpose(3, 1, 2, 0))
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('source', choices=['ucla', 'ntu-npz', 'ntu-raw'])
+    p.add_argument('--input', nargs='+', required=True,
+                   help='ucla: the all_sqe folder; ntu-npz: a preprocessed .npz; ntu-raw: folder(s) of .skeleton files')
+    p.add_argument('--out', required=True, help='the annotation file to write (.pkl)')
+    p.add_argument('--dataset', choices=sorted(ntu.DATASETS), help='ntu-raw: which NTU RGB+D')
+    p.add_argument('--strict', action='store_true', help='ntu-raw: stop at the first unreadable file')
+    return p
+
+
+def main(argv=None):
+    p = parser()
+    args = p.parse_args(argv)
+    if args.source != 'ntu-raw' and len(args.input) != 1:
+        p.error(f'{args.source}: one --input')
+    if args.source == 'ntu-raw' and not args.dataset:
+        p.error('ntu-raw needs --dataset ntu60 or ntu120')
+    if any(os.path.abspath(args.out) == os.path.abspath(path) for path in args.input):
+        p.error(f'--out {args.out} is an input')
+    skipped = []
+    if args.source == 'ucla':
+        result, split = from_ucla(args.input[0])
+    elif args.source == 'ntu-npz':
+        result, split = from_ntu_npz(args.input[0])
+    else:
+        result, split, skipped = from_ntu_raw(args.input, args.dataset, args.strict)
+    annotations.save(args.out, result, split)
+    for line in skipped:
+        print(f'skipped: {line}')
+    print(f'{args.out}: {len(result)} samples, splits ' + ', '.join(f'{k} ({len(v)})' for k, v in split.items()))
+
+
+if __name__ == '__main__':
+    from engine.errors import run
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    run(main)
