@@ -295,7 +295,7 @@ class Video:
 
 
 def find_videos(inputs):
-    """The files named, and the video files under the folders named (sorted walk), each once, in order."""
+    """The files named, and the video files under the folders named (sorted walk), each path once, in order."""
     found, seen = [], set()
     for path in inputs:
         if not os.path.exists(path):
@@ -306,8 +306,8 @@ def find_videos(inputs):
         else:
             names = [path]
         for name in names:
-            if os.path.realpath(name) not in seen:
-                seen.add(os.path.realpath(name))
+            if os.path.abspath(name) not in seen:        # a path named twice (a file and its folder); links stay
+                seen.add(os.path.abspath(name))
                 found.append(name)
     if not found:
         raise ValueError(f'--input {" ".join(inputs)}: no video files ({" ".join(VIDEO_EXTENSIONS)}, any case)')
