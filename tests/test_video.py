@@ -1,0 +1,312 @@
+"""Pose extraction from videos (preprocess/video.py, tools/extract_pose.py).
+
+The mapping and the listing need nothing; the file handling needs OpenCV and runs with a fake estimator (a person in
+every bright frame, nobody in dark ones); BlazePose itself runs on the real NTU clip (../shared, read in place) and
+on generated videos, and is skipped where mediapipe is not installed (`make install-video`).
+"""
+import contextlib
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine.errors import run
+from preprocess import annotations, video
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+import extract_pose  # noqa: E402
+
+CLIP = os.path.join(ROOT, '..', 'shared', 'datasets', 'video', 'ntu_sample.avi')
+CLIP_FRAMES = 72
+HAS_CV2 = importlib.util.find_spec('cv2') is not None
+HAS_MEDIAPIPE = HAS_CV2 and importlib.util.find_spec('mediapipe') is not None
+needs_cv2 = pytest.mark.skipif(not HAS_CV2, reason='OpenCV is not installed (make install-video)')
+needs_blazepose = pytest.mark.skipif(not HAS_MEDIAPIPE, reason='mediapipe is not installed (make install-video)')
+needs_clip = pytest.mark.skipif(not os.path.isfile(CLIP), reason='the NTU clip (../shared/datasets/video) is not here')
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def standing_person():
+    """Hand-made landmarks of a person facing the camera: image (x, y fractions, z, visibility) and world metres
+    (BlazePose's axes: x right in the image, y down, z away), the person's left side on the image's right."""
+    image = np.zeros((33, 4), np.float32)
+    image[:, 0] = np.linspace(0.2, 0.8, 33)
+    image[:, 1] = np.linspace(0.1, 0.9, 33)
+    image[:, 3] = np.linspace(0.0, 1.0, 33)
+    world = np.zeros((33, 3), np.float32)
+    for left, right, height in [(video.LEFT_SHOULDER, video.RIGHT_SHOULDER, -0.5), (video.LEFT_HIP, video.RIGHT_HIP,
+                                0.0), (video.LEFT_EAR, video.RIGHT_EAR, -0.7), (video.MOUTH_LEFT, video.MOUTH_RIGHT,
+                                -0.6)]:
+        world[left], world[right] = (0.15, height, 0.0), (-0.15, height, 0.0)
+    world[video.LEFT_WRIST] = (0.3, 0.0, -0.1)
+    world[video.LEFT_PINKY] = (0.32, 0.08, -0.1)
+    world[video.LEFT_INDEX] = (0.28, 0.1, -0.1)
+    return video.Landmarks(image, world)
+
+
+class FakeEstimator:
+    """A person in every bright frame, nobody in dark ones; counts its calls; can fail on a given call."""
+
+    def __init__(self, fail_on_call=None):
+        self.calls, self.fail_on_call = 0, fail_on_call
+
+    def __call__(self, rgb):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt                     # as if the user stopped the run here
+        return standing_person() if rgb.mean() > 50 else None
+
+
+@contextlib.contextmanager
+def using(estimator, monkeypatch):
+    """The tool, run in this process, with `estimator` in place of BlazePose."""
+    with monkeypatch.context() as patch:
+        patch.setattr(video, 'check_installed', lambda with_estimator=True: None)
+        patch.setattr(video, 'blazepose', lambda: contextlib.nullcontext(estimator))
+        yield
+
+
+def write_video(path, frames=20, level=200, size=(64, 48)):
+    """A flat-colour video of `frames` frames (bright: a person to the fake estimator; level 0: nobody)."""
+    import cv2
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    codec = 'mp4v' if str(path).endswith('.mp4') else 'MJPG'
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10, size)
+    for _ in range(frames):
+        writer.write(np.full((size[1], size[0], 3), level, np.uint8))
+    writer.release()
+    return str(path)
+
+
+def tool(*argv):
+    """(exit status, stdout lines, stderr lines without progress bars) of the tool run in a subprocess."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'extract_pose.py'), *map(str, argv)],
+                            capture_output=True, text=True, timeout=300)
+    lines = [line for line in re.split(r'[\r\n]', result.stderr) if line.strip() and '%|' not in line
+             and line.strip() != '\x1b[A']
+    return result.returncode, result.stdout.splitlines(), lines
+
+
+def error_lines(text, path):
+    return [line for line in re.split(r'[\r\n]', text) if line.startswith('error:') and str(path) in line]
+
+
+# ---------------------------------------------------------------------------------------------- mapping
+def test_coco_keypoints_are_the_coco_landmarks_in_pixels():
+    person = standing_person()
+    keypoint, score = video.coco_keypoints(person, height=480, width=640)
+    chosen = person.image[video.BLAZEPOSE_TO_COCO]
+    assert keypoint.shape == (17, 2) and score.shape == (17,) and keypoint.dtype == np.float32
+    np.testing.assert_allclose(keypoint, chosen[:, :2] * [640, 480], rtol=1e-6)
+    np.testing.assert_allclose(score, chosen[:, 3])
+    np.testing.assert_allclose(keypoint[0], person.image[video.NOSE, :2] * [640, 480])
+    np.testing.assert_allclose(keypoint[16], person.image[video.RIGHT_ANKLE, :2] * [640, 480])
+
+
+def test_scores_are_clipped_to_0_1_and_nobody_gives_zeros():
+    person = standing_person()
+    person.image[:, 3] = 1.5
+    assert video.coco_keypoints(person, 10, 10)[1].max() == 1.0
+    keypoint, score = video.coco_keypoints(None, 10, 10)
+    assert not keypoint.any() and not score.any() and keypoint.shape == (17, 2)
+    assert video.ntu_joints(None).shape == (25, 3) and not video.ntu_joints(None).any()
+
+
+def test_ntu_joints_made_up_and_turned_to_kinect_axes():
+    person = standing_person()
+    joints = video.ntu_joints(person)                       # row n - 1 is NTU joint n
+    world = person.world * [-1, -1, 1]                      # Kinect: x to the camera's left, y up
+    np.testing.assert_allclose(joints[0], (world[video.LEFT_HIP] + world[video.RIGHT_HIP]) / 2, atol=1e-6)
+    np.testing.assert_allclose(joints[1], (joints[0] + joints[20]) / 2, atol=1e-6)
+    np.testing.assert_allclose(joints[20], (world[video.LEFT_SHOULDER] + world[video.RIGHT_SHOULDER]) / 2)
+    np.testing.assert_allclose(joints[7], world[[video.LEFT_WRIST, video.LEFT_PINKY, video.LEFT_INDEX]].mean(0))
+    np.testing.assert_allclose(joints[5], world[video.LEFT_ELBOW])
+    np.testing.assert_allclose(joints[21], world[video.LEFT_INDEX])
+    assert joints[3, 1] > joints[2, 1] > joints[20, 1] > joints[1, 1] > joints[0, 1]     # head .. spine base, y up
+    assert joints[4, 0] < 0 < joints[8, 0]      # facing the camera: the left shoulder on the camera's right
+    assert np.prod(video.BLAZEPOSE_TO_KINECT_AXES) == 1         # a rotation: the body is not mirrored
+    assert video.NTU_MADE_UP == {1: 'spine base', 2: 'spine middle', 3: 'neck', 4: 'head', 8: 'left hand',
+                                 12: 'right hand', 21: 'spine shoulder'}
+
+
+# ---------------------------------------------------------------------------------------------- listing
+def touch(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, 'wb').close()
+    return str(path)
+
+
+def test_folders_are_walked_for_videos_of_any_case_once(tmp_path):
+    clips = [touch(tmp_path / 'a' / 'x.MP4'), touch(tmp_path / 'a' / 'y.webm'), touch(tmp_path / 'b.mkv')]
+    touch(tmp_path / 'a' / 'notes.txt')
+    found = video.find_videos([str(tmp_path), clips[0]])
+    assert sorted(found) == sorted(clips)
+    os.makedirs(tmp_path / 'empty')
+    with pytest.raises(ValueError, match='no video files'):
+        video.find_videos([str(tmp_path / 'empty')])
+
+
+def test_labels_and_splits_from_folders_with_repeated_stems(tmp_path):
+    paths = [touch(tmp_path / split / name / f'{stem}.mp4') for split, name, stem in
+             [('train', 'run', 'a'), ('train', 'jump', 'b'), ('val', 'jump', 'a'), ('val', 'run', 'c')]]
+    videos, classes = video.plan(paths, labels_from_folders=True)
+    assert classes == ['jump', 'run']
+    assert [(v.frame_dir, v.label, v.split) for v in videos] == [
+        ('train/run/a.mp4', 1, 'train'), ('b', 0, 'train'), ('val/jump/a.mp4', 0, 'val'), ('c', 1, 'val')]
+    with pytest.raises(ValueError, match='already split'):
+        video.plan(paths, labels_from_folders=True, val_fraction=0.5)
+    with pytest.raises(ValueError, match='some not'):
+        video.plan(paths + [touch(tmp_path / 'other' / 'run' / 'd.mp4')], labels_from_folders=True)
+    with pytest.raises(ValueError, match='directly in a train/ folder'):
+        video.plan([touch(tmp_path / 'train' / 'e.mp4')], labels_from_folders=True)
+
+
+def test_val_fraction_splits_each_class_the_same_way_for_a_seed(tmp_path):
+    paths = [touch(tmp_path / name / f'{name}{i}.avi') for name in ('jump', 'run') for i in range(10)]
+    first, _ = video.plan(paths, labels_from_folders=True, val_fraction=0.3, seed=7)
+    again, _ = video.plan(list(reversed(paths)), labels_from_folders=True, val_fraction=0.3, seed=7)
+    val = {v.frame_dir for v in first if v.split == 'val'}
+    assert val == {v.frame_dir for v in again if v.split == 'val'}
+    assert sum(name.startswith('jump') for name in val) == sum(name.startswith('run') for name in val) == 3
+    with pytest.raises(ValueError, match='no video in val'):
+        video.plan(paths[:2], val_fraction=0.1)
+
+
+def test_without_labels_every_label_is_0_and_there_is_no_split(tmp_path):
+    videos, classes = video.plan([touch(tmp_path / 'jump' / 'a.mp4'), touch(tmp_path / 'run' / 'b.mp4')])
+    assert classes == [] and [(v.label, v.split) for v in videos] == [(0, None), (0, None)]
+
+
+# ---------------------------------------------------------------------------------------------- the tool
+@needs_cv2
+def test_tool_writes_labels_splits_and_label_map(tmp_path, monkeypatch, capsys):
+    root = tmp_path / 'videos'
+    for split, name, stem in [('train', 'run', 'a'), ('train', 'jump', 'b'), ('val', 'jump', 'a')]:
+        write_video(root / split / name / f'{stem}.avi', frames=5)
+    out = tmp_path / 'out' / 'ann.pkl'
+    with using(FakeEstimator(), monkeypatch):
+        assert extract_pose.main(['--input', str(root), '--out', str(out), '--labels-from-folders']) == 0
+    items, split = annotations.load(out)
+    assert split == {'train': ['b', 'train/run/a.avi'], 'val': ['val/jump/a.avi']}
+    assert [(a['frame_dir'], a['label']) for a in items] == [('b', 0), ('train/run/a.avi', 1), ('val/jump/a.avi', 0)]
+    assert (tmp_path / 'out' / 'ann_label_map.txt').read_text() == 'jump\nrun\n'
+    assert items[0]['keypoint'].shape == (1, 5, 17, 2) and items[0]['img_shape'] == (48, 64)
+    assert sorted(os.listdir(tmp_path / 'out')) == ['ann.pkl', 'ann_label_map.txt']       # the parts are gone
+    assert 'wrote' in capsys.readouterr().out
+
+
+@needs_cv2
+def test_ntu_layout_gives_3d_joints_without_scores(tmp_path, monkeypatch):
+    clip = write_video(tmp_path / 'clip.mp4', frames=6)
+    with using(FakeEstimator(), monkeypatch):
+        assert extract_pose.main(['--input', clip, '--out', str(tmp_path / 'ann.pkl'), '--layout', 'ntu']) == 0
+    (item,), split = annotations.load(tmp_path / 'ann.pkl')
+    assert split is None and item['keypoint'].shape == (1, 6, 25, 3) and 'keypoint_score' not in item
+    np.testing.assert_allclose(item['keypoint'][0, 3], video.ntu_joints(standing_person()))
+
+
+@needs_cv2
+def test_an_interrupted_run_resumes_without_estimating_again(tmp_path, monkeypatch):
+    clips = [write_video(tmp_path / 'in' / f'{name}.avi', frames=frames) for name, frames in
+             [('a', 7), ('b', 5), ('c', 3)]]
+    out = tmp_path / 'ann.pkl'
+    with using(FakeEstimator(fail_on_call=9), monkeypatch), pytest.raises(KeyboardInterrupt):   # in b's 2nd frame
+        extract_pose.main(['--input', str(tmp_path / 'in'), '--out', str(out)])
+    assert not out.exists() and len(os.listdir(video.parts_folder(str(out)))) == 1
+    counting = FakeEstimator()
+    with using(counting, monkeypatch):
+        assert extract_pose.main(['--input', str(tmp_path / 'in'), '--out', str(out)]) == 0
+    assert counting.calls == 5 + 3                                  # a came from the parts
+    items, _ = annotations.load(out)
+    assert [a['total_frames'] for a in items] == [7, 5, 3] and not os.path.exists(video.parts_folder(str(out)))
+    os.utime(clips[0], ns=(0, 0))                                   # a changed file is estimated again
+    with using(counting, monkeypatch):
+        extract_pose.main(['--input', str(tmp_path / 'in'), '--out', str(out)])
+    assert counting.calls == 8 + 15
+
+
+@needs_cv2
+def test_bad_videos_are_one_line_each_and_the_others_go_on(tmp_path, monkeypatch, capfd):
+    write_video(tmp_path / 'in' / 'good.avi')
+    empty = write_video(tmp_path / 'in' / 'empty.avi', level=0)
+    noise = tmp_path / 'in' / 'noise.mp4'
+    noise.write_bytes(np.random.default_rng(0).bytes(5000))
+    with using(FakeEstimator(), monkeypatch):
+        assert extract_pose.main(['--input', str(tmp_path / 'in'), '--out', str(tmp_path / 'ann.pkl')]) == 1
+    err = capfd.readouterr().err
+    assert len(error_lines(err, empty)) == 1 and 'nobody found in any of its 20 frames' in err
+    assert len(error_lines(err, noise)) == 1 and 'not a video OpenCV can decode' in err
+    items, _ = annotations.load(tmp_path / 'ann.pkl')
+    assert [a['frame_dir'] for a in items] == ['good']
+
+
+def test_usage_errors_are_one_line_and_status_2(tmp_path, capsys):
+    clip = touch(tmp_path / 'clip.mp4')
+    for argv, expected in [(['--input', clip, '--out', clip], 'is one of the input videos'),
+                           (['--input', str(tmp_path / 'missing'), '--out', 'x.pkl'], 'no such file or folder'),
+                           (['--input', clip, '--out', str(tmp_path)], 'is a folder'),
+                           (['--input', clip, '--out', 'x.pkl', '--val-fraction', '1.5'], 'between 0 and 1')]:
+        with pytest.raises(SystemExit) as stop:
+            run(extract_pose.main, argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and len(err) == 1 and err[0].startswith('error: ') and expected in err[0]
+
+
+# ---------------------------------------------------------------------------------------------- BlazePose
+@pytest.fixture(scope='module')
+def real_clip(tmp_path_factory):
+    """The NTU clip through BlazePose once: (annotation file written by the library, each frame's Landmarks)."""
+    out = str(tmp_path_factory.mktemp('clip') / 'ann.pkl')
+    seen = []
+    with video.blazepose() as tracker:
+        def recording(rgb):
+            seen.append(tracker(rgb))
+            return seen[-1]
+        extraction = video.extract_all([video.Video(CLIP, 'ntu_sample')], out, estimate=recording)
+    video.write(out, extraction, [])
+    return out, seen
+
+
+@needs_blazepose
+@needs_clip
+def test_real_clip_keeps_every_frame_with_a_person_in_the_picture(real_clip):
+    out, _ = real_clip
+    (item,), split = annotations.load(out)
+    keypoint, score = annotations.keypoints(item, out, num_node=17, dims=2)
+    height, width = item['img_shape']
+    assert (height, width) == (1080, 1920) and item['original_shape'] == (1080, 1920) and split is None
+    assert item['total_frames'] == CLIP_FRAMES and keypoint.shape == (1, CLIP_FRAMES, 17, 2)
+    assert score.shape == (1, CLIP_FRAMES, 17) and 0 <= score.min() and score.max() <= 1
+    with_person = score[0].sum(1) > 0
+    assert with_person.sum() >= CLIP_FRAMES - 2
+    seen = keypoint[0][with_person]
+    assert (seen[..., 0] >= 0).all() and (seen[..., 0] < width).all()
+    assert (seen[..., 1] >= 0).all() and (seen[..., 1] < height).all()
+    assert np.median(score[0][with_person]) > 0.5
+
+
+@needs_blazepose
+@needs_clip
+def test_real_clip_in_ntu_layout_stands_upright_facing_the_camera(real_clip):
+    _, seen = real_clip
+    joints = np.stack([video.ntu_joints(landmarks) for landmarks in seen if landmarks is not None])
+    head, spine_base = joints[:, 3], joints[:, 0]
+    assert (head[:, 1] - spine_base[:, 1] > 0.3).mean() > 0.9          # y up, head half a metre above the hips
+    assert (joints[:, 4, 0] < joints[:, 8, 0]).mean() > 0.9            # left shoulder on the camera's right
+
+
+@needs_blazepose
+def test_real_estimator_on_an_empty_video_and_random_bytes(tmp_path):
+    empty = write_video(tmp_path / 'empty.avi', frames=20, level=120)
+    noise = tmp_path / 'noise.mp4'
+    noise.write_bytes(np.random.default_rng(1).bytes(5000))
+    code, _, lines = tool('--input', empty, noise, '--out', tmp_path / 'ann.pkl')
+    assert code == 1 and not (tmp_path / 'ann.pkl').exists()
+    assert lines == [f'error: {empty}: nobody found in any of its 20 frames',
+                     f'error: {noise}: not a video OpenCV can decode (damaged, or not a video file)',
+                     'none of the 2 videos gave a skeleton; nothing written']
