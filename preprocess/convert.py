@@ -18,7 +18,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from preprocess import annotations, ntu
+from preprocess import annotations, ntu, video
 
 # preprocessed file stem -> pyskl's benchmark name
 NPZ_BENCHMARKS = {'NTU60_CS': 'xsub', 'NTU60_CV': 'xview', 'NTU120_CSub': 'xsub', 'NTU120_CSet': 'xset'}
@@ -88,14 +88,15 @@ def from_ntu_raw(raw_dirs, dataset, strict=False):
 
 
 # ------------------------------------------------------------------------------------------------ single files
-INPUT_EXTENSIONS = ('.skeleton', '.json', '.npy', '.pkl')
+INPUT_EXTENSIONS = ('.skeleton', '.json', '.npy', '.pkl') + video.VIDEO_EXTENSIONS
 
 
-def read_input(path, dataset=None):
+def read_input(path, dataset=None, layout='coco'):
     """(annotations, the dataset the file's format implies or None) of one input file: an NTU `.skeleton` file (the
     three preprocessing steps; `dataset` 'ntu120' pads a lone actor with a copy, as NTU120's files), an NW-UCLA
-    `.json` file, a `.npy` array C,T,V,M (a sample as a feeder holds it), or an annotation file (`.pkl`: all of it).
-    Labels come from the annotations, else from NTU and NW-UCLA file names."""
+    `.json` file, a `.npy` array C,T,V,M (a sample as a feeder holds it), an annotation file (`.pkl`: all of it), or
+    a video (its keypoints estimated offline in `layout`, 'coco' or 'ntu': preprocess.video). Labels come from the
+    annotations, else from NTU and NW-UCLA file names."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in INPUT_EXTENSIONS:
         raise ValueError(f'{path}: unknown input type {extension!r}; expected {", ".join(INPUT_EXTENSIONS)}')
@@ -105,6 +106,11 @@ def read_input(path, dataset=None):
     if extension == '.pkl':
         samples, _ = annotations.load(path)
         return annotations.select(samples, None, None, path), None
+    if extension in video.VIDEO_EXTENSIONS:
+        video.check_installed()
+        found = video.annotation(video.Video(path, stem), video.extract(path, layout))
+        del found['label']                                  # the extractor's placeholder: the class is unknown
+        return [found], None
     if extension == '.skeleton':
         dataset = dataset if dataset in ntu.DATASETS else 'ntu60'
         joints = ntu.preprocess_file(path, dataset)

@@ -250,6 +250,15 @@ def _decoded_frames(capture):
         yield frame
 
 
+def read_frames(path):
+    """Every decoded frame of a video (BGR, as OpenCV gives them), in order."""
+    capture = _open_video(path)
+    try:
+        yield from _decoded_frames(capture)
+    finally:
+        capture.release()
+
+
 def extract(path, layout='coco', estimate=None):
     """The Skeleton of one video. `estimate`: a function RGB frame -> Landmarks or None; BlazePose when None."""
     if layout not in LAYOUTS:

@@ -5,7 +5,8 @@
         --weights work_dir/demo/lst_joint/best.pt --input data/demo/raw [--top 5] [--format table|json|csv]
 
 Inputs: NTU `.skeleton` files, NW-UCLA `.json` files, `.npy` arrays C,T,V,M (a sample as the feeder holds it before
-its test-time transform), annotation files in pyskl's format (`.pkl`, every sample in it), or folders of them. Each file goes through the preprocessing and the config's test
+its test-time transform), annotation files in pyskl's format (`.pkl`, every sample in it), videos (.mp4, .avi, .mov,
+.mkv, .webm: keypoints estimated offline, `make install-video`), or folders of them. Each file goes through the preprocessing and the config's test
 feeder, so a file of a preprocessed test split gets the test phase's logits. Several --config/--weights pairs
 (joint, bone, joint motion, bone motion, in that order) are fused with ensemble.py's weights. --weights also takes
 a model written by tools/export.py. Probabilities are the softmax of the (fused) scores.
@@ -37,7 +38,8 @@ def parse(argv=None):
     parser.add_argument('--weights', action='append', required=True,
                         help='its weights (.pt state dict, or TorchScript / .onnx from tools/export.py); one per '
                              '--config')
-    parser.add_argument('--input', nargs='+', required=True, help='.skeleton, .json or .npy files, or folders')
+    parser.add_argument('--input', nargs='+', required=True,
+                        help='.skeleton, .json, .npy, annotation (.pkl) or video files, or folders of them')
     parser.add_argument('--top', type=int, default=5, help='how many classes to list per file (default 5)')
     parser.add_argument('--format', choices=('table', 'json', 'csv'), default='table')
     parser.add_argument('--alpha', type=float, default=1.0, help='bone weight when fusing two streams (ensemble.py)')
@@ -101,7 +103,7 @@ def read_samples(paths, streams, errors, bar):
     samples = []
     for path in paths:
         try:
-            found = trained_model.read_samples(path, streams[0].dataset)
+            found = trained_model.read_samples(path, streams[0].dataset, streams[0].video_layout)
             for sample in found:
                 streams[0].check(sample)
             samples += found

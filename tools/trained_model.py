@@ -32,6 +32,7 @@ from engine.safe_load import load_torch  # noqa: E402
 from engine.trainer import build, strip_module  # noqa: E402
 from model.ctrgcn import PART_HEAD_ORDER, LSTModel, Model  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
+from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
 from text.prompts import load_label_map  # noqa: E402
 from torchlight import import_class  # noqa: E402
@@ -86,11 +87,11 @@ class Sample:
         return LAYOUT_BY_JOINTS.get(np.shape(self.annotation['keypoint'])[2])
 
 
-def read_samples(path, dataset=None):
+def read_samples(path, dataset=None, layout='coco'):
     """The samples of one input file (an annotation file holds many). `dataset`: the model's (how NTU files are
-    padded, how a label is read from a file name)."""
+    padded, how a label is read from a file name); `layout`: the keypoints estimated in a video ('coco' or 'ntu')."""
     try:
-        found, implied = read_input(path, dataset)
+        found, implied = read_input(path, dataset, layout)
     except (ValueError, OSError) as exc:                 # the preprocessing's and the readers' one-line errors
         raise UsageError(str(exc) if path in str(exc) else f'{path}: {exc}') from None
     samples = []
@@ -301,6 +302,11 @@ class Stream:
     @property
     def class_names(self):
         return class_names(self.dataset, self.num_class, self.text_dir)
+
+    @property
+    def video_layout(self):
+        """The keypoints to estimate in a video for this model: its layout's ('coco' 2-D or 'ntu' 3-D)."""
+        return self.layout.name if self.layout.name in VIDEO_LAYOUTS else 'coco'
 
     def check(self, sample):
         """A sample of another keypoint set than the model's is an error naming the file."""

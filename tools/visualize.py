@@ -10,7 +10,9 @@ The sequence is drawn as the preprocessing leaves it (NTU: denoised, the two mai
 edges (first person solid, second dashed), joints coloured by LST's four body-part groups (head, hands, hips,
 feet; a joint in two groups shows both colours as rings). The title gives the true label when the file name
 encodes it and, with --config/--weights (several pairs: an ensemble), the top-3 prediction.
---out: .gif or .mp4 (needs ffmpeg) animate the frames; .png is a strip of --panels frames.
+--out: .gif or .mp4 (needs ffmpeg) animate the frames; .png is a strip of --panels frames. A video (.mp4, .avi, ...)
+is drawn as its own frames with the estimated COCO-17 skeleton on them and the top-3 prediction (.mp4 written by
+OpenCV, no ffmpeg needed; `make install-video`).
 """
 import argparse
 import os
@@ -25,6 +27,7 @@ from trained_model import UsageError  # noqa: E402
 
 from engine.errors import run  # noqa: E402  (trained_model puts the project root on the path)
 from model.ctrgcn import PART_OUTPUT_ORDER  # noqa: E402
+from preprocess import video  # noqa: E402
 from specs import layouts  # noqa: E402
 
 PART_COLOURS = dict(head='tab:red', hand='tab:blue', hip='tab:green', foot='tab:orange')
@@ -35,7 +38,8 @@ FORMATS = ('.gif', '.mp4', '.png')
 
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--input', required=True, help='one .skeleton, .json, .npy or annotation (.pkl) file')
+    parser.add_argument('--input', required=True,
+                        help='one .skeleton, .json, .npy, annotation (.pkl) or video file (drawn on its frames)')
     parser.add_argument('--config', action='append', default=[], help='a training config, for the prediction')
     parser.add_argument('--weights', action='append', default=[], help='its weights (one per --config)')
     parser.add_argument('--out', required=True, help='x.gif, x.mp4 or x.png (a strip of frames)')
@@ -153,10 +157,80 @@ def pyplot():
     return plt
 
 
+def render_overlay(path, sample, title, out, fps, step, panels):
+    """The video's own frames with the 2-D COCO skeleton (pixels) drawn on them and the title on top: .mp4 (OpenCV's
+    writer, no ffmpeg needed), .gif, or a .png strip of `panels` frames. Returns the frames (panels) written."""
+    import cv2
+    from PIL import Image
+    keypoint, score = sample.annotation['keypoint'][0], sample.annotation['keypoint_score'][0]
+    layout = layouts.get('coco')
+    drawn = []
+    for t, frame in enumerate(video.read_frames(path)):
+        if t % step == 0 and t < len(keypoint):
+            drawn.append(overlay(cv2, frame, keypoint[t], score[t], layout, title))
+    if out.lower().endswith('.png'):
+        drawn = [drawn[i] for i in np.linspace(0, len(drawn) - 1, min(panels, len(drawn))).round().astype(int)]
+        strip = np.concatenate([cv2.resize(f, (320, round(320 * f.shape[0] / f.shape[1]))) for f in drawn], axis=1)
+        trained_model.write_atomically(out, lambda tmp: write_png(cv2, tmp, strip))
+    elif out.lower().endswith('.gif'):
+        images = [Image.fromarray(cv2.cvtColor(cv2.resize(f, (480, round(480 * f.shape[0] / f.shape[1]))),
+                                               cv2.COLOR_BGR2RGB)) for f in drawn]
+        trained_model.write_atomically(out, lambda tmp: images[0].save(tmp, save_all=True, append_images=images[1:],
+                                                                       duration=round(1000 / fps), loop=0))
+    else:
+        trained_model.write_atomically(out, lambda tmp: write_mp4(cv2, tmp, drawn, fps))
+    return len(drawn)
+
+
+def overlay(cv2, frame, keypoint, score, layout, title, threshold=0.1):
+    """One BGR frame with the skeleton's bones and its joints coloured by LST's part groups, and the title."""
+    frame = frame.copy()
+    thickness = max(2, frame.shape[1] // 400)
+    points = [tuple(int(round(v)) for v in xy) for xy in keypoint]
+    for joint, neighbour in layout.inward:
+        if min(score[joint], score[neighbour]) > threshold:
+            cv2.line(frame, points[joint], points[neighbour], (40, 40, 40), thickness + 2)
+            cv2.line(frame, points[joint], points[neighbour], (235, 235, 235), thickness)
+    for part in PART_OUTPUT_ORDER:
+        colour = tuple(int(255 * c) for c in matplotlib_bgr(PART_COLOURS[part]))
+        for joint in layout.groups['joint'][part]:
+            if score[joint] > threshold:
+                cv2.circle(frame, points[joint], 2 * thickness + 1, colour, -1)
+    scale = frame.shape[1] / 1200
+    for row, line in enumerate(title.splitlines()):
+        origin = (10, int(40 * scale * (row + 1)))
+        cv2.putText(frame, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4 * thickness, cv2.LINE_AA)
+        cv2.putText(frame, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return frame
+
+
+def matplotlib_bgr(name):
+    from matplotlib.colors import to_rgb
+    return to_rgb(name)[::-1]
+
+
+def write_mp4(cv2, path, frames, fps):
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
+    if not writer.isOpened():
+        raise UsageError(f'{path}: OpenCV cannot write .mp4 here; write a .gif instead')
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+def write_png(cv2, path, image):
+    if not cv2.imwrite(path, image):
+        raise UsageError(f'{path}: OpenCV could not write the image')
+
+
 def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8):
-    """Draw `path` (its first sample) into `out`; returns the number of frames drawn (panels for a .png)."""
+    """Draw `path` (its first sample) into `out`; returns the number of frames drawn (panels for a .png). A video
+    is drawn as its own frames with the skeleton on them."""
     streams = predict.load_streams(configs, weights) if configs else []
-    sample = trained_model.read_samples(path, streams[0].dataset if streams else None)[0]
+    is_video = path.lower().endswith(video.VIDEO_EXTENSIONS)
+    sample = trained_model.read_samples(path, streams[0].dataset if streams else None,
+                                        streams[0].video_layout if streams else 'coco')[0]
     prediction = None
     if streams:
         streams[0].check(sample)
@@ -168,8 +242,11 @@ def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8):
                              f'({", ".join(layouts.NAMED)}): give --config and --weights of a model of its layout')
         layout = layouts.get(sample.layout)
         names = trained_model.class_names(sample.dataset) if sample.dataset else []
-    frames = shown_frames(sample.joints, step)
     title = title_of(sample, prediction, names)
+    if is_video:
+        drawn = sample if sample.layout == 'coco' else trained_model.read_samples(path)[0]     # pixels to draw
+        return render_overlay(path, drawn, title, out, fps, step, panels)
+    frames = shown_frames(sample.joints, step)
     if out.lower().endswith('.png'):
         return render_strip(sample, layout, frames, title, out, panels)
     render_animation(sample, layout, frames, title, out, fps)
