@@ -11,6 +11,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
+import paired_stats  # noqa: E402
 import reproduce  # noqa: E402
 
 
@@ -153,6 +154,25 @@ def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
     assert swapped['classes'][0]['per_seed'] == [-50.0, 0.0] and swapped['classes'][0]['b_only'] == 1
     # no finished pair: no table
     assert reproduce.per_class_paired(runs, 'joint', [3], names, labels, ['zero', 'one']) is None
+
+
+def test_mcnemar_counts_the_discordant_samples_and_gives_the_exact_p():
+    lst = [1, 1, 1, 1, 0, 0, 1, 0]
+    control = [0, 0, 0, 1, 0, 1, 1, 0]
+    # right in lst only: samples 0, 1, 2; in control only: sample 5. Exact two-sided p of 3 of 4 at 1/2:
+    # P(X >= 3) + P(X <= 1) = (1 + 4 + 4 + 1) / 16
+    assert paired_stats.mcnemar(lst, control) == dict(b=3, c=1, p=10 / 16)
+    assert paired_stats.mcnemar([1] * 9 + [0], [0] * 9 + [1]) == dict(b=9, c=1, p=22 / 1024)   # (1 + 10) * 2 / 2^10
+    assert paired_stats.mcnemar([1, 0], [1, 0]) == dict(b=0, c=0, p=1.0)
+
+
+def test_seeds_for_80_percent_power_at_the_observed_spread():
+    # the numbers of the team's issue: NW-UCLA joint, best epoch (+2.02 +- 4.52) and bone (+1.58 +- 2.00)
+    assert paired_stats.seeds_for_power(2.02, 4.52) == 42
+    assert paired_stats.seeds_for_power(1.58, 2.00) == 15
+    assert paired_stats.seeds_for_power(-2.02, 4.52) == 42                    # two-sided: the sign does not matter
+    assert paired_stats.seeds_for_power(0.0, 4.52) is None                    # no effect: no number of seeds
+    assert paired_stats.power(42, 2.02 / 4.52) >= 0.8 > paired_stats.power(41, 2.02 / 4.52)
 
 
 @pytest.mark.slow

@@ -44,6 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import ensemble  # noqa: E402
+from paired_stats import mean_std, with_ci  # noqa: E402
 
 BENCHMARKS = {          # name: (config folder, main script, ensemble dataset, generated-data preprocessing set)
     'ucla': ('config/ucla', 'main_multipart_ucla.py', 'NW-UCLA', None),
@@ -267,24 +268,6 @@ def test_labels(benchmark, data_root):
 
 
 # ---------------------------------------------------------------------------------------------------- summary
-def mean_std(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return dict(mean=float(np.mean(values)), std=float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                n=len(values), values=values)
-
-
-def with_ci(stat, level=0.95):
-    """`stat` plus the t-interval of its mean (n >= 2): for a paired difference, 0 outside it means the seeds agree
-    on the sign at that level."""
-    if stat is not None and stat['n'] > 1:
-        from scipy.stats import t                 # scipy comes with scikit-learn
-        half = t.ppf(0.5 + level / 2, stat['n'] - 1) * stat['std'] / math.sqrt(stat['n'])
-        stat['ci95'] = [stat['mean'] - half, stat['mean'] + half]
-    return stat
-
-
 def fmt(stat, digits=2):
     if stat is None:
         return '-'
