@@ -1,6 +1,7 @@
 """tools/reproduce.py: schedules, the quick command end to end on generated NW-UCLA data, resume, failures."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,15 +185,49 @@ def test_the_paired_difference_gets_its_t_interval():
     assert reproduce.fmt(stat) == '2.00 +- 1.00 (n=3, 95% CI [-0.48, +4.48])'
 
 
-def test_a_failed_run_is_listed_with_its_last_log_line(tmp_path):
+def test_a_failed_run_is_listed_with_its_last_log_line_under_summary_only_too(tmp_path):
     out = tmp_path / 'bad'
-    code = reproduce.main(['--streams', 'joint', '--arms', 'lst', '--seeds', '1', '--schedule', 'quick',
-                           '--head', 'all-MiniLM-L6-v2', '--out', str(out), '--', '--base-lr', 'fast'])
-    assert code == 1
+    argv = ['--streams', 'joint', '--arms', 'lst', '--seeds', '1', '--schedule', 'quick', '--out', str(out), '--',
+            '--base-lr', 'fast']
+    assert reproduce.main(argv) == 1
     summary = json.loads((out / 'summary.json').read_text())
     (run,) = summary['runs']
-    assert run['status'] == 'failed' and "invalid float value: 'fast'" in run['last_line']
+    assert run['status'] == 'failed' and "invalid float value: 'fast'" in run['reason']
     assert 'failed' in (out / 'summary.md').read_text()
+    assert reproduce.main(argv[:-3] + ['--summary-only', '--summary-dir', str(tmp_path / 'later')]) == 1
+    assert json.loads((tmp_path / 'later' / 'summary.json').read_text())['runs'] == [run]
+
+
+def test_a_run_whose_folder_is_deleted_while_it_runs_has_failed_and_says_so(tmp_path):
+    run = reproduce.Run('lst', 'joint', 1, str(tmp_path))
+    deleting = f'import shutil; shutil.rmtree({run.work_dir!r})'
+    assert reproduce.execute(run, [sys.executable, '-c', deleting], None) == reproduce.FOLDER_DELETED
+    record = reproduce.run_record(run, 3, reproduce.FOLDER_DELETED)
+    assert (record['status'], record['reason']) == ('failed', 'its folder lst/joint/seed1 was deleted while it ran')
+    # deleted after it ended, before the summary
+    later = reproduce.Run('lst', 'joint', 2, str(tmp_path))
+    assert reproduce.execute(later, [sys.executable, '-c', 'pass'], None) == 0
+    shutil.rmtree(later.work_dir)
+    assert reproduce.run_record(later, 3, 0)['reason'] == \
+        'its folder lst/joint/seed2 was deleted during the reproduction'
+    assert reproduce.run_record(later, 3)['status'] == 'not run'                 # never run here: nothing to say
+
+
+@pytest.mark.parametrize('content, says', [('{"history": [{"epoch": 1, "val_a', 'truncated or not JSON'),
+                                           ('{"history": [], "finished": false}', 'partial: no best_acc, best_epoch'),
+                                           ('{"history": [{"epoch": 1}], "best_acc": 0.5, "best_epoch": 1, '
+                                            '"num_epoch": 3, "finished": false}', 'each with its val_acc')])
+def test_a_truncated_or_partial_metrics_file_is_reported_not_a_traceback(tmp_path, content, says):
+    run = reproduce.Run('lst', 'joint', 1, str(tmp_path))
+    os.makedirs(run.work_dir)
+    with open(os.path.join(run.work_dir, 'metrics.json'), 'w') as f:
+        f.write(content)
+    assert not run.finished(3)                             # trained again: the trainer rewrites it
+    record = reproduce.run_record(run, 3)
+    assert record['status'] == 'unreadable' and record['reason'].startswith('lst/joint/seed1/metrics.json: ')
+    assert says in record['reason'] and '\n' not in record['reason']
+    assert f'| lst/joint/seed1 | unreadable: `lst/joint/seed1/metrics.json: ' in reproduce.markdown(
+        reproduce.summarize([record], {}, 'ucla', ['joint'], ['lst'], [1], 'quick', None, []))
 
 
 def processes_mentioning(text):

@@ -19,9 +19,10 @@ samples (epochs, lr steps and warm-up scaled together; NW-UCLA drops `repeat` to
 samples); quick = 3 tiny epochs on generated data (unless --data-root is given), for tests.
 
 Interrupted runs resume, finished runs are skipped; at the end <out>/summary.md, summary.json and curves.png are
-written from whatever has finished (failed runs are listed with their last log line). With --time-limit, no run starts
-after that many seconds and running ones are stopped then: they resume from their last finished epoch next time.
-Ctrl-C or SIGTERM stops the running runs the same way (exit status 130) and starts no other.
+written from whatever has finished (failed runs are listed with their last log line, kept in each run's exit.json so
+that --summary-only says it too). With --time-limit, no run starts after that many seconds and running ones are
+stopped then: they resume from their last finished epoch next time. Ctrl-C or SIGTERM stops the running runs the same
+way (exit status 130) and starts no other.
 """
 import argparse
 import concurrent.futures
@@ -56,6 +57,8 @@ BENCHMARKS = {          # name: (config folder, main script, ensemble dataset, g
 STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
 ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled')
 MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
+EXIT_FILE = 'exit.json'                # ... and how its last attempt ended (execute), for a later --summary-only
+METRICS_KEYS = ('history', 'best_acc', 'best_epoch', 'num_epoch', 'finished')      # the trainer's metrics.json
 ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1'],
             'lst_shuffled': []}                                   # + --text-dir <out>/text-shuffled (command)
 # the paired comparisons (first - second) summarised when both arms are run: they differ in one setting each
@@ -69,6 +72,7 @@ NTU_MODALITY = {'joint': {}, 'bone': {'bone': True}, 'joint_vel': {'vel': True},
 ENSEMBLES = {2: ('joint', 'bone'), 3: ('joint', 'bone', 'joint_vel'), 4: STREAMS}
 STOPPED, NOT_STARTED = 'stopped at the time limit', 'not started (time limit)'     # what execute returns then
 INTERRUPTED = 'interrupted'                # ... and after Ctrl-C or SIGTERM
+FOLDER_DELETED = 'failed: its folder was deleted while it ran'                     # ... and then
 STOP_GRACE_S = 15                          # a stopped run gets this long to exit after SIGINT, then it is killed
 POLL_S = 1.0                               # how often a waiting run looks at the time limit and the stop request
 STOP = threading.Event()                   # set by Ctrl-C / SIGTERM: running runs are stopped, no other starts
@@ -85,15 +89,28 @@ class Run:
         return f'{self.arm}/{self.stream}/seed{self.seed}'
 
     def metrics(self):
+        """The trainer's metrics.json; None when there is none. One cut short or without the trainer's keys raises
+        UnreadableFile."""
         path = os.path.join(self.work_dir, 'metrics.json')
         if not os.path.exists(path):
             return None
-        with open(path) as f:
-            return json.load(f)
+        metrics = read_json(path, METRICS_KEYS)
+        history = metrics['history']
+        if not isinstance(history, list) or not all(isinstance(h, dict) and 'val_acc' in h for h in history):
+            raise UnreadableFile(f'{path}: partial: expected a history of epochs, each with its val_acc')
+        return metrics
 
     def finished(self, num_epoch):
-        metrics = self.metrics()
+        try:
+            metrics = self.metrics()
+        except UnreadableFile:              # trained again: the trainer rewrites it from its checkpoint
+            return False
         return bool(metrics and metrics['finished'] and metrics['num_epoch'] == num_epoch)
+
+    def exit_record(self):
+        """How execute saw this run's last attempt end: returncode, failed, reason; None when never executed."""
+        path = os.path.join(self.work_dir, EXIT_FILE)
+        return read_json(path, ('returncode', 'failed', 'reason')) if os.path.exists(path) else None
 
     def changed_settings(self, argv, dataset):
         """How the experiment this run's folder holds differs from the one `argv` asks for (the trainer's
@@ -123,6 +140,24 @@ class Run:
         with open(path, errors='replace') as f:
             lines = [line.strip() for line in f.read().replace('\r', '\n').splitlines() if line.strip()]
         return lines[-1] if lines else ''
+
+
+class UnreadableFile(ValueError):
+    """A run's JSON file cut short, or without the keys its writer puts in it."""
+
+
+def read_json(path, keys):
+    """The JSON object in `path`, which must hold `keys`; UnreadableFile (one line naming the file) otherwise."""
+    try:
+        with open(path) as f:
+            content = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise UnreadableFile(f'{path}: truncated or not JSON ({exc}); expected an object with '
+                             f'{", ".join(keys)}') from None
+    missing = [key for key in keys if key not in content] if isinstance(content, dict) else list(keys)
+    if missing:
+        raise UnreadableFile(f'{path}: partial: no {", ".join(missing)}; expected an object with {", ".join(keys)}')
+    return content
 
 
 def config_path(benchmark, arm, stream):
@@ -187,18 +222,32 @@ def command(run, benchmark, schedule, opts, data_root):
 
 def execute(run, argv, threads, deadline=None, machine=None):
     """One run to its end (it resumes by itself) and its return code; its console output goes to
-    <work_dir>/console.log, the machine it ran on to <work_dir>/machine.txt (one line per session).
-    Past `deadline` (a time.time()) it is not started, or stopped: NOT_STARTED, STOPPED; once STOP is set,
-    likewise: NOT_STARTED, INTERRUPTED."""
+    <work_dir>/console.log, the machine it ran on to <work_dir>/machine.txt (one line per session), how it ended to
+    <work_dir>/exit.json (read by later summaries). Past `deadline` (a time.time()) it is not started, or stopped:
+    NOT_STARTED, STOPPED; once STOP is set, likewise: NOT_STARTED, INTERRUPTED. FOLDER_DELETED when its folder was
+    deleted (or replaced) while it ran."""
     if STOP.is_set() or (deadline is not None and time.time() >= deadline):
         return NOT_STARTED
     os.makedirs(run.work_dir, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):        # the record of an earlier attempt must not outlive this one
+        os.remove(os.path.join(run.work_dir, EXIT_FILE))
+    folder = os.stat(run.work_dir).st_ino
     if machine:
         with open(os.path.join(run.work_dir, MACHINE_FILE), 'a') as f:
             f.write(machine + '\n')
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    code = supervise(run, argv, env, deadline)
+    if not same_folder(run.work_dir, folder):
+        code = FOLDER_DELETED
+    write_exit_record(run, code)
+    return code
+
+
+def supervise(run, argv, env, deadline):
+    """The run's process to its end (its return code), or stopped past `deadline` or on STOP (STOPPED,
+    INTERRUPTED)."""
     with open(os.path.join(run.work_dir, 'console.log'), 'a') as log:
         log.write(f'\n$ {" ".join(argv)}\n')
         log.flush()
@@ -213,6 +262,29 @@ def execute(run, argv, threads, deadline=None, machine=None):
                 stop(process)
                 log.write(f'\n[reproduce.py] {why}: the run resumes from its last finished epoch\n')
                 return why
+
+
+def same_folder(path, inode):
+    """Whether `path` is still the folder whose inode was `inode` (not deleted, nor deleted and made again)."""
+    try:
+        return os.stat(path).st_ino == inode
+    except FileNotFoundError:
+        return False
+
+
+def write_exit_record(run, code):
+    """<work_dir>/exit.json: the return code (None when stopped), whether the run failed and why, so that a summary
+    made by another process (--summary-only) tells a failed run from an unfinished one."""
+    from engine.outputs import atomic_write
+    failed = code == FOLDER_DELETED or (isinstance(code, int) and code != 0)
+    if code == FOLDER_DELETED:
+        reason = f'its folder {run.name} was deleted while it ran'
+    elif isinstance(code, int) and code != 0:
+        reason = run.last_log_line() or f'exit status {code}'
+    else:
+        reason = '' if code == 0 else code
+    record = dict(returncode=code if isinstance(code, int) else None, failed=failed, reason=reason)
+    atomic_write(os.path.join(run.work_dir, EXIT_FILE), lambda f: json.dump(record, f, indent=1), mode='w')
 
 
 def stop(process):
@@ -277,19 +349,28 @@ def fmt(stat, digits=2):
     return f'{stat["mean"]:.{digits}f} +- {stat["std"]:.{digits}f} (n={stat["n"]}{ci})'
 
 
-def run_record(run, num_epoch, returncode):
-    metrics = run.metrics() or {}
+def run_record(run, num_epoch, returncode=None):
+    """A run's line of the summary: its status (done, failed, unreadable, incomplete, not run), curve and wall time,
+    and why when there is a reason. `returncode`: what execute returned in this process (None: not run here). Paths
+    are relative to --out, so that a summary does not depend on where the folder lies (--export-results)."""
+    record = dict(arm=run.arm, stream=run.stream, seed=run.seed, epochs_done=0, curve=[], wall_s=0.0)
+    try:
+        metrics, exit_record = run.metrics() or {}, run.exit_record()
+    except UnreadableFile as exc:
+        return dict(record, status='unreadable', reason=str(exc).replace(run.work_dir, run.name))
     history = metrics.get('history', [])
-    record = dict(arm=run.arm, stream=run.stream, seed=run.seed, work_dir=run.work_dir,
-                  epochs_done=len(history), curve=[round(100 * h['val_acc'], 2) for h in history],
+    record.update(epochs_done=len(history), curve=[round(100 * h['val_acc'], 2) for h in history],
                   wall_s=round(sum(h.get('seconds', 0) for h in history), 1))
-    if run.finished(num_epoch):
-        record.update(status='done', best=round(100 * metrics['best_acc'], 2), best_epoch=metrics['best_epoch'],
-                      last=record['curve'][-1])
-    elif isinstance(returncode, int) and returncode != 0:
-        record.update(status='failed', returncode=returncode, last_line=run.last_log_line())
-    else:
-        record.update(status='incomplete' if history else 'not run')
+    if history and metrics['finished'] and metrics['num_epoch'] == num_epoch:
+        return dict(record, status='done', best=round(100 * metrics['best_acc'], 2),
+                    best_epoch=metrics['best_epoch'], last=record['curve'][-1])
+    if returncode not in (None, NOT_STARTED) and not os.path.isdir(run.work_dir):
+        return dict(record, status='failed', reason=f'its folder {run.name} was deleted during the reproduction')
+    if exit_record and exit_record['failed']:
+        return dict(record, status='failed', returncode=exit_record['returncode'], reason=exit_record['reason'])
+    record['status'] = 'incomplete' if history else 'not run'
+    if exit_record and exit_record['reason']:                    # e.g. stopped at the time limit
+        record['reason'] = exit_record['reason']
     return record
 
 
@@ -431,7 +512,7 @@ def markdown(summary):
             lines.append(f'| {name} | done | {r["best"]:.2f} ({r["best_epoch"]}) | {r["last"]:.2f} | {r["epochs_done"]} '
                          f'| {r["wall_s"] / 60:.1f} |')
         else:
-            why = f': `{r["last_line"]}`' if r.get('last_line') else ''
+            why = f': `{r["reason"]}`' if r.get('reason') else ''
             lines.append(f'| {name} | {r["status"]}{why} | - | - | {r["epochs_done"]} | {r["wall_s"] / 60:.1f} |')
     return '\n'.join(lines) + '\n'
 
@@ -614,7 +695,7 @@ def main(argv=None):
     plot_curves(summary, os.path.join(folder, 'curves.png'), opts.streams, opts.arms)
     print(markdown(summary))
     print(f'written: {folder}/summary.md, summary.json, curves.png')
-    failed = [r for r in records if r['status'] == 'failed']
+    failed = [r for r in records if r['status'] in ('failed', 'unreadable')]
     return 1 if failed else 0
 
 
