@@ -230,6 +230,30 @@ def test_a_truncated_or_partial_metrics_file_is_reported_not_a_traceback(tmp_pat
         reproduce.summarize([record], {}, 'ucla', ['joint'], ['lst'], [1], 'quick', None, []))
 
 
+def test_out_naming_a_file_is_one_error_line_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / 'taken').write_text('mine\n')
+    assert reproduce.main(['--out', str(tmp_path / 'taken'), '--schedule', 'quick']) == 2
+    error = capsys.readouterr().err
+    assert error.startswith('error: --out ') and 'is a file' in error and error.count('\n') == 1
+    assert sorted(os.listdir(tmp_path)) == ['taken'] and (tmp_path / 'taken').read_text() == 'mine\n'
+
+
+def test_threads_default_to_the_usable_cores_or_omp_num_threads_over_the_jobs(monkeypatch):
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    assert reproduce.default_threads(2) == 3
+    monkeypatch.setenv('OMP_NUM_THREADS', '2')
+    assert reproduce.default_threads(2) == 1 and reproduce.default_threads(1) == 2
+    monkeypatch.setenv('OMP_NUM_THREADS', '16')                               # more than the usable cores
+    assert reproduce.default_threads(1) == 6
+
+
+def test_the_quick_schedule_defaults_to_the_offline_text_encoder(tmp_path):
+    assert reproduce.parse(['--out', str(tmp_path), '--schedule', 'quick']).head == 'all-MiniLM-L6-v2'
+    assert reproduce.parse(['--out', str(tmp_path)]).head is None             # the config's, as released
+    assert reproduce.parse(['--out', str(tmp_path), '--schedule', 'quick', '--head', 'ViT-B/32']).head == 'ViT-B/32'
+
+
 def processes_mentioning(text):
     """The pids of the live processes whose command line contains `text`."""
     pids = []

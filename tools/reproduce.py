@@ -59,6 +59,7 @@ ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled')
 MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
 EXIT_FILE = 'exit.json'                # ... and how its last attempt ended (execute), for a later --summary-only
 METRICS_KEYS = ('history', 'best_acc', 'best_epoch', 'num_epoch', 'finished')      # the trainer's metrics.json
+QUICK_HEAD = 'all-MiniLM-L6-v2'        # the quick schedule's text encoder: its weights come with a package, offline
 ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1'],
             'lst_shuffled': []}                                   # + --text-dir <out>/text-shuffled (command)
 # the paired comparisons (first - second) summarised when both arms are run: they differ in one setting each
@@ -605,14 +606,17 @@ def parse(argv=None):
     p.add_argument('--schedule', default='short', choices=list(SCHEDULES))
     p.add_argument('--jobs', type=int, default=1, help='runs at a time (CPU: the cores are split between them; '
                                                        'GPU: several processes share the device)')
-    p.add_argument('--threads', type=int, default=None, help='CPU threads per run (default: cores / jobs)')
+    p.add_argument('--threads', type=int, default=None,
+                   help='CPU threads per run (default: the cores this process may use, or OMP_NUM_THREADS when set '
+                        'and lower, divided by --jobs)')
     p.add_argument('--num-worker', type=int, default=None,
                    help='data loader workers per run (default: 0 on the CPU, cores / jobs with a GPU)')
     p.add_argument('--out', required=True, help='output folder (runs, summary.md, summary.json, curves.png)')
     p.add_argument('--data-root', default=None, help='NW-UCLA: the all_sqe folder; NTU: the folder of the .npz files '
                                                      '(default: the configs\' paths; quick: generated data)')
-    p.add_argument('--head', default=None, help='text encoder for the LST arms (default: the config\'s, ViT-B/32); '
-                                                'all-MiniLM-L6-v2 works offline')
+    p.add_argument('--head', default=None, help=f'text encoder for the LST arms (default: the config\'s, ViT-B/32, '
+                                                f'whose weights are downloaded; with --schedule quick, {QUICK_HEAD}, '
+                                                f'which works offline)')
     p.add_argument('--device', type=int, nargs='*', default=None, help='GPU index(es) passed to every run; no index: the CPU')
     p.add_argument('--text-cache-dir', default=None, help='passed to every run (the frozen text feature banks)')
     p.add_argument('--summary-only', action='store_true', help='train nothing; summarise what has finished')
@@ -628,19 +632,50 @@ def parse(argv=None):
         p.error(f'--jobs {opts.jobs}: expected at least 1')
     if opts.time_limit is not None and opts.time_limit < 0:
         p.error(f'--time-limit {opts.time_limit}: expected seconds >= 0')
+    if opts.schedule == 'quick' and opts.head is None:    # the config's CLIP needs a download: the first check fails
+        opts.head = QUICK_HEAD
     return opts
+
+
+def usable_cores():
+    """The cores this process may run on (its affinity: a container's or taskset's share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(jobs):
+    """CPU threads per run: the usable cores, or OMP_NUM_THREADS when it is set and lower, split between the runs."""
+    cores = usable_cores()
+    limit = os.environ.get('OMP_NUM_THREADS', '').strip()
+    if limit.isdigit() and int(limit) > 0:
+        cores = min(cores, int(limit))
+    return max(1, cores // jobs)
+
+
+def file_in_the_way(opts):
+    """The first of the folders asked for that names an existing file: 'flag path', or None."""
+    for flag, path in (('--out', opts.out), ('--summary-dir', opts.summary_dir)):
+        if path and os.path.exists(path) and not os.path.isdir(path):
+            return f'{flag} {path}'
+    return None
 
 
 def main(argv=None):
     opts = parse(argv)
     deadline = None if opts.time_limit is None else time.time() + opts.time_limit
-    import torch
+    in_the_way = file_in_the_way(opts)
+    if in_the_way:                                        # before anything is written
+        print(f'error: {in_the_way} is a file: expected a folder (or a path that does not exist yet)',
+              file=sys.stderr)
+        return 2
     out = os.path.abspath(opts.out)
+    import torch
     gpu = torch.cuda.is_available() and opts.device != []
-    cores = os.cpu_count() or 1
-    threads = opts.threads or (None if gpu else max(1, cores // opts.jobs))
+    threads = opts.threads or (None if gpu else default_threads(opts.jobs))
     if opts.num_worker is None:
-        opts.num_worker = max(1, cores // opts.jobs) if gpu else 0
+        opts.num_worker = max(1, usable_cores() // opts.jobs) if gpu else 0
     data_root = os.path.abspath(opts.data_root) if opts.data_root else None
     if opts.schedule == 'quick' and data_root is None:
         data_root = generated_data(opts.benchmark, out)
