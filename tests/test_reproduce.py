@@ -135,8 +135,14 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     (machine,) = summary['machine']
     assert '2 run(s) at a time' in machine and 'PyTorch' in machine
     later = argv[2:argv.index('--jobs')] + ['--jobs', '1', '--head', 'all-MiniLM-L6-v2', '--summary-only']
-    assert reproduce.main(later + ['--out', str(out), '--summary-dir', str(tmp_path / 'later')]) == 0
+    exported = tmp_path / 'results'
+    assert reproduce.main(later + ['--out', str(out), '--summary-dir', str(tmp_path / 'later'),
+                                   '--export-results', str(exported)]) == 0
     assert json.loads((tmp_path / 'later' / 'summary.json').read_text()) == summary
+    # the same summary from the exported small files alone (no weights, no data)
+    assert not list(exported.glob('*/*/*/*.pt')) and (exported / 'lst/joint/seed1/exit.json').exists()
+    assert reproduce.main(later + ['--out', str(exported)]) == 0
+    assert json.loads((exported / 'summary.json').read_text()) == summary and not (exported / 'data').exists()
 
 
 def one_hot_scores(names, predicted, confidence=1.0, num_class=3):
@@ -263,21 +269,22 @@ def fake_reproduction(out):
     lost = fake_run(out, 'lst', 'bone', 3, [0, 0, 0, 1, 1, 2], confidence=2.0)
     os.remove(os.path.join(lost.work_dir, 'epoch1_test_score.pkl'))
     fake_run(out, 'control', 'bone', 3, [0, 0, 0, 1, 1, 2], confidence=2.0)
+    with open(os.path.join(out, reproduce.LABELS_FILE), 'w') as f:
+        json.dump(dict(names=NAMES, labels=LABELS), f)
 
 
 SUMMARY_ONLY = ['--benchmark', 'ucla', '--streams', 'joint', 'bone', '--arms', 'lst', 'control', '--seeds', '1', '2',
                 '3', '--schedule', 'quick', '--summary-only']
 
 
-def test_summary_of_fake_runs_hand_counted(tmp_path, monkeypatch):
+def test_summary_of_fake_runs_hand_counted(tmp_path):
     out = tmp_path / 'out'
     fake_reproduction(out)
-    monkeypatch.setattr(reproduce, 'generated_data', lambda benchmark, out: None)
-    monkeypatch.setattr(reproduce, 'test_labels', lambda benchmark, data_root: (NAMES, LABELS))
     assert reproduce.main(SUMMARY_ONLY + ['--out', str(out)]) == 1             # a failed run
     summary = json.loads((out / 'summary.json').read_text())
     md = (out / 'summary.md').read_text()
     assert summary['data'] == dict(generated=True, test_samples=6) and 'Data: **generated**' in md
+    assert not (out / 'data').exists()                   # the labels came with the folder: nothing generated
     # the failed run reads failed, with its reason, though this process did not run it (its exit record)
     failed = next(r for r in summary['runs'] if (r['arm'], r['stream'], r['seed']) == ('control', 'joint', 3))
     assert (failed['status'], failed['reason'], failed['returncode']) == ('failed', 'ValueError: the loss is NaN', 1)
@@ -319,6 +326,18 @@ def test_summary_of_fake_runs_hand_counted(tmp_path, monkeypatch):
     for text in ('| fused joint + bone |', 'seeds for 80% power', "McNemar's exact test", 'seed 1: 3 : 0, p 0.25',
                  'lst/bone/seed3/epoch1_test_score.pkl: missing', '| control/joint/seed3 | failed: `ValueError'):
         assert text in md, text
+
+
+def test_a_summary_recomputed_from_the_exported_files_is_the_same(tmp_path):
+    out, exported = tmp_path / 'out', tmp_path / 'results'
+    fake_reproduction(out)
+    for run in out.glob('*/*/seed*'):
+        (run / 'checkpoint.pt').write_bytes(b'weights')            # big files stay behind
+    assert reproduce.main(SUMMARY_ONLY + ['--out', str(out), '--export-results', str(exported)]) == 1
+    assert not list(exported.glob('*/*/*/checkpoint.pt')) and (exported / 'control/joint/seed3/exit.json').exists()
+    assert reproduce.main(SUMMARY_ONLY + ['--out', str(exported)]) == 1
+    assert json.loads((exported / 'summary.json').read_text()) == json.loads((out / 'summary.json').read_text())
+    assert (exported / 'summary.md').read_text() == (out / 'summary.md').read_text()
 
 
 def test_a_failed_run_is_listed_with_its_last_log_line_under_summary_only_too(tmp_path):

@@ -27,6 +27,7 @@ way (exit status 130) and starts no other.
 The summary compares each pair of arms seed by seed (tools/paired_stats.py): per stream and per fusion of streams the
 difference with its 95% t-interval, t-test p and the seeds that 80% power would need; McNemar's exact test per seed on
 the test samples right in one arm only; per class the same, with the class each arm most often predicts instead.
+--export-results DIR copies the small files it reads (no weights) so that `--summary-only --out DIR` remakes it.
 """
 import argparse
 import concurrent.futures
@@ -63,6 +64,9 @@ ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled')
 MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
 EXIT_FILE = 'exit.json'                # ... and how its last attempt ended (execute), for a later --summary-only
 SCORE_FILES = {'best': 'epoch1_test_score.pkl', 'last': 'last_test_score.pkl'}       # the trainer's, per epoch kind
+# what --export-results copies of each run: all the summary reads (the checkpoints and weights stay behind)
+EXPORTED_FILES = ('metrics.json', 'config.yaml', MACHINE_FILE, EXIT_FILE, *SCORE_FILES.values())
+LABELS_FILE = 'test_labels.json'       # in an exported folder: the test split's names and labels (no data needed)
 METRICS_KEYS = ('history', 'best_acc', 'best_epoch', 'num_epoch', 'finished')      # the trainer's metrics.json
 QUICK_HEAD = 'all-MiniLM-L6-v2'        # the quick schedule's text encoder: its weights come with a package, offline
 ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1'],
@@ -369,7 +373,7 @@ def signed(value):
 def run_record(run, num_epoch, returncode=None):
     """A run's line of the summary: its status (done, failed, unreadable, incomplete, not run), curve and wall time,
     and why when there is a reason. `returncode`: what execute returned in this process (None: not run here). Paths
-    are relative to --out, so that a summary does not depend on where the folder lies."""
+    are relative to --out, so that a summary does not depend on where the folder lies (--export-results)."""
     record = dict(arm=run.arm, stream=run.stream, seed=run.seed, epochs_done=0, curve=[], wall_s=0.0)
     try:
         metrics, exit_record = run.metrics() or {}, run.exit_record()
@@ -786,6 +790,10 @@ def parse(argv=None):
                    help='seconds: then no run starts and running ones are stopped (they resume next time)')
     p.add_argument('--summary-dir', default=None, help='where summary.md, summary.json and curves.png go '
                                                        '(default: --out)')
+    p.add_argument('--export-results', default=None, metavar='DIR',
+                   help='copy the small files the summary reads (metrics, configs, machine lines, exit records, '
+                        'score files; no weights) into DIR, same layout, with the test labels: '
+                        '`--summary-only --out DIR` then makes the same summary without the runs or the data')
     p.add_argument('extra', nargs=argparse.REMAINDER,
                    help='after --: more arguments for every run, e.g. -- --amp False')
     opts = p.parse_args(argv)
@@ -818,7 +826,8 @@ def default_threads(jobs):
 
 def file_in_the_way(opts):
     """The first of the folders asked for that names an existing file: 'flag path', or None."""
-    for flag, path in (('--out', opts.out), ('--summary-dir', opts.summary_dir)):
+    for flag, path in (('--out', opts.out), ('--summary-dir', opts.summary_dir),
+                       ('--export-results', opts.export_results)):
         if path and os.path.exists(path) and not os.path.isdir(path):
             return f'{flag} {path}'
     return None
@@ -833,14 +842,18 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     out = os.path.abspath(opts.out)
+    if opts.export_results and os.path.abspath(opts.export_results) == out:
+        print(f'error: --export-results {opts.export_results} is --out: expected another folder', file=sys.stderr)
+        return 2
     import torch
     gpu = torch.cuda.is_available() and opts.device != []
     threads = opts.threads or (None if gpu else default_threads(opts.jobs))
     if opts.num_worker is None:
         opts.num_worker = max(1, usable_cores() // opts.jobs) if gpu else 0
     data_root = os.path.abspath(opts.data_root) if opts.data_root else None
+    exported = os.path.exists(os.path.join(out, LABELS_FILE))      # an --export-results folder: no data needed
     generated = opts.schedule == 'quick' and data_root is None
-    if generated:
+    if generated and not (opts.summary_only and exported):
         data_root = generated_data(opts.benchmark, out)
     runs, commands = {}, {}
     plans = {}
@@ -879,18 +892,25 @@ def main(argv=None):
     for key, run in runs.items():
         run.finished_flag = run.finished(plans[key[:2]]['num_epoch'])
     records = [run_record(runs[key], plans[key[:2]]['num_epoch'], returncodes.get(key)) for key in runs]
-    labels = summary_labels(opts.benchmark, data_root)
+    labels = summary_labels(opts.benchmark, out, data_root)
     data = dict(generated=generated, test_samples=len(labels[1]) if labels else None)
     summary = summarize(records, runs, opts.benchmark, opts.streams, opts.arms, opts.seeds,
                         schedule_text(plans, opts), labels, machines_used(runs.values()), data)
     write_summary(summary, os.path.abspath(opts.summary_dir or out), opts)
+    if opts.export_results:
+        count = export_results(runs.values(), os.path.abspath(opts.export_results), labels)
+        print(f'exported: the small files of {count} run(s) to {opts.export_results}')
     failed = [r for r in records if r['status'] in ('failed', 'unreadable')]
     return 1 if failed else 0
 
 
-def summary_labels(benchmark, data_root):
-    """The test split's (names, labels); None without."""
+def summary_labels(benchmark, out, data_root):
+    """The test split's (names, labels): an exported folder's test_labels.json, else the data's; None without."""
+    exported = os.path.join(out, LABELS_FILE)
     try:
+        if os.path.exists(exported):
+            content = read_json(exported, ('names', 'labels'))
+            return content['names'], content['labels']
         return test_labels(benchmark, data_root)
     except (OSError, ValueError, SystemExit) as exc:
         print(f'ensembles, McNemar\'s tests and per-class tables skipped: no test labels ({exc})')
@@ -904,6 +924,31 @@ def write_summary(summary, folder, opts):
     plot_curves(summary, os.path.join(folder, 'curves.png'), opts.streams, opts.arms)
     print(markdown(summary))
     print(f'written: {folder}/summary.md, summary.json, curves.png')
+
+
+def export_results(runs, folder, labels):
+    """Each run's EXPORTED_FILES into <folder>/<arm>/<stream>/seed<k> (every run with a folder, so that failed and
+    unfinished runs read the same), and the test labels into <folder>/test_labels.json; returns the runs copied."""
+    import shutil
+    from engine.outputs import atomic_write
+    copied = 0
+    for run in runs:
+        if not os.path.isdir(run.work_dir):
+            continue
+        target = Run(run.arm, run.stream, run.seed, folder).work_dir
+        os.makedirs(target, exist_ok=True)
+        for name in EXPORTED_FILES:
+            source, copy = os.path.join(run.work_dir, name), os.path.join(target, name)
+            if os.path.exists(source):
+                shutil.copyfile(source, copy)
+            elif os.path.exists(copy):                    # an earlier export's file that the run no longer has
+                os.remove(copy)
+        copied += 1
+    if labels is not None:
+        names, label_list = labels
+        content = dict(names=[str(n) for n in names], labels=[int(k) for k in label_list])
+        atomic_write(os.path.join(folder, LABELS_FILE), lambda f: json.dump(content, f), mode='w')
+    return copied
 
 
 def train(todo, runs, commands, jobs, threads, deadline, machine, returncodes):
