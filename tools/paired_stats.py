@@ -31,7 +31,7 @@ def with_ci(stat, level=LEVEL):
     if stat is not None and stat['n'] > 1:
         from scipy.stats import t                 # scipy comes with scikit-learn
         half = t.ppf(0.5 + level / 2, stat['n'] - 1) * stat['std'] / math.sqrt(stat['n'])
-        stat['ci95'] = [stat['mean'] - half, stat['mean'] + half]
+        stat['ci95'] = [float(stat['mean'] - half), float(stat['mean'] + half)]
     return stat
 
 

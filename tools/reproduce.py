@@ -534,42 +534,60 @@ def difference(x, y):
 
 
 def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels, machine, data):
+    """summary.json: the runs (`runs`), each arm and stream over all its runs (`table`); per comparison 'a - b' the
+    paired differences per stream (`paired`) and per fusion of streams (`fused_paired`), the per-class tables
+    (`per_class`); each arm's fusions (`ensembles`). Without test `labels`, nothing that reads score files."""
     done = [r for r in records if r['status'] == 'done']
     comparisons = [(a, b) for a, b in COMPARISONS if a in arms and b in arms]
-    paired, per_class = {}, {}          # 'a - b' -> stream -> the difference per seed ... / the per-class table
-    files = ScoreFiles(labels[0]) if labels is not None else None
-    if labels is not None:
-        label_list = np.asarray(labels[1])
+    paired, per_class, fused, fused_paired = {}, {}, {}, {}
+    if labels is None:
+        for a, b in comparisons:
+            paired[f'{a} - {b}'] = {stream: paired_difference(records_by_seed(done, stream, (a, b)), (a, b))
+                                    for stream in streams}
+    else:
+        files, label_list = ScoreFiles(labels[0]), np.asarray(labels[1])
         class_names = class_names_of(benchmark, int(np.max(label_list)) + 1)
-    for a, b in comparisons:
-        key = f'{a} - {b}'
-        paired[key], per_class[key] = {}, {}
-        for stream in streams:
-            by_seed = {arm: {r['seed']: r for r in done if r['arm'] == arm and r['stream'] == stream}
-                       for arm in (a, b)}
-            paired[key][stream] = paired_difference(by_seed, (a, b))
-            if files is None:
-                continue
-            pairs = {kind: paired_predictions(runs, stream, seeds, files, (a, b), score_file)
-                     for kind, score_file in SCORE_FILES.items()}
-            paired[key][stream].update(mcnemar={kind: mcnemar_per_seed(p, label_list) for kind, p in pairs.items()},
-                                       missing=list(dict.fromkeys(pairs['best']['missing'] + pairs['last']['missing'])))
-            per_class[key][stream] = per_class_paired(pairs['last'], label_list, class_names)
-        per_class[key] = {stream: table for stream, table in per_class[key].items() if table}
-    per_class = {key: tables for key, tables in per_class.items() if tables}
-    fused, fused_paired = {}, {}
-    if files is not None:
+        for a, b in comparisons:
+            key = f'{a} - {b}'
+            paired[key], tables = compare_streams(done, runs, (a, b), streams, seeds, files, label_list, class_names)
+            if tables:
+                per_class[key] = tables
         sizes = [size for size, members in ENSEMBLES.items() if set(members) <= set(streams)]
         fused = {f'{arm}/{size}': fused_arm(runs, arm, ENSEMBLES[size], seeds, files, label_list)
                  for arm in arms for size in sizes}
         for a, b in comparisons:
-            fused_paired[f'{a} - {b}'] = {
-                str(size): dict(streams=list(ENSEMBLES[size]), **paired_difference(
-                    {arm: {r['seed']: r for r in fused[f'{arm}/{size}']['per_seed']} for arm in (a, b)}, (a, b)))
-                for size in sizes}
+            fused_paired[f'{a} - {b}'] = {str(size): compare_fusions(fused, (a, b), size) for size in sizes}
     return dict(benchmark=benchmark, schedule=plan_text, data=data, machine=machine, runs=records,
                 table=arm_table(done, arms, streams), paired=paired, fused_paired=fused_paired, per_class=per_class,
                 ensembles=fused)
+
+
+def records_by_seed(done, stream, arms):
+    """arm -> seed -> the finished run's record on `stream`."""
+    return {arm: {r['seed']: r for r in done if r['arm'] == arm and r['stream'] == stream} for arm in arms}
+
+
+def compare_streams(done, runs, arms, streams, seeds, files, labels, class_names):
+    """One comparison on each stream: stream -> the paired difference with McNemar's tests per seed and what was
+    left out, and stream -> the per-class table (streams without a paired seed left out)."""
+    paired, per_class = {}, {}
+    for stream in streams:
+        pairs = {kind: paired_predictions(runs, stream, seeds, files, arms, score_file)
+                 for kind, score_file in SCORE_FILES.items()}
+        paired[stream] = dict(paired_difference(records_by_seed(done, stream, arms), arms),
+                              mcnemar={kind: mcnemar_per_seed(p, labels) for kind, p in pairs.items()},
+                              missing=list(dict.fromkeys(pairs['best']['missing'] + pairs['last']['missing'])))
+        table = per_class_paired(pairs['last'], labels, class_names)
+        if table:
+            per_class[stream] = table
+    return paired, per_class
+
+
+def compare_fusions(fused, arms, size):
+    """The paired difference of the two arms' fusions of `size` streams."""
+    members = fused[f'{arms[0]}/{size}']['streams']
+    seeds = {arm: {r['seed']: r for r in fused[f'{arm}/{size}']['per_seed']} for arm in arms}
+    return dict(streams=members, **paired_difference(seeds, arms))
 
 
 def arm_table(done, arms, streams):
