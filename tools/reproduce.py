@@ -62,13 +62,6 @@ BENCHMARKS = {          # name: (config folder, main script, ensemble dataset, g
 STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
 ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled')
 MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
-EXIT_FILE = 'exit.json'                # ... and how its last attempt ended (execute), for a later --summary-only
-SCORE_FILES = {'best': 'epoch1_test_score.pkl', 'last': 'last_test_score.pkl'}       # the trainer's, per epoch kind
-# what --export-results copies of each run: all the summary reads (the checkpoints and weights stay behind)
-EXPORTED_FILES = ('metrics.json', 'config.yaml', MACHINE_FILE, EXIT_FILE, *SCORE_FILES.values())
-LABELS_FILE = 'test_labels.json'       # in an exported folder: the test split's names and labels (no data needed)
-METRICS_KEYS = ('history', 'best_acc', 'best_epoch', 'num_epoch', 'finished')      # the trainer's metrics.json
-QUICK_HEAD = 'all-MiniLM-L6-v2'        # the quick schedule's text encoder: its weights come with a package, offline
 ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1'],
             'lst_shuffled': []}                                   # + --text-dir <out>/text-shuffled (command)
 # the paired comparisons (first - second) summarised when both arms are run: they differ in one setting each
@@ -82,10 +75,17 @@ NTU_MODALITY = {'joint': {}, 'bone': {'bone': True}, 'joint_vel': {'vel': True},
 ENSEMBLES = {2: ('joint', 'bone'), 3: ('joint', 'bone', 'joint_vel'), 4: STREAMS}
 STOPPED, NOT_STARTED = 'stopped at the time limit', 'not started (time limit)'     # what execute returns then
 INTERRUPTED = 'interrupted'                # ... and after Ctrl-C or SIGTERM
-FOLDER_DELETED = 'failed: its folder was deleted while it ran'                     # ... and then
 STOP_GRACE_S = 15                          # a stopped run gets this long to exit after SIGINT, then it is killed
 POLL_S = 1.0                               # how often a waiting run looks at the time limit and the stop request
 STOP = threading.Event()                   # set by Ctrl-C / SIGTERM: running runs are stopped, no other starts
+FOLDER_DELETED = 'failed: its folder was deleted while it ran'     # what execute returns then
+EXIT_FILE = 'exit.json'                    # in each run's folder: how its last attempt ended, for --summary-only
+SCORE_FILES = {'best': 'epoch1_test_score.pkl', 'last': 'last_test_score.pkl'}       # the trainer's, per epoch kind
+# what --export-results copies of each run: all the summary reads (the checkpoints and weights stay behind)
+EXPORTED_FILES = ('metrics.json', 'config.yaml', MACHINE_FILE, EXIT_FILE, *SCORE_FILES.values())
+LABELS_FILE = 'test_labels.json'           # in an exported folder: the test split's names and labels (no data needed)
+METRICS_KEYS = ('history', 'best_acc', 'best_epoch', 'num_epoch', 'finished')      # the trainer's metrics.json
+QUICK_HEAD = 'all-MiniLM-L6-v2'            # the quick schedule's text encoder: its weights come with a package
 
 
 # ---------------------------------------------------------------------------------------------------- runs
