@@ -1,16 +1,20 @@
 """tools/reproduce.py: schedules, the quick command end to end on generated NW-UCLA data, resume, failures."""
 import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
+import paired_stats  # noqa: E402
 import reproduce  # noqa: E402
 
 
@@ -92,8 +96,23 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     for row in summary['per_class']['lst - control']['joint']['classes']:
         net = sum(d * row['samples'] / 100 for d in row['per_seed'])
         assert net == pytest.approx(row['a_only'] - row['b_only'], abs=0.05)
+        assert sum(t['b'] for t in row['mcnemar']) == row['a_only'] and row['pairs'] == 2 * row['samples']
     assert '## Per class, lst - control: joint' in (out / 'summary.md').read_text()
     assert summary['table']['control/bone']['last']['n'] == 2
+    # McNemar per seed: the discordant samples add up to the paired difference of the runs' own top-1
+    assert summary['data'] == dict(generated=True, test_samples=40)
+    for row, test in zip(paired['joint']['per_seed'], paired['joint']['mcnemar']['last']):
+        assert test['seed'] == row['seed'] and 0 <= test['p'] <= 1
+        assert 100 * (test['b'] - test['c']) / 40 == pytest.approx(row['last'], abs=0.02)
+    assert paired['joint']['arms']['lst']['best']['n'] == 2 and 'seeds_for_80_power' in paired['joint']['best']
+    # the fused difference per seed is the difference of the arms' fusions
+    fused = summary['fused_paired']['lst - control']['2']
+    arms_fused = {arm: {r['seed']: r['last'] for r in summary['ensembles'][f'{arm}/2']['per_seed']}
+                  for arm in ('lst', 'control')}
+    assert [r['last'] for r in fused['per_seed']] == [round(arms_fused['lst'][s] - arms_fused['control'][s], 2)
+                                                      for s in (1, 2)]
+    assert summary['ensembles']['lst/2']['missing'] == []
+    assert '| fused joint + bone |' in (out / 'summary.md').read_text()
     for r in summary['runs']:
         assert len(r['curve']) == 3 and 0 <= r['best'] <= 100
     assert (out / 'curves.png').stat().st_size > 0 and '| lst/joint |' in (out / 'summary.md').read_text()
@@ -115,14 +134,23 @@ def test_quick_end_to_end_then_nothing_to_train(tmp_path):
     # the machine line is what the runs ran with, not what a later summarising command was given
     (machine,) = summary['machine']
     assert '2 run(s) at a time' in machine and 'PyTorch' in machine
-    assert reproduce.main(argv[2:argv.index('--jobs')] + ['--jobs', '1', '--head', 'all-MiniLM-L6-v2', '--out',
-                                                          str(out), '--summary-only', '--summary-dir',
-                                                          str(tmp_path / 'later')]) == 0
-    assert json.loads((tmp_path / 'later' / 'summary.json').read_text())['machine'] == [machine]
+    later = argv[2:argv.index('--jobs')] + ['--jobs', '1', '--head', 'all-MiniLM-L6-v2', '--summary-only']
+    exported = tmp_path / 'results'
+    assert reproduce.main(later + ['--out', str(out), '--summary-dir', str(tmp_path / 'later'),
+                                   '--export-results', str(exported)]) == 0
+    assert json.loads((tmp_path / 'later' / 'summary.json').read_text()) == summary
+    # the same summary from the exported small files alone (no weights, no data)
+    assert not list(exported.glob('*/*/*/*.pt')) and (exported / 'lst/joint/seed1/exit.json').exists()
+    assert reproduce.main(later + ['--out', str(exported)]) == 0
+    assert json.loads((exported / 'summary.json').read_text()) == summary and not (exported / 'data').exists()
+
+
+def one_hot_scores(names, predicted, confidence=1.0, num_class=3):
+    return {n: [confidence if k == c else 0.0 for k in range(num_class)] for n, c in zip(names, predicted)}
 
 
 def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
-    import pickle
+    from engine.outputs import save_pickle
     names, labels = ['a', 'b', 'c', 'd', 'e'], [0, 0, 1, 1, 1]
     # predicted classes per arm and seed; class 0 has 2 samples, class 1 has 3
     predicted = {('lst', 1): [0, 0, 1, 1, 0], ('control', 1): [0, 1, 0, 1, 1],
@@ -131,48 +159,254 @@ def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
     runs = {}
     for (arm, seed), classes in predicted.items():
         run = reproduce.Run(arm, 'joint', seed, str(tmp_path))
-        os.makedirs(run.work_dir)
-        scores = {n: [1.0 if k == c else 0.0 for k in range(2)] for n, c in zip(names, classes)}
-        with open(os.path.join(run.work_dir, 'last_test_score.pkl'), 'wb') as f:
-            pickle.dump(scores, f)
+        save_pickle(one_hot_scores(names, classes, num_class=2), os.path.join(run.work_dir, 'last_test_score.pkl'))
         run.finished_flag = True
         runs[arm, 'joint', seed] = run
-    table = reproduce.per_class_paired(runs, 'joint', [1, 2, 3], names, labels, ['zero', 'one'])
-    assert table['seeds'] == [1, 2]
-    zero, one = table['classes']
+
+    def table(seeds, arms=('lst', 'control')):
+        files = reproduce.ScoreFiles(names)
+        pairs = reproduce.paired_predictions(runs, 'joint', seeds, files, arms, 'last_test_score.pkl')
+        return reproduce.per_class_paired(pairs, labels, ['zero', 'one'])
+    paired = table([1, 2, 3])
+    assert paired['seeds'] == [1, 2] and paired['missing'] == []
+    zero, one = paired['classes']
     # class 0: lst right 2/2 then 1/2, control 1/2 then 1/2 -> +50, 0; one (sample, seed) right in lst only
     assert (zero['name'], zero['samples'], zero['per_seed'], zero['mean']) == ('zero', 2, [50.0, 0.0], 25.0)
     assert (zero['a'], zero['b'], zero['a_only'], zero['b_only']) == (75.0, 50.0, 1, 0)
     # class 1: lst 2/3 then 3/3, control 2/3 then 3/3; sample c right in lst only, sample e in control only
     assert (one['per_seed'], one['a_only'], one['b_only']) == ([0.0, 0.0], 1, 1)
-    md = '\n'.join(reproduce.per_class_markdown('joint', table))
+    # ... per seed: seed 1 holds both discordant samples, one each way (exact p 1); seed 2 none
+    assert one['mcnemar'] == [dict(seed=1, b=1, c=1, p=1.0), dict(seed=2, b=0, c=0, p=1.0)]
+    # the wrong classes: for class 1, lst says 0 twice (seed 1: e, seed 2: none), control says 0 once (c, seed 1)
+    assert one['a_confused'] == dict(label=0, name='zero', count=1, other_count=1)
+    assert one['pairs'] == 6 and one['t_test']['p'] is None               # 0 and 0: no spread, no t
+    md = '\n'.join(reproduce.per_class_markdown('joint', paired))
     assert '| 0 zero | 2 | 75.0 | 50.0 | +50.0, +0.0 | +25.0 | 1 / 0 |' in md and 'seeds 1, 2' in md
     assert '| class | samples | lst | control | lst - control per seed |' in md
     # the other way round, the signs and the counts swap
-    swapped = reproduce.per_class_paired(runs, 'joint', [1, 2], names, labels, ['zero', 'one'], ('control', 'lst'))
+    swapped = table([1, 2], ('control', 'lst'))
     assert swapped['classes'][0]['per_seed'] == [-50.0, 0.0] and swapped['classes'][0]['b_only'] == 1
-    # no finished pair: no table
-    assert reproduce.per_class_paired(runs, 'joint', [3], names, labels, ['zero', 'one']) is None
+    # no finished pair: no table; a finished run without its score file: named, not dropped in silence
+    assert table([3]) is None
+    os.remove(os.path.join(runs['control', 'joint', 2].work_dir, 'last_test_score.pkl'))
+    assert table([1, 2])['missing'] == ['control/joint/seed2/last_test_score.pkl: missing']
 
 
-@pytest.mark.slow
-def test_the_paired_difference_gets_its_t_interval():
-    stat = reproduce.with_ci(reproduce.mean_std([1.0, 2.0, 3.0]))
+def test_mcnemar_counts_the_discordant_samples_and_gives_the_exact_p():
+    lst = [1, 1, 1, 1, 0, 0, 1, 0]
+    control = [0, 0, 0, 1, 0, 1, 1, 0]
+    # right in lst only: samples 0, 1, 2; in control only: sample 5. Exact two-sided p of 3 of 4 at 1/2:
+    # P(X >= 3) + P(X <= 1) = (1 + 4 + 4 + 1) / 16
+    assert paired_stats.mcnemar(lst, control) == dict(b=3, c=1, p=10 / 16)
+    assert paired_stats.mcnemar([1] * 9 + [0], [0] * 9 + [1]) == dict(b=9, c=1, p=22 / 1024)   # (1 + 10) * 2 / 2^10
+    assert paired_stats.mcnemar([1, 0], [1, 0]) == dict(b=0, c=0, p=1.0)
+
+
+def test_seeds_for_80_percent_power_at_the_observed_spread():
+    # the numbers of the team's issue: NW-UCLA joint, best epoch (+2.02 +- 4.52) and bone (+1.58 +- 2.00)
+    assert paired_stats.seeds_for_power(2.02, 4.52) == 42
+    assert paired_stats.seeds_for_power(1.58, 2.00) == 15
+    assert paired_stats.seeds_for_power(-2.02, 4.52) == 42                    # two-sided: the sign does not matter
+    assert paired_stats.seeds_for_power(0.0, 4.52) is None                    # no effect: no number of seeds
+    assert paired_stats.power(42, 2.02 / 4.52) >= 0.8 > paired_stats.power(41, 2.02 / 4.52)
+
+
+def test_the_paired_difference_gets_its_t_interval_t_test_and_power():
+    stat = paired_stats.with_ci(paired_stats.mean_std([1.0, 2.0, 3.0]))
     # mean 2, sample std 1, n 3: 2 +- t(0.975, 2 df) / sqrt(3), t = 4.3027 from the table
     assert stat['ci95'] == pytest.approx([2 - 4.3027 / 3 ** 0.5, 2 + 4.3027 / 3 ** 0.5], abs=1e-3)
-    assert 'ci95' not in reproduce.with_ci(reproduce.mean_std([5.0]))            # one seed: no interval
+    assert 'ci95' not in paired_stats.with_ci(paired_stats.mean_std([5.0]))            # one seed: no interval
     assert reproduce.fmt(stat) == '2.00 +- 1.00 (n=3, 95% CI [-0.48, +4.48])'
+    # doffing's differences on seeds 1-3 (docs/results.md): t = 8.0, 2 df, p = 0.015
+    test = paired_stats.paired_stat([16.3, 23.3, 16.3])
+    assert (round(test['t'], 1), test['df'], round(test['p'], 3)) == (8.0, 2, 0.015)
+    assert test['seeds_for_80_power'] == paired_stats.seeds_for_power(test['mean'], test['std'])
+    assert reproduce.fmt(test, signed=True).startswith('+18.63 +- 4.04 (n=3, 95% CI [') and 'p 0.015' in \
+        reproduce.fmt(test, signed=True)
 
 
-def test_a_failed_run_is_listed_with_its_last_log_line(tmp_path):
+LABELS = [0, 0, 0, 1, 1, 2]                               # NW-UCLA's first three classes, 3 + 2 + 1 test samples
+NAMES = [f's{i}' for i in range(len(LABELS))]
+
+
+def fake_run(out, arm, stream, seed, last, best=None, finished=True, confidence=1.0):
+    """A run's folder as the trainer leaves it, without training: metrics.json (3 epochs, the quick schedule's) and
+    the best and last epoch's score files predicting the classes `best` and `last` with `confidence`."""
+    from engine.outputs import save_pickle
+    best = last if best is None else best
+    run = reproduce.Run(arm, stream, seed, str(out))
+    top1 = {kind: float(np.mean(np.array(predicted) == LABELS)) for kind, predicted in (('best', best), ('last', last))}
+    history = [dict(epoch=1, val_acc=0.2, seconds=60), dict(epoch=2, val_acc=top1['best'], seconds=60),
+               dict(epoch=3, val_acc=top1['last'], seconds=60)]
+    metrics = dict(history=history if finished else history[:1], best_acc=top1['best'], best_epoch=2, num_epoch=3,
+                   finished=finished)
+    os.makedirs(run.work_dir)
+    (open(os.path.join(run.work_dir, 'metrics.json'), 'w')).write(json.dumps(metrics))
+    if finished:
+        save_pickle(one_hot_scores(NAMES, best, confidence), os.path.join(run.work_dir, 'epoch1_test_score.pkl'))
+        save_pickle(one_hot_scores(NAMES, last, confidence), os.path.join(run.work_dir, 'last_test_score.pkl'))
+    return run
+
+
+def fake_reproduction(out):
+    """lst and control, joint and bone, seeds 1-3: control/joint/seed3 failed, lst/bone/seed3 lost its best-epoch
+    score file. Bone scores are twice as confident as joint ones, so the two-stream fusion predicts bone's classes."""
+    # joint, last = best                 lst: 6/6, 5/6, 5/6          control: 3/6, 4/6, failed
+    fake_run(out, 'lst', 'joint', 1, [0, 0, 0, 1, 1, 2])
+    fake_run(out, 'control', 'joint', 1, [0, 1, 1, 1, 0, 2])
+    fake_run(out, 'lst', 'joint', 2, [0, 0, 1, 1, 1, 2])
+    fake_run(out, 'control', 'joint', 2, [0, 1, 1, 1, 1, 2])
+    fake_run(out, 'lst', 'joint', 3, [0, 0, 0, 1, 1, 1])
+    failed = fake_run(out, 'control', 'joint', 3, [0] * 6, finished=False)
+    with open(os.path.join(failed.work_dir, 'console.log'), 'w') as f:
+        f.write('Epoch 2\nValueError: the loss is NaN\n')
+    reproduce.write_exit_record(failed, 1)
+    # bone                               lst: 5/6, 6/6, 6/6          control: 5/6 (best 6/6), 5/6, 6/6
+    fake_run(out, 'lst', 'bone', 1, [0, 0, 0, 1, 1, 1], confidence=2.0)
+    fake_run(out, 'control', 'bone', 1, [0, 0, 0, 1, 1, 1], best=[0, 0, 0, 1, 1, 2], confidence=2.0)
+    fake_run(out, 'lst', 'bone', 2, [0, 0, 0, 1, 1, 2], confidence=2.0)
+    fake_run(out, 'control', 'bone', 2, [0, 0, 0, 0, 1, 2], confidence=2.0)
+    lost = fake_run(out, 'lst', 'bone', 3, [0, 0, 0, 1, 1, 2], confidence=2.0)
+    os.remove(os.path.join(lost.work_dir, 'epoch1_test_score.pkl'))
+    fake_run(out, 'control', 'bone', 3, [0, 0, 0, 1, 1, 2], confidence=2.0)
+    with open(os.path.join(out, reproduce.LABELS_FILE), 'w') as f:
+        json.dump(dict(names=NAMES, labels=LABELS), f)
+
+
+SUMMARY_ONLY = ['--benchmark', 'ucla', '--streams', 'joint', 'bone', '--arms', 'lst', 'control', '--seeds', '1', '2',
+                '3', '--schedule', 'quick', '--summary-only']
+
+
+def test_summary_of_fake_runs_hand_counted(tmp_path):
+    out = tmp_path / 'out'
+    fake_reproduction(out)
+    assert reproduce.main(SUMMARY_ONLY + ['--out', str(out)]) == 1             # a failed run
+    summary = json.loads((out / 'summary.json').read_text())
+    md = (out / 'summary.md').read_text()
+    assert summary['data'] == dict(generated=True, test_samples=6) and 'Data: **generated**' in md
+    assert not (out / 'data').exists()                   # the labels came with the folder: nothing generated
+    # the failed run reads failed, with its reason, though this process did not run it (its exit record)
+    failed = next(r for r in summary['runs'] if (r['arm'], r['stream'], r['seed']) == ('control', 'joint', 3))
+    assert (failed['status'], failed['reason'], failed['returncode']) == ('failed', 'ValueError: the loss is NaN', 1)
+    # arm means: all runs (lst joint n=3) beside the paired seeds' (n=2: control seed 3 failed)
+    joint = summary['paired']['lst - control']['joint']
+    assert summary['table']['lst/joint']['last']['n'] == 3
+    assert joint['arms']['lst']['last']['n'] == 2 and joint['arms']['lst']['last']['mean'] == pytest.approx(91.665)
+    assert joint['arms']['control']['last']['mean'] == pytest.approx((50 + 66.67) / 2)
+    assert [r['last'] for r in joint['per_seed']] == [50.0, 16.66]          # 100 - 50, 83.33 - 66.67
+    assert isinstance(joint['last']['seeds_for_80_power'], int) and joint['last']['p'] is not None
+    # McNemar, seed 1: lst alone right on samples 1, 2, 4 (p = 2 / 8); seed 2: on sample 1
+    assert joint['mcnemar']['last'] == [dict(seed=1, b=3, c=0, p=0.25), dict(seed=2, b=1, c=0, p=1.0)]
+    bone = summary['paired']['lst - control']['bone']
+    assert [t['seed'] for t in bone['mcnemar']['last']] == [1, 2, 3]
+    assert [t['seed'] for t in bone['mcnemar']['best']] == [1, 2]             # seed 3: lst's best scores are lost
+    assert bone['missing'] == ['lst/bone/seed3/epoch1_test_score.pkl: missing']
+    # per class, joint: class 0 (3 samples x 2 seeds): lst 3/3 then 2/3, control 1/3 twice
+    zero = summary['per_class']['lst - control']['joint']['classes'][0]
+    assert zero['per_seed'] == [66.67, 33.33] and (zero['a_only'], zero['b_only']) == (3, 0)
+    assert [(t['b'], t['c'], t['p']) for t in zero['mcnemar']] == [(2, 0, 0.5), (1, 0, 1.0)]
+    # t = 50 / (23.57 / sqrt 2) = 3.0 with 1 df (a Cauchy): p = 1 - 2 atan(3) / pi
+    assert zero['t_test']['p'] == pytest.approx(1 - 2 * math.atan(3) / math.pi, abs=1e-3)
+    # control calls 4 of the 6 pairs class 1 (pick up with two hands), lst 1
+    assert zero['b_confused'] == dict(label=1, name='pick up with two hands', count=4, other_count=1)
+    assert zero['a_confused'] == dict(label=1, name='pick up with two hands', count=1, other_count=4)
+    assert 'pick up with two hands 4 (lst 1)' in md
+    # the fusion follows bone: lst 83.33 / 100 / (100, its best file lost), control 100 best 83.33 last / 83.33
+    lst_fused = summary['ensembles']['lst/2']
+    assert [(r['seed'], r['best'], r['last']) for r in lst_fused['per_seed']] == [(1, 83.33, 83.33), (2, 100.0, 100.0),
+                                                                                   (3, None, 100.0)]
+    assert lst_fused['missing'] == ['lst/bone/seed3/epoch1_test_score.pkl: missing']
+    assert summary['ensembles']['control/2']['missing'] == ['control/joint/seed3: not finished']
+    fused = summary['fused_paired']['lst - control']['2']
+    assert [(r['seed'], r['best'], r['last']) for r in fused['per_seed']] == [(1, -16.67, 0.0), (2, 16.67, 16.67)]
+    assert fused['best']['mean'] == 0.0 and fused['best']['seeds_for_80_power'] is None
+    assert fused['last']['ci95'] == pytest.approx([8.335 - 12.706 * fused['last']['std'] / 2 ** 0.5,
+                                                   8.335 + 12.706 * fused['last']['std'] / 2 ** 0.5], abs=1e-2)
+    assert fused['arms']['control']['best']['mean'] == pytest.approx((100 + 83.33) / 2)
+    for text in ('| fused joint + bone |', 'seeds for 80% power', "McNemar's exact test", 'seed 1: 3 : 0, p 0.25',
+                 'lst/bone/seed3/epoch1_test_score.pkl: missing', '| control/joint/seed3 | failed: `ValueError'):
+        assert text in md, text
+
+
+def test_a_summary_recomputed_from_the_exported_files_is_the_same(tmp_path):
+    out, exported = tmp_path / 'out', tmp_path / 'results'
+    fake_reproduction(out)
+    for run in out.glob('*/*/seed*'):
+        (run / 'checkpoint.pt').write_bytes(b'weights')            # big files stay behind
+    assert reproduce.main(SUMMARY_ONLY + ['--out', str(out), '--export-results', str(exported)]) == 1
+    assert not list(exported.glob('*/*/*/checkpoint.pt')) and (exported / 'control/joint/seed3/exit.json').exists()
+    assert reproduce.main(SUMMARY_ONLY + ['--out', str(exported)]) == 1
+    assert json.loads((exported / 'summary.json').read_text()) == json.loads((out / 'summary.json').read_text())
+    assert (exported / 'summary.md').read_text() == (out / 'summary.md').read_text()
+
+
+def test_a_failed_run_is_listed_with_its_last_log_line_under_summary_only_too(tmp_path):
     out = tmp_path / 'bad'
-    code = reproduce.main(['--streams', 'joint', '--arms', 'lst', '--seeds', '1', '--schedule', 'quick',
-                           '--head', 'all-MiniLM-L6-v2', '--out', str(out), '--', '--base-lr', 'fast'])
-    assert code == 1
+    argv = ['--streams', 'joint', '--arms', 'lst', '--seeds', '1', '--schedule', 'quick', '--out', str(out), '--',
+            '--base-lr', 'fast']
+    assert reproduce.main(argv) == 1
     summary = json.loads((out / 'summary.json').read_text())
     (run,) = summary['runs']
-    assert run['status'] == 'failed' and "invalid float value: 'fast'" in run['last_line']
+    assert run['status'] == 'failed' and "invalid float value: 'fast'" in run['reason']
     assert 'failed' in (out / 'summary.md').read_text()
+    assert reproduce.main(argv[:-3] + ['--summary-only', '--summary-dir', str(tmp_path / 'later')]) == 1
+    assert json.loads((tmp_path / 'later' / 'summary.json').read_text())['runs'] == [run]
+
+
+def test_a_run_whose_folder_is_deleted_while_it_runs_has_failed_and_says_so(tmp_path):
+    run = reproduce.Run('lst', 'joint', 1, str(tmp_path))
+    deleting = f'import shutil; shutil.rmtree({run.work_dir!r})'
+    assert reproduce.execute(run, [sys.executable, '-c', deleting], None) == reproduce.FOLDER_DELETED
+    record = reproduce.run_record(run, 3, reproduce.FOLDER_DELETED)
+    assert (record['status'], record['reason']) == ('failed', 'its folder lst/joint/seed1 was deleted while it ran')
+    # deleted after it ended, before the summary
+    later = reproduce.Run('lst', 'joint', 2, str(tmp_path))
+    assert reproduce.execute(later, [sys.executable, '-c', 'pass'], None) == 0
+    shutil.rmtree(later.work_dir)
+    assert reproduce.run_record(later, 3, 0)['reason'] == \
+        'its folder lst/joint/seed2 was deleted during the reproduction'
+    assert reproduce.run_record(later, 3)['status'] == 'not run'                 # never run here: nothing to say
+
+
+@pytest.mark.parametrize('content, says', [('{"history": [{"epoch": 1, "val_a', 'truncated or not JSON'),
+                                           ('{"history": [], "finished": false}', 'partial: no best_acc, best_epoch'),
+                                           ('{"history": [{"epoch": 1}], "best_acc": 0.5, "best_epoch": 1, '
+                                            '"num_epoch": 3, "finished": false}', 'each with its val_acc')])
+def test_a_truncated_or_partial_metrics_file_is_reported_not_a_traceback(tmp_path, content, says):
+    run = reproduce.Run('lst', 'joint', 1, str(tmp_path))
+    os.makedirs(run.work_dir)
+    with open(os.path.join(run.work_dir, 'metrics.json'), 'w') as f:
+        f.write(content)
+    assert not run.finished(3)                             # trained again: the trainer rewrites it
+    record = reproduce.run_record(run, 3)
+    assert record['status'] == 'unreadable' and record['reason'].startswith('lst/joint/seed1/metrics.json: ')
+    assert says in record['reason'] and '\n' not in record['reason']
+    assert f'| lst/joint/seed1 | unreadable: `lst/joint/seed1/metrics.json: ' in reproduce.markdown(
+        reproduce.summarize([record], {}, 'ucla', ['joint'], ['lst'], [1], 'quick', None, [], dict(generated=True)))
+
+
+def test_out_naming_a_file_is_one_error_line_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / 'taken').write_text('mine\n')
+    assert reproduce.main(['--out', str(tmp_path / 'taken'), '--schedule', 'quick']) == 2
+    error = capsys.readouterr().err
+    assert error.startswith('error: --out ') and 'is a file' in error and error.count('\n') == 1
+    assert sorted(os.listdir(tmp_path)) == ['taken'] and (tmp_path / 'taken').read_text() == 'mine\n'
+
+
+def test_threads_default_to_the_usable_cores_or_omp_num_threads_over_the_jobs(monkeypatch):
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    assert reproduce.default_threads(2) == 3
+    monkeypatch.setenv('OMP_NUM_THREADS', '2')
+    assert reproduce.default_threads(2) == 1 and reproduce.default_threads(1) == 2
+    monkeypatch.setenv('OMP_NUM_THREADS', '16')                               # more than the usable cores
+    assert reproduce.default_threads(1) == 6
+
+
+def test_the_quick_schedule_defaults_to_the_offline_text_encoder(tmp_path):
+    assert reproduce.parse(['--out', str(tmp_path), '--schedule', 'quick']).head == 'all-MiniLM-L6-v2'
+    assert reproduce.parse(['--out', str(tmp_path)]).head is None             # the config's, as released
+    assert reproduce.parse(['--out', str(tmp_path), '--schedule', 'quick', '--head', 'ViT-B/32']).head == 'ViT-B/32'
 
 
 def processes_mentioning(text):
