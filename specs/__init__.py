@@ -87,8 +87,15 @@ class Benchmark:
     key: str                      # tools/reproduce.py's --benchmark name
     spec: str
     config_dir: str
-    data: str                     # its data under the data folder (a file, or NW-UCLA's folder)
+    data: str                     # its data under the data folder (a file, or NW-UCLA's folder); None: the user's
     test_split: str
+    lst_config: str = 'lst_{stream}.yaml'           # in config_dir: the LST config of a stream
+    baseline_config: str = 'default.yaml'           # ... and CTR-GCN's (None: none)
+
+    def config(self, arm, stream):
+        """The config file of an arm ('ctrgcn' or an LST arm) and stream, under config_dir."""
+        name = self.baseline_config if arm == 'ctrgcn' else self.lst_config
+        return None if name is None else os.path.join(self.config_dir, name.format(stream=stream))
 
     def test_feeder_args(self, data_dir='data', folder=None):
         """The feeder arguments of the test split, with the data under `data_dir` (as released: data/ntu/...,
@@ -115,9 +122,9 @@ BENCHMARKS = {b.name: b for b in (
 )}
 
 
-def benchmark(key):
-    """A benchmark by its tools/reproduce.py name ('ucla', 'ntu60-xsub', ...)."""
-    found = [b for b in BENCHMARKS.values() if b.key == key]
-    if not found:
-        raise ValueError(f'benchmark {key!r}: unknown; known: {", ".join(b.key for b in BENCHMARKS.values())}')
-    return found[0]
+# your own data in pyskl's format, with the configs of config/custom (tools/reproduce.py --ann-file, --text-dir)
+CUSTOM_BENCHMARKS = {b.key: b for b in (
+    Benchmark('custom-2d', 'custom-2d', 'custom', 'config/custom', None, 'val', 'lst_{stream}_2d.yaml',
+              'ctrgcn_{stream}_2d.yaml'),
+    Benchmark('custom-3d', 'custom-3d', 'custom', 'config/custom', None, 'val', 'lst_{stream}_3d.yaml', None),
+)}

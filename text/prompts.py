@@ -51,6 +51,17 @@ def _read_lines(path, needed, most):
     return lines[:needed]
 
 
+def read_names(path):
+    """The class names of a label-map file (one per line, in label order), with the loader's checks."""
+    if not os.path.isfile(path):
+        raise DescriptionError(f'label map {path} not found')
+    with open(path, encoding='utf-8-sig') as f:
+        count = len([line for line in f.read().splitlines() if line.strip()])
+    if count == 0:
+        raise DescriptionError(f'{path}: no class names (one per line, in label order)')
+    return _read_lines(path, count, count)
+
+
 def _check_name(path, number, name, expected):
     if name.strip().lower() != expected.lower():
         raise DescriptionError(f'{path}, line {number}: class name {name.strip()!r} does not match the label map\'s '

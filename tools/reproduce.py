@@ -53,7 +53,8 @@ import ensemble  # noqa: E402
 import specs  # noqa: E402
 from paired_stats import mcnemar, mean_std, paired_stat, t_test, top_confusion  # noqa: E402
 
-BENCHMARKS = {b.key: b for b in specs.BENCHMARKS.values()}        # --benchmark name: its configs, data and spec
+# --benchmark name: its configs, data and spec
+BENCHMARKS = {b.key: b for b in (*specs.BENCHMARKS.values(), *specs.CUSTOM_BENCHMARKS.values())}
 STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
 ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled')
 MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
@@ -164,8 +165,12 @@ def read_json(path, keys):
 
 
 def config_path(benchmark, arm, stream):
-    folder = BENCHMARKS[benchmark].config_dir
-    return os.path.join(ROOT, folder, 'default.yaml' if arm == 'ctrgcn' else f'lst_{stream}.yaml')
+    name = BENCHMARKS[benchmark].config(arm, stream)
+    path = name and os.path.join(ROOT, name)
+    if not path or not os.path.exists(path):
+        raise ValueError(f'--benchmark {benchmark} has no config for the {arm} arm on the {stream} stream'
+                         + (f' ({name} not found)' if name else ''))
+    return path
 
 
 def schedule_of(config, schedule):
@@ -200,6 +205,8 @@ def command(run, benchmark, schedule, opts, data_root):
     if data_root:
         train.update(spec.relocate(config['train_feeder_args'], data_root))
         test.update(spec.relocate(config['test_feeder_args'], data_root))
+    if opts.ann_file:
+        train['ann_file'] = test['ann_file'] = os.path.abspath(opts.ann_file)
     argv = [sys.executable, os.path.join(ROOT, spec.script), '--config', cfg_path,
             '--work-dir', run.work_dir, '--seed', str(run.seed), '--num-epoch', str(plan['num_epoch']),
             '--step', *map(str, plan['step']), '--warm_up_epoch', str(plan['warm_up_epoch']),
@@ -207,14 +214,20 @@ def command(run, benchmark, schedule, opts, data_root):
     for flag, extra in (('--train-feeder-args', train), ('--test-feeder-args', test)):
         if extra:
             argv += [flag, repr(extra)]
-    if run.arm != 'ctrgcn' and opts.head:
-        argv += ['--model-args', repr({'head': [opts.head]})]
+    model_args = dict(head=[opts.head]) if run.arm != 'ctrgcn' and opts.head else {}
+    if opts.num_class:
+        model_args['num_class'] = opts.num_class
+    if model_args:
+        argv += ['--model-args', repr(model_args)]
     if opts.device is not None:                            # `--device` with no index: the CPU
         argv += ['--device', *(map(str, opts.device) if opts.device else ['cpu'])]
     if opts.text_cache_dir:
         argv += ['--text-cache-dir', opts.text_cache_dir]
     if run.arm == 'lst_shuffled':
-        argv += ['--text-dir', shuffled_text(opts.out, benchmark, config)]
+        argv += ['--text-dir', shuffled_text(opts.out, benchmark, opts.num_class or config['model_args']['num_class'],
+                                             opts.text_dir)]
+    elif opts.text_dir and run.arm != 'ctrgcn':
+        argv += ['--text-dir', os.path.abspath(opts.text_dir)]
     return argv + ARM_ARGS[run.arm] + opts.extra, plan
 
 
@@ -296,13 +309,12 @@ def stop(process):
 
 
 # ---------------------------------------------------------------------------------------------------- data
-def shuffled_text(out, benchmark, config):
+def shuffled_text(out, benchmark, num_class, text_dir=None):
     """<out>/text-shuffled: the descriptions of the lst_shuffled arm (written once; the same every time)."""
     from text.prompts import write_shuffled
     folder = os.path.abspath(os.path.join(out, SHUFFLED_TEXT))
     if not os.path.exists(os.path.join(folder, 'shuffle.txt')):
-        num_class = config['model_args']['num_class']
-        write_shuffled(BENCHMARKS[benchmark].spec, folder, num_class)
+        write_shuffled(BENCHMARKS[benchmark].spec, folder, num_class, text_dir=text_dir)
     return folder
 
 
@@ -318,9 +330,15 @@ def generated_data(benchmark, out):
     return root
 
 
-def test_labels(benchmark, data_root):
-    """(names, labels) of the test split, for fusing the streams' score files."""
-    return BENCHMARKS[benchmark].test_labels(os.path.join(ROOT, 'data'), data_root)
+def test_labels(benchmark, data_root, runs=()):
+    """(names, labels) of the test split, for fusing the streams' score files: from the benchmark's data, or for
+    your own data (custom benchmarks) from the test split a run's config names."""
+    if BENCHMARKS[benchmark].data is not None:
+        return BENCHMARKS[benchmark].test_labels(os.path.join(ROOT, 'data'), data_root)
+    for run in runs:
+        if os.path.exists(os.path.join(run.work_dir, 'config.yaml')):
+            return ensemble.config_labels(run.work_dir)[:2]
+    raise FileNotFoundError('no run has started yet')
 
 
 # ---------------------------------------------------------------------------------------------------- summary
@@ -396,11 +414,11 @@ class ScoreFiles:
         return self.predicted[key]
 
 
-def class_names_of(benchmark, num_class):
+def class_names_of(benchmark, num_class, text_dir=None):
     """The benchmark's class names ('class <k>' past the label map, e.g. on generated data)."""
     from text.prompts import load_label_map
     try:
-        names = load_label_map(BENCHMARKS[benchmark].spec)
+        names = load_label_map(BENCHMARKS[benchmark].spec, text_dir)
     except (OSError, ValueError):
         names = []
     return [names[k] if k < len(names) else f'class {k}' for k in range(num_class)]
@@ -507,7 +525,7 @@ def difference(x, y):
     return None if x is None or y is None else round(x - y, 2)
 
 
-def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels, machine, data):
+def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels, machine, data, text_dir=None):
     """summary.json: the runs (`runs`), each arm and stream over all its runs (`table`); per comparison 'a - b' the
     paired differences per stream (`paired`) and per fusion of streams (`fused_paired`), the per-class tables
     (`per_class`); each arm's fusions (`ensembles`). Without test `labels`, nothing that reads score files."""
@@ -520,7 +538,7 @@ def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels,
                                     for stream in streams}
     else:
         files, label_list = ScoreFiles(labels[0]), np.asarray(labels[1])
-        class_names = class_names_of(benchmark, int(np.max(label_list)) + 1)
+        class_names = class_names_of(benchmark, int(np.max(label_list)) + 1, text_dir)
         for a, b in comparisons:
             key = f'{a} - {b}'
             paired[key], tables = compare_streams(done, runs, (a, b), streams, seeds, files, label_list, class_names)
@@ -772,6 +790,10 @@ def parse(argv=None):
     p.add_argument('--out', required=True, help='output folder (runs, summary.md, summary.json, curves.png)')
     p.add_argument('--data-root', default=None, help='NW-UCLA: the all_sqe folder; NTU: the folder of the .npz files '
                                                      '(default: the configs\' paths; quick: generated data)')
+    p.add_argument('--ann-file', default=None,
+                   help='custom-2d / custom-3d: your annotation file (pyskl\'s format, splits train and val)')
+    p.add_argument('--text-dir', default=None, help='custom-2d / custom-3d: your descriptions (custom_*.txt)')
+    p.add_argument('--num-class', type=int, default=None, help='custom-2d / custom-3d: your number of classes')
     p.add_argument('--head', default=None, help=f'text encoder for the LST arms (default: the config\'s, ViT-B/32, '
                                                 f'whose weights are downloaded; with --schedule quick, {QUICK_HEAD}, '
                                                 f'which works offline)')
@@ -794,6 +816,9 @@ def parse(argv=None):
         p.error(f'--jobs {opts.jobs}: expected at least 1')
     if opts.time_limit is not None and opts.time_limit < 0:
         p.error(f'--time-limit {opts.time_limit}: expected seconds >= 0')
+    if BENCHMARKS[opts.benchmark].data is None and not opts.summary_only and \
+            not (opts.ann_file and opts.num_class and opts.text_dir):
+        p.error(f'--benchmark {opts.benchmark} trains on your data: give --ann-file, --num-class and --text-dir')
     if opts.schedule == 'quick' and opts.head is None:    # the config's CLIP needs a download: the first check fails
         opts.head = QUICK_HEAD
     return opts
@@ -883,10 +908,10 @@ def main(argv=None):
     for key, run in runs.items():
         run.finished_flag = run.finished(plans[key[:2]]['num_epoch'])
     records = [run_record(runs[key], plans[key[:2]]['num_epoch'], returncodes.get(key)) for key in runs]
-    labels = summary_labels(opts.benchmark, out, data_root)
+    labels = summary_labels(opts.benchmark, out, data_root, runs.values())
     data = dict(generated=generated, test_samples=len(labels[1]) if labels else None)
     summary = summarize(records, runs, opts.benchmark, opts.streams, opts.arms, opts.seeds,
-                        schedule_text(plans, opts), labels, machines_used(runs.values()), data)
+                        schedule_text(plans, opts), labels, machines_used(runs.values()), data, opts.text_dir)
     write_summary(summary, os.path.abspath(opts.summary_dir or out), opts)
     if opts.export_results:
         count = export_results(runs.values(), os.path.abspath(opts.export_results), labels)
@@ -895,14 +920,14 @@ def main(argv=None):
     return 1 if failed else 0
 
 
-def summary_labels(benchmark, out, data_root):
+def summary_labels(benchmark, out, data_root, runs):
     """The test split's (names, labels): an exported folder's test_labels.json, else the data's; None without."""
     exported = os.path.join(out, LABELS_FILE)
     try:
         if os.path.exists(exported):
             content = read_json(exported, ('names', 'labels'))
             return content['names'], content['labels']
-        return test_labels(benchmark, data_root)
+        return test_labels(benchmark, data_root, runs)
     except (OSError, ValueError, SystemExit) as exc:
         print(f'ensembles, McNemar\'s tests and per-class tables skipped: no test labels ({exc})')
         return None
