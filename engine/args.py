@@ -64,6 +64,9 @@ def get_parser(family=None):
     p.add_argument('--text-cache-dir', default=os.path.join(os.path.expanduser('~'), '.cache', 'lst', 'text_bank'),
                    help='where the frozen text feature banks are kept')
     p.add_argument('--text-dir', default=None, help='folder of description files (default: text/)')
+    p.add_argument('--part-text', type=str2bool, default=True,
+                   help='False: prompt groups 1-4 are the class name alone, without the body-part descriptions '
+                        '(an ablation)')
     p.add_argument('--resume', default='auto',
                    help="'auto' (default): continue from <work-dir>/checkpoint.pt if it exists; 'no': start "
                         "afresh; or a path to a checkpoint.pt")

@@ -31,7 +31,7 @@ SCORE_FILE = 'epoch1_test_score.pkl'            # the released name: the best ep
 # The arguments that define an experiment: a resumed run must have the same (num_epoch may grow).
 EXPERIMENT_KEYS = ('model', 'model_args', 'feeder', 'train_feeder_args', 'test_feeder_args', 'base_lr', 'step',
                    'lr_decay_rate', 'warm_up_epoch', 'weight_decay', 'optimizer', 'nesterov', 'batch_size',
-                   'loss_alpha', 'te_lr_ratio', 'seed', 'text_dir', 'text_weights', 'dataset')
+                   'loss_alpha', 'te_lr_ratio', 'seed', 'text_dir', 'text_weights', 'dataset', 'part_text')
 
 
 class TrainingError(ValueError):
@@ -259,17 +259,18 @@ class Processor:
         self.text_head = head[0] if isinstance(head, (list, tuple)) else head
         num_class = self.arg.model_args.get('num_class', 60)
         text_set = self.arg.dataset
-        self.print_log(f'Descriptions of the {text_set} classes: {", ".join(description_files(text_set, self.arg.text_dir))}')
+        self.print_log(f'Descriptions of the {text_set} classes: {", ".join(description_files(text_set, self.arg.text_dir))}'
+                       + ('' if self.arg.part_text else ' (prompt groups 1-4: the class names alone, --part-text False)'))
         if self.arg.te_lr_ratio > 0:
             self.text_encoder = load_text_encoder(self.text_head, self.device, self.arg.text_weights)
-            self.prompts = load_prompts(text_set, self.arg.text_dir, num_class)
+            self.prompts = load_prompts(text_set, self.arg.text_dir, num_class, self.arg.part_text)
             self.print_log(f'Fine-tuning the text encoder {self.text_head} (lr ratio {self.arg.te_lr_ratio}).')
             return
         if self.world > 1 and not self.is_main:
             dist.barrier()                                          # rank 0 builds the cache first
         self.text_bank = TextFeatureBank.load_or_build(
             self.text_head, text_set, self.arg.text_cache_dir, weights=self.arg.text_weights, device=self.device,
-            text_dir=self.arg.text_dir, num_class=num_class, log=self.print_log)
+            text_dir=self.arg.text_dir, num_class=num_class, log=self.print_log, part_text=self.arg.part_text)
         if self.world > 1 and self.is_main:
             dist.barrier()
 

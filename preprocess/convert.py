@@ -16,6 +16,7 @@ import logging
 import os
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from preprocess import annotations, ntu, video
@@ -60,7 +61,7 @@ def from_ntu_npz(path):
         split[f'{benchmark}_{target}'] = list(names)
         for i in tqdm(range(len(x)), desc=f'{stem} {source}', leave=False):
             sample = np.asarray(x[i])
-            valid = int(tools.valid_frames(feeder_ntu.model_layout(sample[None])).item())
+            valid = int(tools.valid_frames(torch.from_numpy(feeder_ntu.model_layout(sample[None]))).item())
             result.append(ntu_annotation(names[i], sample[:valid], labels[i]))
     return result, split
 

@@ -445,3 +445,29 @@ def test_sigterm_stops_the_running_run_and_starts_no_other(tmp_path):
     assert first.read_text().rstrip().endswith('interrupted: the run resumes from its last finished epoch')
     assert not (out / 'control').exists()                                    # the queued run never started
     assert not (out / 'summary.json').exists()
+
+
+def test_the_names_only_arm_differs_from_lst_by_the_part_text_alone(tmp_path):
+    opts = reproduce.parse(['--out', str(tmp_path), '--head', 'all-MiniLM-L6-v2'])
+    opts.num_worker = 0
+    lst, _ = reproduce.command(reproduce.Run('lst', 'joint', 4, str(tmp_path)), 'ucla', 'short', opts, None)
+    names, _ = reproduce.command(reproduce.Run('lst_names', 'joint', 4, str(tmp_path)), 'ucla', 'short', opts, None)
+    assert names[-2:] == ['--part-text', 'False'] and names[:-2][:len(lst)] == [
+        a.replace(os.sep + 'lst' + os.sep, os.sep + 'lst_names' + os.sep) for a in lst]
+    assert ('lst', 'lst_names') in reproduce.COMPARISONS and ('lst_names', 'control') in reproduce.COMPARISONS
+
+
+def test_custom_benchmark_runs_on_your_file_classes_and_descriptions(tmp_path):
+    opts = reproduce.parse(['--out', str(tmp_path), '--benchmark', 'custom-2d', '--ann-file', 'my.pkl',
+                            '--num-class', '7', '--text-dir', 'my_text', '--head', 'all-MiniLM-L6-v2'])
+    opts.num_worker = 0
+    argv, _ = reproduce.command(reproduce.Run('lst', 'bone', 1, str(tmp_path)), 'custom-2d', 'short', opts, None)
+    assert argv[argv.index('--config') + 1].endswith(os.path.join('config', 'custom', 'lst_bone_2d.yaml'))
+    assert os.path.abspath('my.pkl') in argv[argv.index('--train-feeder-args') + 1]
+    assert "'num_class': 7" in argv[argv.index('--model-args') + 1]
+    assert argv[argv.index('--text-dir') + 1] == os.path.abspath('my_text')
+    baseline, _ = reproduce.command(reproduce.Run('ctrgcn', 'joint', 1, str(tmp_path)), 'custom-2d', 'short', opts,
+                                    None)
+    assert baseline[baseline.index('--config') + 1].endswith('ctrgcn_joint_2d.yaml') and '--text-dir' not in baseline
+    with pytest.raises(SystemExit):
+        reproduce.parse(['--out', str(tmp_path), '--benchmark', 'custom-2d'])         # your data is needed

@@ -146,3 +146,9 @@ def test_show_prompts_cli(capsys):
     with pytest.raises(SystemExit):
         show_prompts.main(['ucla', 'fly'])
     assert "'fly' is neither a label below 10 nor a class name of ucla" in capsys.readouterr().err
+
+
+def test_without_part_text_the_part_groups_are_the_class_names():
+    names_only, full = load_prompts('ucla', part_text=False), load_prompts('ucla')
+    assert all(names_only.group(g) == full.names for g in (1, 2, 3, 4))
+    assert names_only.synonyms == full.synonyms and full.group(1)[0].startswith(full.names[0] + ', head')

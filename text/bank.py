@@ -102,9 +102,9 @@ class TextFeatureBank(nn.Module):
 
     @classmethod
     def load_or_build(cls, encoder, dataset, cache_dir, weights=None, device='cpu', text_dir=None, num_class=None,
-                      log=print):
+                      log=print, part_text=True):
         """The bank for `encoder` (a name) and description set `dataset`, from the cache or built and cached."""
-        prompts = load_prompts(dataset, text_dir, num_class)
+        prompts = load_prompts(dataset, text_dir, num_class, part_text)
         path = cache_path(encoder, dataset, prompts, cache_dir, weights, log)
         bank = cls.load_cached(path, log) if os.path.exists(path) else None
         if bank is None:

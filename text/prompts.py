@@ -76,13 +76,17 @@ def draw_candidates(counts, generator=None):
 
 
 class ClassPrompts:
-    """Names, synonyms and body-part descriptions of a dataset's classes, and the prompts built from them."""
+    """Names, synonyms and body-part descriptions of a dataset's classes, and the prompts built from them.
 
-    def __init__(self, names, synonyms, parts):
+    With `part_text` False, groups 1-4 are the class name alone (an ablation: the part heads get a class-specific
+    target without any body-part description)."""
+
+    def __init__(self, names, synonyms, parts, part_text=True):
         self.names = names
         self.synonyms = synonyms          # per class: [name, synonym, ...] (group-0 candidates)
         self.parts = parts                # per class: {part: description}
-        self._groups = {g: [', '.join([name] + [desc[p] for p in part_names]) for name, desc in zip(names, parts)]
+        self._groups = {g: [', '.join([name] + ([desc[p] for p in part_names] if part_text else []))
+                            for name, desc in zip(names, parts)]
                         for g, part_names in GROUP_PARTS.items()}
 
     @property
@@ -155,7 +159,7 @@ def load_label_map(dataset, text_dir=None, num_class=None):
     return names
 
 
-def load_prompts(dataset, text_dir=None, num_class=None):
+def load_prompts(dataset, text_dir=None, num_class=None, part_text=True):
     """Read the description files of `dataset` (a spec name) with clear errors.
 
     `num_class` smaller than the set keeps its first classes (e.g. a demo on the first 10 NTU actions); the files
@@ -190,7 +194,7 @@ def load_prompts(dataset, text_dir=None, num_class=None):
             if not words or (len(words) == 1 and words[0].lower() == part):         # '' or just the part's name
                 raise DescriptionError(f'{path}, line {number}: the {part} description is empty')
         parts.append(dict(zip(PARTS, fields[1:])))
-    return ClassPrompts(names, synonyms, parts)
+    return ClassPrompts(names, synonyms, parts, part_text)
 
 
 def derangement(n, seed=0):

@@ -12,6 +12,8 @@ Arms (each run is an ordinary main_multipart_*.py run in <out>/<arm>/<stream>/se
   lst_te   LST training its text encoder every step (--te-lr-ratio 1), as the released code does
   lst_shuffled  LST with each class's body-part descriptions moved to another class (a fixed derangement; names and
            synonyms kept, files in <out>/text-shuffled): is it what the descriptions say, or any text target?
+  lst_names  LST with prompt groups 1-4 the class name alone (--part-text False): the part heads get a class-specific
+           text target without any body-part description (the other half of the text ablation)
 Every arm but ctrgcn shares the seed's initial weights and data stream, so each pair of them is compared per seed.
 
 Schedules: full = the configs as released; medium = 22/110 and short = 6/110 of the released number of training
@@ -56,12 +58,14 @@ from paired_stats import mcnemar, mean_std, paired_stat, t_test, top_confusion  
 # --benchmark name: its configs, data and spec
 BENCHMARKS = {b.key: b for b in (*specs.BENCHMARKS.values(), *specs.CUSTOM_BENCHMARKS.values())}
 STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
-ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled')
+ARMS = ('lst', 'control', 'ctrgcn', 'lst_te', 'lst_shuffled', 'lst_names')
 MACHINE_FILE = 'machine.txt'           # in each run's folder: the machine, PyTorch, jobs and threads it ran with
 ARM_ARGS = {'lst': [], 'control': ['--loss-alpha', '0'], 'ctrgcn': [], 'lst_te': ['--te-lr-ratio', '1'],
+            'lst_names': ['--part-text', 'False'],
             'lst_shuffled': []}                                   # + --text-dir <out>/text-shuffled (command)
 # the paired comparisons (first - second) summarised when both arms are run: they differ in one setting each
-COMPARISONS = (('lst', 'control'), ('lst', 'lst_shuffled'), ('lst_shuffled', 'control'), ('lst_te', 'lst'))
+COMPARISONS = (('lst', 'control'), ('lst', 'lst_shuffled'), ('lst_shuffled', 'control'), ('lst', 'lst_names'),
+               ('lst_names', 'control'), ('lst_te', 'lst'))
 SHUFFLED_TEXT = 'text-shuffled'                                  # under --out: the lst_shuffled arm's descriptions
 SCHEDULES = {'full': 1.0, 'medium': 22 / 110, 'short': 6 / 110, 'quick': None}
 QUICK = dict(num_epoch=3, step=[2], warm_up_epoch=1, batch_size=16, repeat=1)
