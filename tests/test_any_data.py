@@ -32,7 +32,7 @@ def train(*argv):
 def ucla(tmp_path_factory):
     """Generated NW-UCLA files, converted to the annotation format, and the same seen as 2-D COCO-17."""
     base = tmp_path_factory.mktemp('any_data')
-    synthetic.write_ucla(str(base / 'all_sqe'), num_classes=10, per_class=6)
+    synthetic.write_ucla(str(base / 'all_sqe'), num_classes=10, per_class=18)
     samples, split = convert.from_ucla(str(base / 'all_sqe'))
     annotations.save(str(base / 'ucla_3d.pkl'), samples, split)
     pose_data.write_coco_from_ucla(str(base / 'all_sqe'), str(base / 'coco.pkl'))
@@ -165,17 +165,19 @@ def test_ntu_npz_converted_gives_the_ntu_feeders_arrays(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ training
-CONTRACT = ['--num-epoch', 4, '--step', 3, '--warm_up_epoch', 1, '--batch-size', 16, '--test-batch-size', 32,
-            '--device', 'cpu', '--num-worker', 0]
+# a short schedule on small inputs (one person, 32 frames), so that CI trains in about a minute
+SHORT = ['--num-epoch', 8, '--step', 6, '--warm_up_epoch', 1, '--batch-size', 16, '--test-batch-size', 32,
+         '--device', 'cpu', '--num-worker', 0]
+SMALL = "'num_person': 1, 'window_size': 32"
 
 
 def contract(work_dir, ann_file, text_dir, config='config/custom/lst_joint_2d.yaml', *more):
-    """README's "Your own skeletons" command (with a short schedule and the offline text encoder)."""
+    """README's "Your own skeletons" command (with the offline text encoder, a short schedule, small inputs)."""
     return ['--config', os.path.join(ROOT, config), '--work-dir', work_dir,
-            '--train-feeder-args', f"{{'ann_file': '{ann_file}', 'split': 'train'}}",
-            '--test-feeder-args', f"{{'ann_file': '{ann_file}', 'split': 'val'}}",
-            '--text-dir', text_dir, '--model-args', "{'num_class': 10, 'head': ['all-MiniLM-L6-v2']}",
-            '--text-cache-dir', os.path.join(os.path.dirname(work_dir), 'bank'), *CONTRACT, *more]
+            '--train-feeder-args', f"{{'ann_file': '{ann_file}', 'split': 'train', {SMALL}}}",
+            '--test-feeder-args', f"{{'ann_file': '{ann_file}', 'split': 'val', {SMALL}}}",
+            '--text-dir', text_dir, '--model-args', "{'num_class': 10, 'head': ['all-MiniLM-L6-v2'], 'num_person': 1}",
+            '--text-cache-dir', os.path.join(os.path.dirname(work_dir), 'bank'), *SHORT, *more]
 
 
 @pytest.mark.slow

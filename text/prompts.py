@@ -120,16 +120,15 @@ class ClassPrompts:
 def _set_files(dataset, num_class, text_dir):
     """(file prefix, classes to read, classes in the whole set) of a dataset's description set."""
     spec = specs.get(dataset)
-    most = spec.text_classes or num_class
-    if most is None:
-        raise DescriptionError(f'the {dataset} descriptions: the model\'s num_class is needed to read them')
-    limit = spec.num_class or most                          # NTU60 reads the first 60 lines of NTU120's files
-    if num_class is not None and num_class > limit:
-        raise ValueError(f'the {dataset} descriptions cover {limit} classes, the model has {num_class}')
     if text_dir is None and not os.path.exists(os.path.join(TEXT_DIR, f'{spec.text_files}_label_map.txt')):
         raise DescriptionError(f'the {dataset} dataset has no descriptions in text/: give --text-dir DIR holding '
                                f'{", ".join(f"{spec.text_files}_{kind}.txt" for kind in KINDS)} (one class per '
                                f'line; python -m text.describe helps write them)')
+    # a set of your own has as many classes as the model, or as its label map when no model says
+    most = spec.text_classes or num_class or len(read_names(description_files(dataset, text_dir)[0]))
+    limit = spec.num_class or most                          # NTU60 reads the first 60 lines of NTU120's files
+    if num_class is not None and num_class > limit:
+        raise ValueError(f'the {dataset} descriptions cover {limit} classes, the model has {num_class}')
     return spec.text_files, num_class or limit, most
 
 

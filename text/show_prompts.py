@@ -2,6 +2,7 @@
 
     python -m text.show_prompts ntu120 "drink water"
     python -m text.show_prompts ucla 3            # by label index
+    python -m text.show_prompts custom 0 --text-dir my_text
 """
 import argparse
 
@@ -32,4 +33,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from engine.errors import run
+    run(main)
