@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# One lent GPU, one call: the GPU benchmark and the full-schedule NW-UCLA reproduction (tools/gpu_session.py says
-# what each part does). Everything it needs travels in the git-ignored folder .gpu/.
+# A time-boxed job on a bare GPU machine (a rented or preemptible GPU, a batch job with a wall-clock limit): the GPU
+# benchmark and the full-schedule NW-UCLA reproduction (tools/gpu_session.py says what each part does), resumable
+# across jobs. Everything it needs travels in the git-ignored folder .gpu/.
 #
-# Here, right before the call (again after any change to text/ or to the state):
+# On your machine, before a job (again after any change to text/ or to the state):
 #     bash tools/gpu_session.sh --prepare [--release-dir /path/to/a/clone/of/MartinXM/LST]
-# The device call (15 minutes of device time per session, machine start included; a retry after a failed call:
-# --budget 110, timeout_s 150):
-#     run(command="bash tools/gpu_session.sh --budget 420", carry=[".gpu"], timeout_s=480)
-# It returns at most 8 files under files_at: session.md (what happened, read it first), results.tar.gz.partNN
-# (bench tables, summaries, logs, score files), state.tar.gz.partNN (what the next call resumes from) and
-# weights.tar.gz.partNN (best weights of the runs finished in that call, as room allows). Then, here:
-#     bash tools/gpu_session.sh --restore <files_at>
-# puts the state into .gpu/state (carried by the next call, which resumes unfinished runs from their last epoch
-# and skips a complete bench) and unpacks everything into work_dir/gpu for reading. A failed call that returned
-# nothing: the same call again, with a smaller --budget and timeout_s if less device time is left.
+# On the GPU machine, with the checkout and .gpu/, under a wall-clock limit a little above the budget:
+#     bash tools/gpu_session.sh --budget 420 --out DIR
+# DIR then holds at most 8 files: session.md (what happened, read it first), results.tar.gz.partNN (bench tables,
+# summaries, logs, score files), state.tar.gz.partNN (what the next job resumes from) and weights.tar.gz.partNN (best
+# weights of the runs finished in that job, as room allows). Back on your machine:
+#     bash tools/gpu_session.sh --restore DIR
+# puts the state into .gpu/state (carried by the next job, which resumes unfinished runs from their last epoch and
+# skips a complete bench) and unpacks everything into work_dir/gpu for reading. A job that returned nothing: the same
+# job again, with a smaller --budget if less time is left.
 # The smoke test (CPU, tiny shapes, quick schedule on generated data; tests/test_gpu_session.py):
 #     bash tools/gpu_session.sh --smoke --out /tmp/gpu-smoke
 set -euo pipefail
