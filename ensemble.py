@@ -20,6 +20,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import specs  # noqa: E402
 
+DATA_FOLDERS = ', '.join(sorted({b.data.split(os.sep)[0] + '/' for b in specs.BENCHMARKS.values()}))
 WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
 SCORE_FILE = 'epoch1_test_score.pkl'
 STREAM_NAMES = ('joint', 'bone', 'joint motion', 'bone motion')
@@ -32,8 +33,7 @@ def dataset_labels(dataset, data_dir):
         return benchmark.test_labels(data_dir)
     except FileNotFoundError:
         raise FileNotFoundError(f'{os.path.join(data_dir, benchmark.data)} not found: --data-dir is the folder that '
-                                f'holds ntu/, ntu120/ and NW-UCLA/all_sqe (default data); run the preprocessing first '
-                                f'(see README)') from None
+                                f'holds {DATA_FOLDERS} (default data); run the preprocessing first (see README)') from None
 
 
 def config_labels(directory):
@@ -71,7 +71,7 @@ def load_scores_file(path, names, positional=True):
         rows = [table[n] for n in names]
     elif len(table) == len(names) and all(k.isdigit() or k.startswith('test_') for k in keys):
         if not positional:
-            raise ValueError(f'{path}: keyed by position, in the release\'s own NW-UCLA validation order, which is not '
+            raise ValueError(f'{path}: keyed by position, in the release\'s own validation order, which is not '
                              f'the order of the files: run the test phase here (--phase test --save-score True) for '
                              f'scores keyed by sample name')
         rows = list(scores.values())                    # the release's positional keys (NTU: the npz's order)
@@ -121,8 +121,8 @@ def parser():
                    help='one weight per stream given, in the order joint, bone, joint motion, bone motion '
                         '(default: the released weights)')
     p.add_argument('--data-dir', default='data',
-                   help='with --datasets: the folder holding ntu/NTU60_CS.npz, ntu120/NTU120_CSub.npz, ... and '
-                        'NW-UCLA/all_sqe (the labels are read from there; default: data)')
+                   help=f'with --datasets: the folder holding {DATA_FOLDERS} (the labels are read from there; '
+                        f'default: data)')
     return p
 
 
@@ -143,8 +143,7 @@ def main(argv=None):
     else:
         names, labels, spec = config_labels(arg.joint_dir)
         title = f'{spec} (the test split of {os.path.join(arg.joint_dir, "config.yaml")})'
-    # the release's NW-UCLA score files are keyed by position in its own shuffled order: not usable
-    streams = [load_scores(d, names, positional=spec != 'ucla') for d in dirs]
+    streams = [load_scores(d, names, positional=specs.get(spec).positional_scores) for d in dirs]
     for directory, stream in zip(dirs, streams):
         if stream.shape[1] <= max(labels):
             raise ValueError(f'{os.path.join(directory, SCORE_FILE)}: scores for {stream.shape[1]} classes, but '

@@ -1,11 +1,11 @@
-"""The shared trainer behind main.py, main_multipart_ntu.py and main_multipart_ucla.py."""
+"""The shared trainer behind main.py and the released entry scripts (main_multipart_*.py)."""
 import contextlib
 import os
 import signal
 
 
 def main(family=None, argv=None):
-    """Train or test; `family` is the released script's ('ntu', 'ucla'), None for main.py (any dataset)."""
+    """Train or test; `family` names the released script main_multipart_<family>.py, None is main.py (any dataset)."""
     from engine.args import parse_args
     from engine.errors import locked
     from engine.trainer import Processor, init_seed

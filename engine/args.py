@@ -7,10 +7,14 @@ import sys
 import yaml
 
 import specs
-from torchlight import DictAction, str2bool
+from torchlight import DictAction, import_class, str2bool
 
-# the released entry scripts train these datasets; main.py trains any
-SCRIPT_SPECS = {'ntu': ('ntu60', 'ntu120'), 'ucla': ('ucla',), None: tuple(specs.SPECS)}
+
+
+def script_specs(family):
+    """The datasets the released script main_multipart_<family>.py trains; main.py (family None) trains any."""
+    return tuple(name for name, spec in specs.SPECS.items()
+                 if family is None or spec.script == f'main_multipart_{family}.py')
 
 
 def get_parser(family=None):
@@ -126,17 +130,21 @@ def _convert(action, value, path):
 
 POSITIVE = dict(log_interval=1, save_interval=1, eval_interval=1, batch_size=1, test_batch_size=1, num_epoch=1,
                 num_worker=0, warm_up_epoch=0, start_epoch=0)
-GRAPH_LAYOUTS = {'ntu_rgb_d': 'ntu', 'ucla': 'ucla'}        # released graph modules: the layout they are for
-LAYOUT_TITLES = {'ntu': 'NTU RGB+D', 'ucla': 'NW-UCLA'}
 
 
 def layout_hints(args):
-    """(layout, where) pairs that the released graph and model class names reveal."""
-    graph = str(args.model_args.get('graph', ''))
-    hints = [(layout, f'model_args graph {graph}') for module, layout in GRAPH_LAYOUTS.items()
-             if f'.{module}.' in f'.{graph}']
-    if str(args.model).lower().endswith('_ucla'):
-        hints.append(('ucla', f'model {args.model}'))
+    """(layout, where) pairs for the released graph and model classes that were made for one layout (a graph's
+    `layout_name`, an LST class's named joint groups such as 'ucla_joint')."""
+    hints = []
+    for where, name, package in (('model_args graph', args.model_args.get('graph'), 'graph'),
+                                 ('model', args.model, 'model')):
+        try:
+            cls = import_class(name, (package,))
+        except ImportError:                                  # reported in one line when the class is built
+            continue
+        layout = getattr(cls, 'layout_name', None) or str(getattr(cls, 'joint_groups', '')).rpartition('_')[0]
+        if layout:
+            hints.append((layout, f'{where} {name}'))
     return hints
 
 
@@ -144,15 +152,15 @@ def resolve_dataset(args, family):
     """Set args.dataset (and the dataset's loss weight when none is given) and check that the script, the config's
     classes and its graph fit it: the ucla script with an NTU config would train with the other's descriptions."""
     num_class = args.model_args.get('num_class')
-    spec = specs.of_config(args.dataset, args.feeder, num_class, among=SCRIPT_SPECS[family] if family else None)
-    if spec.name not in SCRIPT_SPECS[family]:
-        script = specs.get(SCRIPT_SPECS[family][0]).script
+    spec = specs.of_config(args.dataset, args.feeder, num_class, among=script_specs(family) if family else None)
+    if spec.name not in script_specs(family):
+        script = f'main_multipart_{family}.py'
         raise ValueError(f'{"dataset " + args.dataset if args.dataset else "feeder " + str(args.feeder)} is for '
                          f'{spec.title}: run {spec.script} (or main.py) with this config, not {script}')
     for layout, where in layout_hints(args):
         if layout != spec.layout:
-            raise ValueError(f'{where} is for {LAYOUT_TITLES[layout]}, but the config\'s data is {spec.title}: give '
-                             f'the graph and model of its layout ({spec.layout})')
+            raise ValueError(f'{where} is for the {layout} layout, but the config\'s data is {spec.title} ({spec.layout} '
+                             f'layout): give the graph and model of its layout')
     if spec.num_class is None and num_class is None:
         raise ValueError(f'model_args num_class: needed for {spec.title} (the number of your classes)')
     if spec.num_class is not None and num_class is not None and num_class > spec.num_class:

@@ -65,7 +65,7 @@ def plain(value):
 
 
 def modality(feeder_args):
-    """The input modality a feeder's arguments give: NTU bone/vel flags or NW-UCLA's data_path."""
+    """The input modality a feeder's arguments give: its bone/vel flags, or a data_path naming a modality."""
     keys = ('bone', 'vel', 'data_path')
     found = {k: feeder_args[k] for k in keys if k in feeder_args}
     if 'data_path' in found and str(found['data_path']).endswith(('.npz', '.npy')):

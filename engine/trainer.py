@@ -1,4 +1,4 @@
-"""The shared training and testing loop behind main.py, main_multipart_ntu.py and main_multipart_ucla.py."""
+"""The shared training and testing loop behind main.py and the released entry scripts."""
 import hashlib
 import json
 import math

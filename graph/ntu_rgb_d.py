@@ -3,5 +3,7 @@ from graph.skeleton import Graph as _Graph
 
 
 class Graph(_Graph):
+    layout_name = 'ntu'
+
     def __init__(self, labeling_mode='spatial'):
-        super().__init__('ntu', labeling_mode)
+        super().__init__(self.layout_name, labeling_mode)

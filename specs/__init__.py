@@ -28,6 +28,9 @@ class Spec:
     loss_alpha: float             # the released weight of the language loss
     feeder: str                   # module of the feeder class (`Feeder`); it defines split_labels(**feeder_args)
     script: str                   # the entry script that trains it as released
+    # the release's score files keyed by position ('test_<i>') follow the data file's order (NTU); NW-UCLA's follow
+    # a shuffled list of the release's own, so positions mean nothing there
+    positional_scores: bool = False
 
     @property
     def feeder_module(self):
@@ -48,9 +51,9 @@ class Spec:
 
 SPECS = {
     'ntu60': Spec('ntu60', 'NTU RGB+D 60', 'ntu', 2, 60, 'ntu120', 120, 0.8, 'feeders.feeder_ntu',
-                  'main_multipart_ntu.py'),
+                  'main_multipart_ntu.py', positional_scores=True),
     'ntu120': Spec('ntu120', 'NTU RGB+D 120', 'ntu', 2, 120, 'ntu120', 120, 0.8, 'feeders.feeder_ntu',
-                   'main_multipart_ntu.py'),
+                   'main_multipart_ntu.py', positional_scores=True),
     'ucla': Spec('ucla', 'NW-UCLA', 'ucla', 1, 10, 'ucla', 10, 1.0, 'feeders.feeder_ucla', 'main_multipart_ucla.py'),
     'custom': Spec('custom', 'your own data (pyskl annotation format)', 'coco', 2, None, 'custom', None, 0.8,
                    'feeders.feeder_pose', 'main.py'),
