@@ -2,6 +2,7 @@
 import copy
 import hashlib
 import os
+import pickle
 import random
 import urllib.error
 import warnings
@@ -173,3 +174,26 @@ def test_published_models_cover_the_clip_heads():
     assert set(clip.MODELS) == {name for name in encoders.TEXT_WIDTHS if name != encoders.MINILM}
     for name, url in clip.MODELS.items():
         assert len(clip.published_sha256(name)) == 64 and url.startswith('https://openaipublic.azureedge.net/clip/')
+
+
+def test_a_torchscript_archive_is_read_without_running_it(tmp_path):
+    """CLIP's archives are programs: their tensors are read out of the zip; a pickle asking for more is refused."""
+    import zipfile
+    from text import torchscript
+    module = torch.jit.trace(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2)), torch.randn(1, 3))
+    module.save(str(tmp_path / 'm.pt'))
+    expected = torch.jit.load(str(tmp_path / 'm.pt')).state_dict()
+    read = torchscript.read_state_dict(str(tmp_path / 'm.pt'))
+    assert list(read) == list(expected) and all(torch.equal(read[k], expected[k]) for k in expected)
+    marker = tmp_path / 'ran'
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f'touch {marker}',)
+
+    with zipfile.ZipFile(tmp_path / 'm.pt') as good, zipfile.ZipFile(tmp_path / 'evil.pt', 'w') as evil:
+        for name in good.namelist():
+            evil.writestr(name, pickle.dumps(Payload(), protocol=2) if name.endswith('/data.pkl') else good.read(name))
+    with pytest.raises(torchscript.RefusedArchive, match='asks for posix.system'):
+        clip.read_checkpoint(str(tmp_path / 'evil.pt'))
+    assert not marker.exists()

@@ -17,7 +17,6 @@ import html
 import os
 import tempfile
 import urllib.request
-import warnings
 from collections import OrderedDict
 
 import ftfy
@@ -25,6 +24,8 @@ import regex
 import torch
 import torch.nn as nn
 from tqdm import tqdm
+
+from text import torchscript
 
 _BASE = 'https://openaipublic.azureedge.net/clip/models'
 MODELS = {
@@ -308,13 +309,10 @@ class TextTransformer(nn.Module):
 
 
 def read_checkpoint(path):
-    """State dict of an OpenAI checkpoint: a TorchScript archive (as published) or a plain state dict."""
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', DeprecationWarning)        # OpenAI publishes TorchScript; nothing replaces it
-        try:
-            return torch.jit.load(path, map_location='cpu').state_dict()
-        except RuntimeError:
-            pass                                                   # not TorchScript: a pickled state dict
+    """State dict of an OpenAI checkpoint: a TorchScript archive (as published), read without running it
+    (text/torchscript.py), or a plain state dict."""
+    if torchscript.is_archive(path):
+        return torchscript.read_state_dict(path)
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as exc:
