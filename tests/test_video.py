@@ -310,3 +310,29 @@ def test_real_estimator_on_an_empty_video_and_random_bytes(tmp_path):
     assert lines == [f'error: {empty}: nobody found in any of its 20 frames',
                      f'error: {noise}: not a video OpenCV can decode (damaged, or not a video file)',
                      'none of the 2 videos gave a skeleton; nothing written']
+
+
+# ---------------------------------------------------------------------------------------------- a model on a video
+@needs_blazepose
+@needs_clip
+def test_predict_and_visualize_take_a_video(tmp_path, capsys):
+    """A COCO-17 model (seeded weights) on the real clip: predict gives one ranked result, visualize draws every
+    frame of the video with the skeleton on it."""
+    import json
+    import yaml
+    from PIL import Image
+    import predict
+    import visualize
+    from tools_helpers import seeded_weights
+    config = yaml.safe_load(open(os.path.join(ROOT, 'config', 'custom', 'ctrgcn_joint_2d.yaml')))
+    config['model_args']['num_class'] = 3
+    (tmp_path / 'c.yaml').write_text(yaml.safe_dump(config))
+    weights = seeded_weights(str(tmp_path / 'c.yaml'), tmp_path / 'w.pt')
+    assert predict.main(['--config', str(tmp_path / 'c.yaml'), '--weights', weights, '--input', CLIP,
+                         '--format', 'json']) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 1 and records[0]['file'] == CLIP and len(records[0]['top']) == 3
+    out = str(tmp_path / 'overlay.gif')
+    assert visualize.visualize(CLIP, out, [str(tmp_path / 'c.yaml')], [weights]) == CLIP_FRAMES
+    with Image.open(out) as gif:
+        assert gif.n_frames == CLIP_FRAMES and gif.size[0] == 480
