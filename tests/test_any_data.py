@@ -201,7 +201,8 @@ def test_the_contract_trains_2d_coco_from_motion_above_chance(ucla, tmp_path):
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'predict.py'), '--config',
                              os.path.join(work, 'config.yaml'), '--weights', os.path.join(work, 'best.pt'),
                              '--input', str(ucla / 'coco.pkl'), '--format', 'csv', '--top', '1'],
-                            capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS='1'))
+                            capture_output=True, text=True, timeout=1800,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1 + len(names) + len(feeder_pose.split_labels(
         str(ucla / 'coco.pkl'), 'train')[0])

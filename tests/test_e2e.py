@@ -95,7 +95,7 @@ def test_ddp_two_cpu_processes(workspace):
         port = s.getsockname()[1]
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
                              '--master_port', str(port), os.path.join(ROOT, 'main_multipart_ntu.py'), '--config', cfg,
-                             '--work-dir', str(work)], env=env, capture_output=True, text=True, timeout=600)
+                             '--work-dir', str(work)], env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     log = (work / 'log.txt').read_text()
     assert log.count('Training epoch: 1') == 1                          # rank 0 alone logs

@@ -132,7 +132,7 @@ def test_user_errors_are_one_line(ntu, tmp_path, capsys):
     # from the command line: one 'error:' line and status 2, no traceback
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'predict.py'), '--config',
                              str(tmp_path / 'none.yaml'), '--weights', stream['weights'], '--input', '.'],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=1800)
     assert result.returncode == 2 and result.stdout == ''
     assert result.stderr.startswith('error: --config: ') and 'none.yaml' in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -86,7 +86,7 @@ def write_video(path, frames=20, level=200, size=(64, 48)):
 def tool(*argv):
     """(exit status, stdout lines, stderr lines without progress bars) of the tool run in a subprocess."""
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'extract_pose.py'), *map(str, argv)],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=1800)
     lines = [line for line in re.split(r'[\r\n]', result.stderr) if line.strip() and '%|' not in line
              and line.strip() != '\x1b[A']
     return result.returncode, result.stdout.splitlines(), lines
