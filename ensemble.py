@@ -19,6 +19,8 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import specs  # noqa: E402
+from lstbase.errors import run  # noqa: E402
+from lstbase.safe_load import load_pickle  # noqa: E402
 
 WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
 SCORE_FILE = 'epoch1_test_score.pkl'
@@ -56,7 +58,6 @@ def load_scores(directory, names, positional=True):
 def load_scores_file(path, names, positional=True):
     """Score rows in the order of `names`; with `positional`, the release's NTU files keyed by position ('test_<i>'
     or integers, in the npz's order) also work. Read without running code (score files are what people share)."""
-    from engine.safe_load import load_pickle
     scores = load_pickle(path, 'score file')
     if not isinstance(scores, dict) or not scores:
         raise ValueError(f'{path}: expected a dict of sample name -> class scores, got '
@@ -159,5 +160,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from engine.errors import run
     run(main)

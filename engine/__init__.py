@@ -7,7 +7,7 @@ import signal
 def main(family=None, argv=None):
     """Train or test; `family` is the released script's ('ntu', 'ucla'), None for main.py (any dataset)."""
     from engine.args import parse_args
-    from engine.errors import locked
+    from lstbase.errors import locked
     from engine.trainer import Processor, init_seed
     # A process started in the background by a script inherits SIGINT ignored, and Python then never turns it into
     # KeyboardInterrupt: restore it, so that a SIGINT (reproduce.py --time-limit, Ctrl-C) stops the run cleanly.

@@ -1,67 +1,16 @@
 """What a run leaves in its work dir: weights, training state, score files, per-class accuracy, predictions, figures.
 
-Every file is written to a temporary name first and renamed, so an interruption never leaves half a file, and a
-failed write leaves nothing behind. Files get the permissions of the user's umask, like any other file they create.
+Every file is written whole (lstbase.files).
 """
 import csv
 import io
-import json
-import os
-import pickle
-import shutil
-import tempfile
 
 import numpy as np
-import torch
+
+from lstbase.figures import pyplot, save_png
+from lstbase.files import atomic_write, plain, save_torch
 
 WEIGHTS_INFO_KEY = '__lst__'          # in a state dict's _metadata: what the weights were trained as
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path, write, mode='wb'):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile(mode, dir=directory, suffix='.tmp', delete=False) as f:
-        try:
-            write(f)
-        except BaseException:
-            f.close()
-            os.remove(f.name)
-            raise
-    try:
-        os.chmod(f.name, 0o666 & ~_umask())                 # NamedTemporaryFile makes 0600 files
-        os.replace(f.name, path)
-    except BaseException:
-        if os.path.exists(f.name):
-            os.remove(f.name)
-        raise
-
-
-def copy_file(source, target):
-    atomic_write(target, lambda f: _copy_into(source, f))
-
-
-def _copy_into(source, f):
-    with open(source, 'rb') as src:
-        shutil.copyfileobj(src, f)
-
-
-def save_torch(obj, path):
-    atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def save_pickle(obj, path):
-    atomic_write(path, lambda f: pickle.dump(obj, f))
-
-
-def plain(value):
-    """`value` as plain JSON types (lists, dicts, str, numbers), comparable after a reload."""
-    return json.loads(json.dumps(value, default=str))
 
 
 def modality(feeder_args):
@@ -111,22 +60,9 @@ def save_class_accuracy(path, confusion, class_names=None):
     atomic_write(path, lambda f: f.write(buffer.getvalue()), mode='w')
 
 
-def _figure():
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save_figure(fig, path):
-    plt = _figure()
-    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=100))
-    plt.close(fig)
-
-
 def save_confusion_png(path, confusion, class_names=None, title=''):
     """Row-normalised confusion matrix; class names on both axes (the figure grows with the class count)."""
-    plt = _figure()
+    plt = pyplot()
     n = len(confusion)
     size = 4 + n * 0.2
     fig, ax = plt.subplots(figsize=(size, size))
@@ -142,12 +78,12 @@ def save_confusion_png(path, confusion, class_names=None, title=''):
     ax.set_title(f'{title}: top-1 {top1:.2%} (rows normalised)' if title else f'top-1 {top1:.2%}')
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_png(fig, path)
 
 
 def save_curves_png(path, history, title=''):
     """Training curves from the per-epoch history (train/val loss and accuracy); markers show single epochs."""
-    plt = _figure()
+    plt = pyplot()
     epochs = [h['epoch'] for h in history]
     marker = 'o' if len(epochs) <= 30 else None
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -164,4 +100,4 @@ def save_curves_png(path, history, title=''):
         ax.legend()
     fig.suptitle(f'{title}: epoch {epochs[-1]}' if title else f'epoch {epochs[-1]}')
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_png(fig, path)

@@ -1,6 +1,5 @@
 """The shared training and testing loop behind main.py, main_multipart_ntu.py and main_multipart_ucla.py."""
 import hashlib
-import json
 import math
 import os
 import random
@@ -17,10 +16,11 @@ from tqdm import tqdm
 
 from engine import distributed as dist
 from engine import outputs
+from lstbase.files import copy_file, plain, save_pickle, save_torch, write_json
 from engine.args import save_config
-from engine.errors import check_writable
+from lstbase.errors import check_writable
 from engine.loss import contrastive_loss
-from engine.safe_load import load_torch
+from lstbase.safe_load import load_torch
 from torchlight import import_class
 
 STATE_FILE = 'checkpoint.pt'
@@ -216,7 +216,7 @@ class Processor:
             self.print_log('Ignored weights the model does not have:\n' + '\n'.join(f'  {k}' for k in unexpected))
 
     def warn_other_model(self, path, saved):
-        now = dict(model=self.arg.model, model_args=outputs.plain(self.arg.model_args),
+        now = dict(model=self.arg.model, model_args=plain(self.arg.model_args),
                    modality=outputs.modality(self.arg.test_feeder_args))
         differ = [f'{k}: {saved.get(k)!r} there, {now[k]!r} here' for k in now if saved.get(k) != now[k]]
         if differ:
@@ -447,7 +447,7 @@ class Processor:
         if result_file:
             outputs.save_predictions(result_file, names, predict, labels)
         for path in score_files:
-            outputs.save_pickle(dict(zip(names, score)), path)
+            save_pickle(dict(zip(names, score)), path)
         confusion = confusion_matrix(labels, predict, labels=np.arange(score.shape[1]))
         if csv_file:
             outputs.save_class_accuracy(csv_file, confusion, self.class_names(len(confusion)))
@@ -459,7 +459,7 @@ class Processor:
 
     def save_weights(self, epoch):
         """runs-<epoch>-<step>.pt, a plain state dict as released, carrying what it was trained as."""
-        info = dict(model=self.arg.model, model_args=outputs.plain(self.arg.model_args),
+        info = dict(model=self.arg.model, model_args=plain(self.arg.model_args),
                     modality=outputs.modality(self.arg.test_feeder_args), epoch=epoch, global_step=self.global_step,
                     work_dir=os.path.abspath(self.arg.work_dir))
         path = self.weights_path(epoch)
@@ -474,7 +474,7 @@ class Processor:
                      experiment=self.experiment())
         if self.text_encoder is not None:
             state['text_encoder'] = self.text_encoder.state_dict()
-        outputs.save_torch(state, os.path.join(self.arg.work_dir, STATE_FILE))
+        save_torch(state, os.path.join(self.arg.work_dir, STATE_FILE))
 
     def try_resume(self):
         """Continue an interrupted run; returns the first epoch to train."""
@@ -517,7 +517,7 @@ class Processor:
             return
         if self.is_main:
             for target in (name, BEST_WEIGHTS):
-                outputs.copy_file(os.path.join(source, name), os.path.join(here, target))
+                copy_file(os.path.join(source, name), os.path.join(here, target))
             self.print_log(f'Copied the best epoch\'s weights {name} from {source} (also as {BEST_WEIGHTS}).')
 
     def experiment(self):
@@ -528,7 +528,7 @@ class Processor:
         settings = {k: arg.get(k) for k in EXPERIMENT_KEYS}
         settings['train_samples'] = len(train_set)
         settings['train_names_sha1'] = hashlib.sha1(names.encode()).hexdigest()
-        return outputs.plain(settings)
+        return plain(settings)
 
     def check_same_experiment(self, saved, path):
         if saved is None:                                                # a checkpoint from an earlier version
@@ -545,8 +545,7 @@ class Processor:
         """<work_dir>/metrics.json: the per-epoch history and the best epoch, for scripts (tools/reproduce.py)."""
         metrics = dict(history=self.history, best_acc=self.best_acc, best_epoch=self.best_acc_epoch,
                        best_weights=self.best_weights_file, num_epoch=self.arg.num_epoch, finished=finished)
-        outputs.atomic_write(os.path.join(self.arg.work_dir, METRICS_FILE),
-                             lambda f: json.dump(metrics, f, indent=1), mode='w')
+        write_json(os.path.join(self.arg.work_dir, METRICS_FILE), metrics)
 
     # ---------------------------------------------------------------- entry
     def start(self):
@@ -593,7 +592,7 @@ class Processor:
             path = self.save_weights(epoch)
             if improved:
                 self.best_weights_file = os.path.basename(path)
-                outputs.copy_file(path, os.path.join(work_dir, BEST_WEIGHTS))
+                copy_file(path, os.path.join(work_dir, BEST_WEIGHTS))
         self.history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=float(val_loss),
                                  val_acc=float(accuracy), lr=self.optimizer.param_groups[0]['lr'],
                                  seconds=round(seconds, 2)))

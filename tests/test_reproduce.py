@@ -150,7 +150,7 @@ def one_hot_scores(names, predicted, confidence=1.0, num_class=3):
 
 
 def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
-    from engine.outputs import save_pickle
+    from lstbase.files import save_pickle
     names, labels = ['a', 'b', 'c', 'd', 'e'], [0, 0, 1, 1, 1]
     # predicted classes per arm and seed; class 0 has 2 samples, class 1 has 3
     predicted = {('lst', 1): [0, 0, 1, 1, 0], ('control', 1): [0, 1, 0, 1, 1],
@@ -232,7 +232,7 @@ NAMES = [f's{i}' for i in range(len(LABELS))]
 def fake_run(out, arm, stream, seed, last, best=None, finished=True, confidence=1.0):
     """A run's folder as the trainer leaves it, without training: metrics.json (3 epochs, the quick schedule's) and
     the best and last epoch's score files predicting the classes `best` and `last` with `confidence`."""
-    from engine.outputs import save_pickle
+    from lstbase.files import save_pickle
     best = last if best is None else best
     run = reproduce.Run(arm, stream, seed, str(out))
     top1 = {kind: float(np.mean(np.array(predicted) == LABELS)) for kind, predicted in (('best', best), ('last', last))}

@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
-from engine.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.files import atomic_path  # noqa: E402
 
 TOLERANCE = 1e-5
 INPUT, OUTPUT = 'skeleton', 'logits'
@@ -77,7 +78,9 @@ def export_torchscript(network, example, out, check):
         warnings.simplefilter('ignore', DeprecationWarning)
         warnings.simplefilter('ignore', FutureWarning)
         traced = torch.jit.trace(network, example, check_trace=False)          # the check below is stricter
-    trained_model.write_atomically(out, lambda tmp: torch.jit.save(traced, tmp), check)
+    with atomic_path(out) as tmp:                                               # checked before it takes the name
+        torch.jit.save(traced, tmp)
+        check(tmp)
 
 
 def export_onnx(network, example, out, check):
@@ -90,9 +93,10 @@ def export_onnx(network, example, out, check):
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         warnings.simplefilter('ignore', DeprecationWarning)
         warnings.simplefilter('ignore', FutureWarning)
-        trained_model.write_atomically(out, lambda tmp: torch.onnx.export(
-            network, (example,), tmp, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: 'batch', 2: 'frames'}, OUTPUT: {0: 'batch'}}), check)
+        with atomic_path(out) as tmp:
+            torch.onnx.export(network, (example,), tmp, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
+                              dynamic_axes={INPUT: {0: 'batch', 2: 'frames'}, OUTPUT: {0: 'batch'}})
+            check(tmp)
 
 
 @torch.no_grad()

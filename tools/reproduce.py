@@ -34,12 +34,10 @@ the test samples right in one arm only; per class the same, with the class each 
 import argparse
 import concurrent.futures
 import contextlib
-import json
 import math
 import os
 import platform
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -53,6 +51,9 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import ensemble  # noqa: E402
 import specs  # noqa: E402
+from lstbase.figures import pyplot, save_png  # noqa: E402
+from lstbase.processes import run_until  # noqa: E402
+from lstbase.files import UnreadableFile, plain, read_json, write_json, write_text  # noqa: E402
 from paired_stats import mcnemar, mean_std, paired_stat, t_test, top_confusion  # noqa: E402
 
 # --benchmark name: its configs, data and spec
@@ -123,7 +124,6 @@ class Run:
         """How the experiment this run's folder holds differs from the one `argv` asks for (the trainer's
         EXPERIMENT_KEYS, file locations aside); empty when it does not, or when nothing was trained yet."""
         from engine.args import load_config, parse_args
-        from engine.outputs import plain
         from engine.trainer import EXPERIMENT_KEYS, without_paths
         path = os.path.join(self.work_dir, 'config.yaml')
         if not os.path.exists(path):
@@ -148,24 +148,6 @@ class Run:
         with open(path, errors='replace') as f:
             lines = [line.strip() for line in f.read().replace('\r', '\n').splitlines() if line.strip()]
         return lines[-1] if lines else ''
-
-
-class UnreadableFile(ValueError):
-    """A run's JSON file cut short, or without the keys its writer puts in it."""
-
-
-def read_json(path, keys):
-    """The JSON object in `path`, which must hold `keys`; UnreadableFile (one line naming the file) otherwise."""
-    try:
-        with open(path) as f:
-            content = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise UnreadableFile(f'{path}: truncated or not JSON ({exc}); expected an object with '
-                             f'{", ".join(keys)}') from None
-    missing = [key for key in keys if key not in content] if isinstance(content, dict) else list(keys)
-    if missing:
-        raise UnreadableFile(f'{path}: partial: no {", ".join(missing)}; expected an object with {", ".join(keys)}')
-    return content
 
 
 def config_path(benchmark, arm, stream):
@@ -263,20 +245,18 @@ def execute(run, argv, threads, deadline=None, machine=None):
 def supervise(run, argv, env, deadline):
     """The run's process to its end (its return code), or stopped past `deadline` or on STOP (STOPPED,
     INTERRUPTED)."""
+    def stop_reason():
+        if STOP.is_set():
+            return INTERRUPTED
+        return STOPPED if deadline is not None and time.time() >= deadline else None
+
     with open(os.path.join(run.work_dir, 'console.log'), 'a') as log:
         log.write(f'\n$ {" ".join(argv)}\n')
         log.flush()
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        while True:
-            try:
-                return process.wait(POLL_S)
-            except subprocess.TimeoutExpired:
-                why = INTERRUPTED if STOP.is_set() else \
-                    STOPPED if deadline is not None and time.time() >= deadline else None
-            if why:
-                stop(process)
-                log.write(f'\n[reproduce.py] {why}: the run resumes from its last finished epoch\n')
-                return why
+        code = run_until(argv, log, stop_reason, STOP_GRACE_S, cwd=ROOT, env=env, poll_s=POLL_S)
+        if code in (INTERRUPTED, STOPPED):
+            log.write(f'\n[reproduce.py] {code}: the run resumes from its last finished epoch\n')
+        return code
 
 
 def same_folder(path, inode):
@@ -290,7 +270,6 @@ def same_folder(path, inode):
 def write_exit_record(run, code):
     """<work_dir>/exit.json: the return code (None when stopped), whether the run failed and why, so that a summary
     made by another process (--summary-only) tells a failed run from an unfinished one."""
-    from engine.outputs import atomic_write
     failed = code == FOLDER_DELETED or (isinstance(code, int) and code != 0)
     if code == FOLDER_DELETED:
         reason = f'its folder {run.name} was deleted while it ran'
@@ -299,17 +278,7 @@ def write_exit_record(run, code):
     else:
         reason = '' if code == 0 else code
     record = dict(returncode=code if isinstance(code, int) else None, failed=failed, reason=reason)
-    atomic_write(os.path.join(run.work_dir, EXIT_FILE), lambda f: json.dump(record, f, indent=1), mode='w')
-
-
-def stop(process):
-    """SIGINT (the trainer's files are written atomically, its epoch checkpoint stays whole), then a kill."""
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    write_json(os.path.join(run.work_dir, EXIT_FILE), record)
 
 
 # ---------------------------------------------------------------------------------------------------- data
@@ -721,8 +690,7 @@ def confusion_text(confusion, other_arm):
 
 
 def plot_curves(summary, path, streams, arms):
-    from engine.outputs import _figure, atomic_write
-    plt = _figure()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(streams), figsize=(5 * len(streams), 4), squeeze=False)
     for ax, stream in zip(axes[0], streams):
         for arm in arms:
@@ -743,8 +711,7 @@ def plot_curves(summary, path, streams, arms):
         if ax.lines:
             ax.legend()
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=100))
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def machines_used(runs):
@@ -938,9 +905,8 @@ def summary_labels(benchmark, out, data_root, runs):
 
 
 def write_summary(summary, folder, opts):
-    from engine.outputs import atomic_write
-    atomic_write(os.path.join(folder, 'summary.json'), lambda f: json.dump(summary, f, indent=1), mode='w')
-    atomic_write(os.path.join(folder, 'summary.md'), lambda f: f.write(markdown(summary)), mode='w')
+    write_json(os.path.join(folder, 'summary.json'), summary)
+    write_text(os.path.join(folder, 'summary.md'), markdown(summary))
     plot_curves(summary, os.path.join(folder, 'curves.png'), opts.streams, opts.arms)
     print(markdown(summary))
     print(f'written: {folder}/summary.md, summary.json, curves.png')
@@ -950,7 +916,6 @@ def export_results(runs, folder, labels):
     """Each run's EXPORTED_FILES into <folder>/<arm>/<stream>/seed<k> (every run with a folder, so that failed and
     unfinished runs read the same), and the test labels into <folder>/test_labels.json; returns the runs copied."""
     import shutil
-    from engine.outputs import atomic_write
     copied = 0
     for run in runs:
         if not os.path.isdir(run.work_dir):
@@ -967,7 +932,7 @@ def export_results(runs, folder, labels):
     if labels is not None:
         names, label_list = labels
         content = dict(names=[str(n) for n in names], labels=[int(k) for k in label_list])
-        atomic_write(os.path.join(folder, LABELS_FILE), lambda f: json.dump(content, f), mode='w')
+        write_json(os.path.join(folder, LABELS_FILE), content, indent=None)
     return copied
 
 

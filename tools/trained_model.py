@@ -27,8 +27,9 @@ for _path in (ROOT, os.path.join(ROOT, 'torchlight')):
 
 import specs  # noqa: E402
 from engine import outputs  # noqa: E402
+from lstbase.files import plain  # noqa: E402
 from engine.args import load_config  # noqa: E402
-from engine.safe_load import load_torch  # noqa: E402
+from lstbase.safe_load import load_torch  # noqa: E402
 from engine.trainer import build, strip_module  # noqa: E402
 from model.ctrgcn import PART_HEAD_ORDER, LSTModel, Model  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
@@ -44,21 +45,6 @@ LAYOUT_BY_JOINTS = {layout.num_node: name for name, layout in layouts.NAMED.item
 
 class UsageError(ValueError):
     """A user's mistake (file, argument): reported as one line, without a traceback."""
-
-
-def write_atomically(path, write, check=None):
-    """`write(tmp)`, `check(tmp)` when given, then rename to `path`: an interruption or a failed check never leaves
-    half a file or replaces a good one (the temporary name keeps the extension, which some writers go by)."""
-    stem, extension = os.path.splitext(path)
-    tmp = f'{stem}.tmp{extension}'
-    try:
-        write(tmp)
-        if check:
-            check(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ------------------------------------------------------------------------------------------------ input files
@@ -221,7 +207,7 @@ def trained_otherwise(config, weights):
     """How the weights' record (model, model arguments, input modality) differs from the config's; [] if it does
     not or when the weights carry no record (released checkpoints)."""
     saved = outputs.weights_info(weights)
-    now = dict(model=config['model'], model_args=outputs.plain(config['model_args']),
+    now = dict(model=config['model'], model_args=plain(config['model_args']),
                modality=outputs.modality(config['test_feeder_args']))
     return [f'{key}: {saved[key]!r} there, {now[key]!r} here' for key in now if key in saved and saved[key] != now[key]]
 
