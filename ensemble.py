@@ -21,6 +21,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 import specs  # noqa: E402
 from lstbase.errors import run  # noqa: E402
 from lstbase.safe_load import load_pickle  # noqa: E402
+from lstbase.scores import top_k  # noqa: E402
 
 WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
 SCORE_FILE = 'epoch1_test_score.pkl'
@@ -102,11 +103,6 @@ def fuse(streams, alpha=1.0, weights=None):
         raise ValueError(f'score files disagree on the number of classes: {sorted(classes)}')
     weights = weights or weights_for(len(streams), alpha)
     return sum(w * s for w, s in zip(weights, streams))
-
-
-def top_k(score, labels, k):
-    rank = np.argsort(score, axis=1)[:, -k:]
-    return float(np.mean([label in row for label, row in zip(labels, rank)]))
 
 
 def parser():
