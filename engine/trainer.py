@@ -21,6 +21,7 @@ from engine.args import save_config
 from lstbase.errors import check_writable
 from engine.loss import contrastive_loss
 from lstbase.safe_load import load_torch
+from text.prompts import class_names
 from torchlight import import_class
 
 STATE_FILE = 'checkpoint.pt'
@@ -667,12 +668,7 @@ class Processor:
         return accuracy
 
     def class_names(self, num_class):
-        """Class names from the description set's label map, or None for a custom class set."""
-        from text.prompts import DescriptionError, load_label_map
-        try:
-            return load_label_map(self.arg.dataset, self.arg.text_dir, num_class)
-        except (DescriptionError, ValueError, OSError):
-            return None
+        return class_names(self.arg.dataset, num_class, self.arg.text_dir)
 
     def save_confusion(self, confusion, what):
         outputs.save_confusion_png(os.path.join(self.arg.work_dir, 'confusion_matrix.png'), confusion,

@@ -160,6 +160,17 @@ def load_label_map(dataset, text_dir=None, num_class=None):
     return names
 
 
+def class_names(dataset, num_class=None, text_dir=None):
+    """The names of `dataset`'s first `num_class` classes (without: every class of its label map), 'class <k>' for
+    each class no label map names (your own class set without one, or generated data past it): what score tables,
+    figures and predictions show."""
+    try:
+        names = load_label_map(dataset, text_dir, num_class)
+    except (ValueError, OSError):                       # DescriptionError is a ValueError
+        names = []
+    return names + [f'class {k}' for k in range(len(names), num_class or 0)]
+
+
 def load_prompts(dataset, text_dir=None, num_class=None, part_text=True):
     """Read the description files of `dataset` (a spec name) with clear errors.
 

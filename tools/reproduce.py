@@ -52,9 +52,10 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 import ensemble  # noqa: E402
 import specs  # noqa: E402
 from lstbase.figures import pyplot, save_png  # noqa: E402
-from lstbase.processes import run_until  # noqa: E402
 from lstbase.files import UnreadableFile, plain, read_json, write_json, write_text  # noqa: E402
+from lstbase.processes import run_until  # noqa: E402
 from paired_stats import mcnemar, mean_std, paired_stat, t_test, top_confusion  # noqa: E402
+from text.prompts import class_names  # noqa: E402
 
 # --benchmark name: its configs, data and spec
 BENCHMARKS = {b.key: b for b in (*specs.BENCHMARKS.values(), *specs.CUSTOM_BENCHMARKS.values())}
@@ -387,16 +388,6 @@ class ScoreFiles:
         return self.predicted[key]
 
 
-def class_names_of(benchmark, num_class, text_dir=None):
-    """The benchmark's class names ('class <k>' past the label map, e.g. on generated data)."""
-    from text.prompts import load_label_map
-    try:
-        names = load_label_map(BENCHMARKS[benchmark].spec, text_dir)
-    except (OSError, ValueError):
-        names = []
-    return [names[k] if k < len(names) else f'class {k}' for k in range(num_class)]
-
-
 def paired_predictions(runs, stream, seeds, files, arms, score_file):
     """Over the seeds where both `arms` finished on `stream` and their `score_file`s read: each arm's predicted
     classes (an array [seed, sample]); `missing` names the score files of finished runs that did not read."""
@@ -511,10 +502,10 @@ def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels,
                                     for stream in streams}
     else:
         files, label_list = ScoreFiles(labels[0]), np.asarray(labels[1])
-        class_names = class_names_of(benchmark, int(np.max(label_list)) + 1, text_dir)
+        names = class_names(BENCHMARKS[benchmark].spec, int(np.max(label_list)) + 1, text_dir)
         for a, b in comparisons:
             key = f'{a} - {b}'
-            paired[key], tables = compare_streams(done, runs, (a, b), streams, seeds, files, label_list, class_names)
+            paired[key], tables = compare_streams(done, runs, (a, b), streams, seeds, files, label_list, names)
             if tables:
                 per_class[key] = tables
         sizes = [size for size, members in ENSEMBLES.items() if set(members) <= set(streams)]

@@ -35,7 +35,7 @@ from model.ctrgcn import PART_HEAD_ORDER, LSTModel, Model  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
 from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
-from text.prompts import load_label_map  # noqa: E402
+from text.prompts import class_names  # noqa: E402
 from torchlight import import_class  # noqa: E402
 
 TRAINING_ONLY = ('part_list', 'linear_head', 'logit_scale') + tuple(f'{p}_joints' for p in PART_HEAD_ORDER)
@@ -243,14 +243,6 @@ def read_config(path):
         if not config.get(key):
             raise UsageError(f'{path}: no `{key}`; expected a training config (e.g. <work_dir>/config.yaml)')
     return config
-
-
-def class_names(dataset, num_class=None, text_dir=None):
-    """Class names from the dataset's label map; 'class <i>' for a class set that has none."""
-    try:
-        return load_label_map(dataset, text_dir, num_class)
-    except (ValueError, OSError):
-        return [f'class {i}' for i in range(num_class or 0)]
 
 
 def config_layout(config, spec):

@@ -31,6 +31,7 @@ from lstbase.files import atomic_path  # noqa: E402
 from model.ctrgcn import PART_OUTPUT_ORDER  # noqa: E402
 from preprocess import video  # noqa: E402
 from specs import layouts  # noqa: E402
+from text.prompts import class_names  # noqa: E402
 
 PART_COLOURS = dict(head='tab:red', hand='tab:blue', hip='tab:green', foot='tab:orange')
 PART_SIZES = dict(head=40, hand=40, hip=110, foot=40)          # hips drawn first and larger: overlaps show as rings
@@ -240,7 +241,7 @@ def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8):
             raise UsageError(f'{path}: {sample.joints.shape[2]} keypoints per person, a set without a known layout '
                              f'({", ".join(layouts.NAMED)}): give --config and --weights of a model of its layout')
         layout = layouts.get(sample.layout)
-        names = trained_model.class_names(sample.dataset) if sample.dataset else []
+        names = class_names(sample.dataset) if sample.dataset else []
     title = title_of(sample, prediction, names)
     if is_video:
         drawn = sample if sample.layout == 'coco' else trained_model.read_samples(path)[0]     # pixels to draw
