@@ -27,7 +27,7 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
-from engine.loss import contrastive_loss  # noqa: E402
+from model.objective import contrastive_loss  # noqa: E402
 from model.ctrgcn import Model, Model_lst_4part, Model_lst_4part_ucla  # noqa: E402
 from text.bank import TextFeatureBank  # noqa: E402
 from text.clip import TextTransformer  # noqa: E402

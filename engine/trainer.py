@@ -19,7 +19,7 @@ from engine import outputs
 from lstbase.files import copy_file, plain, save_pickle, save_torch, write_json
 from engine.args import save_config
 from lstbase.errors import check_writable
-from engine.loss import contrastive_loss
+from engine.criterion import build_criterion
 from lstbase.safe_load import load_torch
 from text.prompts import class_names
 from torchlight import import_class
@@ -169,8 +169,6 @@ class Processor:
 
     def load_model(self):
         self.model = build('model', self.arg.model, self.arg.model_args).to(self.device)
-        self.is_lst = hasattr(self.model, 'part_list')
-        self.loss_ce = nn.CrossEntropyLoss()
         self.weights_epoch = None
         if self.arg.weights:
             self.load_weights(self.arg.weights)
@@ -249,31 +247,10 @@ class Processor:
             test_set, batch_size=self.arg.test_batch_size, shuffle=False, drop_last=False, **loader_args)
 
     def load_text(self):
-        """The frozen feature bank (default) or, with --te-lr-ratio > 0, a trainable text encoder."""
-        self.text_encoder = None
-        if not self.is_lst:
-            return
-        from text.bank import TextFeatureBank
-        from text.encoders import load_text_encoder
-        from text.prompts import description_files, load_prompts
-        head = self.arg.model_args.get('head', ['ViT-B/32'])
-        self.text_head = head[0] if isinstance(head, (list, tuple)) else head
-        num_class = self.arg.model_args.get('num_class', 60)
-        text_set = self.arg.dataset
-        self.print_log(f'Descriptions of the {text_set} classes: {", ".join(description_files(text_set, self.arg.text_dir))}'
-                       + ('' if self.arg.part_text else ' (prompt groups 1-4: the class names alone, --part-text False)'))
-        if self.arg.te_lr_ratio > 0:
-            self.text_encoder = load_text_encoder(self.text_head, self.device, self.arg.text_weights)
-            self.prompts = load_prompts(text_set, self.arg.text_dir, num_class, self.arg.part_text)
-            self.print_log(f'Fine-tuning the text encoder {self.text_head} (lr ratio {self.arg.te_lr_ratio}).')
-            return
-        if self.world > 1 and not self.is_main:
-            dist.barrier()                                          # rank 0 builds the cache first
-        self.text_bank = TextFeatureBank.load_or_build(
-            self.text_head, text_set, self.arg.text_cache_dir, weights=self.arg.text_weights, device=self.device,
-            text_dir=self.arg.text_dir, num_class=num_class, log=self.print_log, part_text=self.arg.part_text)
-        if self.world > 1 and self.is_main:
-            dist.barrier()
+        """The model's objective, with LST's frozen feature bank or, with --te-lr-ratio > 0, a trainable encoder."""
+        self.criterion = build_criterion(self.arg, self.model, self.device, self.generators['text'], self.world,
+                                         self.is_main, self.print_log)
+        self.text_encoder = self.criterion.text_encoder
 
     def load_optimizer(self):
         groups = [{'params': self.model.parameters(), 'lr': self.arg.base_lr}]
@@ -292,8 +269,8 @@ class Processor:
         if self.world > 1:
             ids = [self.device.index] if self.device.type == 'cuda' else None
             # only the first text head is supervised (as released): other heads get no gradient
-            unused = self.is_lst and len(self.model.head) > 1
-            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=unused)
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids,
+                                                           find_unused_parameters=self.model.has_unsupervised_heads)
         elif self.device.type == 'cuda' and len(self.arg.device) > 1:
             self.net = nn.DataParallel(self.model, device_ids=self.arg.device, output_device=self.device.index)
 
@@ -332,30 +309,12 @@ class Processor:
         return lr
 
     def text_features(self, labels):
-        if self.text_encoder is None:
-            return self.text_bank.sample(labels, self.generators['text'])
-        groups = self.prompts.sample_texts(labels.tolist(), self.generators['text'])
-        return [self.text_encoder.encode(texts) for texts in groups]
-
-    def lst_loss(self, output, labels):
-        """Cross-entropy + alpha x contrastive loss; under DDP over the global batch (see README)."""
-        logits, features, logit_scale, parts = output
-        loss_ce = self.loss_ce(logits, labels)
-        text = self.text_features(labels)
-        gather = dist.gather_with_grad
-        skeleton = gather(features[self.text_head])
-        parts = [gather(p) for p in parts]
-        text = [gather(t) for t in text]
-        all_labels = gather(labels)
-        # every rank's gradient reaches only its own rows, and DDP averages over ranks: scale by the world size
-        loss_te = contrastive_loss(skeleton, parts, text, logit_scale, all_labels) * self.world
-        return loss_ce + self.arg.loss_alpha * loss_te, loss_ce
+        return self.criterion.text_features(labels)
 
     # ---------------------------------------------------------------- train / eval
     def train(self, epoch):
         self.net.train()
-        if self.text_encoder is not None:
-            self.text_encoder.train()
+        self.criterion.train()
         self.print_log(f'Training epoch: {epoch + 1}')
         loader = self.data_loader['train']
         if self.train_sampler is not None:
@@ -377,13 +336,7 @@ class Processor:
             timer['dataloader'] += time.time() - tick
             tick = time.time()
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                output = self.net(data)
-                if self.is_lst:
-                    loss, _ = self.lst_loss(output, label)
-                    logits = output[0]
-                else:
-                    logits = output
-                    loss = self.loss_ce(logits, label)
+                loss, logits = self.criterion(self.net(data), label)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise TrainingError(

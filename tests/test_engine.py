@@ -11,7 +11,7 @@ import yaml
 
 from engine import distributed
 from engine.args import parse_args
-from engine.loss import contrastive_loss
+from model.objective import contrastive_loss
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

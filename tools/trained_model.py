@@ -10,7 +10,6 @@ they are; each sample, held as an annotation, then through the test feeder of th
 (`Feeder(**test_feeder_args, samples=...)`), so a file of a test split gets exactly the input, hence the logits, of
 the test phase.
 """
-import copy
 import os
 import sys
 import zipfile
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for _path in (ROOT, os.path.join(ROOT, 'torchlight')):
@@ -31,14 +29,12 @@ from lstbase.files import plain  # noqa: E402
 from engine.args import load_config  # noqa: E402
 from lstbase.safe_load import load_torch  # noqa: E402
 from engine.trainer import build, strip_module  # noqa: E402
-from model.ctrgcn import PART_HEAD_ORDER, LSTModel, Model  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
 from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
 from text.prompts import class_names  # noqa: E402
 from torchlight import import_class  # noqa: E402
 
-TRAINING_ONLY = ('part_list', 'linear_head', 'logit_scale') + tuple(f'{p}_joints' for p in PART_HEAD_ORDER)
 # the layout of a sample that no model tells: by its number of joints
 LAYOUT_BY_JOINTS = {layout.num_node: name for name, layout in layouts.NAMED.items()}
 
@@ -115,29 +111,6 @@ def find_inputs(paths):
 
 
 # ------------------------------------------------------------------------------------------------ networks
-class InferenceNetwork(nn.Module):
-    """Input N,C,T,V,M -> logits: a trained model without LST's training-only heads (global and part features).
-
-    LST's logits are CTR-GCN's on the k-hop encoded input, so the network is the encoding and the backbone and
-    classifier; other models (CTR-GCN, the baseline) are used as they are. The model is copied, not changed.
-    """
-
-    def __init__(self, model):
-        super().__init__()
-        self.lst = isinstance(model, LSTModel)
-        self.model = copy.deepcopy(model)
-        if self.lst:
-            for name in TRAINING_ONLY:
-                delattr(self.model, name)
-        self.eval()
-
-    def forward(self, x):
-        if not self.lst:
-            return self.model(x)
-        encoded = torch.einsum('uv,nctvm->nctum', self.model.A_vector, self.model.check_input(x))
-        return Model.forward(self.model, encoded)
-
-
 class OnnxNetwork:
     """An exported .onnx model run by onnxruntime, called like the torch networks."""
 
@@ -213,24 +186,25 @@ def trained_otherwise(config, weights):
 
 
 def load_network(config, config_path, weights_path):
-    """The callable x -> logits of `weights_path`: a state dict in the config's model, or an exported model."""
+    """The callable x -> logits of `weights_path`: a state dict in the config's model (its inference pass, as the
+    test phase runs it), or an exported model."""
     if not os.path.isfile(weights_path):
         raise UsageError(f'--weights {weights_path}: file not found')
     if weights_path.lower().endswith('.onnx'):
         return OnnxNetwork(weights_path)
     if is_torchscript(weights_path):
         return torch.jit.load(weights_path, map_location='cpu').eval()
-    return trained_network(config, config_path, weights_path)
+    return trained_model(config, config_path, weights_path).logits
 
 
-def trained_network(config, config_path, weights_path):
-    """The InferenceNetwork of the config's model with the state dict `weights_path`."""
+def trained_model(config, config_path, weights_path):
+    """The config's model with the state dict `weights_path`, in eval mode."""
     weights = read_weights(weights_path)
     differences = trained_otherwise(config, weights)
     if differences:
         print(f'warning: {weights_path} was saved for another model or modality ({"; ".join(differences)})',
               file=sys.stderr)
-    return InferenceNetwork(load_weights(build_model(config, config_path), weights, weights_path))
+    return load_weights(build_model(config, config_path), weights, weights_path)
 
 
 # ------------------------------------------------------------------------------------------------ streams
