@@ -207,7 +207,7 @@ def test_smoke_session_on_the_cpu_then_a_second_call_resumes(tmp_path):
     assert len(calls) == 2
     for s in first.values():
         for r in s['runs']:
-            log = (work2 / os.path.relpath(r['work_dir'], str(work)) / 'log.txt')
+            log = work2 / 'reproduce' / 'ucla-quick' / r['arm'] / r['stream'] / f'seed{r["seed"]}' / 'log.txt'
             if r['status'] == 'done':              # not trained again
                 assert log.read_text().count('Training epoch: 1\n') == 1
             elif r['epochs_done']:                 # continued from its checkpoint
