@@ -8,7 +8,8 @@ def main(family=None, argv=None):
     """Train or test; `family` is the released script's ('ntu', 'ucla'), None for main.py (any dataset)."""
     from engine.args import parse_args
     from lstbase.errors import locked
-    from engine.trainer import Processor, init_seed
+    from engine.rng import init_seed
+    from engine.trainer import Processor
     # A process started in the background by a script inherits SIGINT ignored, and Python then never turns it into
     # KeyboardInterrupt: restore it, so that a SIGINT (reproduce.py --time-limit, Ctrl-C) stops the run cleanly.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:

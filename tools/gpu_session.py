@@ -39,7 +39,8 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight'), os.path.join(ROOT, 'tool
 import reproduce  # noqa: E402
 from lstbase.files import read_json, write_json  # noqa: E402
 from lstbase.processes import run_until  # noqa: E402
-from engine.trainer import METRICS_FILE, STATE_FILE  # noqa: E402
+from engine.checkpoint import STATE_FILE  # noqa: E402
+from engine.report import read_metrics  # noqa: E402
 
 CARRY = os.path.join(ROOT, '.gpu')             # what the call carries (git-ignored): wheels, data, banks, state
 HEAD = 'all-MiniLM-L6-v2'                     # the text encoder of the LST arms: no download, banks built here
@@ -171,8 +172,7 @@ class RunDir:
 
     def __init__(self, folder):
         self.folder = folder
-        path = os.path.join(folder, METRICS_FILE)
-        self.metrics = read_json(path) if os.path.exists(path) else {}
+        self.metrics = read_metrics(folder) or {}
         self.finished = bool(self.metrics.get('finished'))
         self.epochs = len(self.metrics.get('history', []))
         best = self.metrics.get('best_epoch')

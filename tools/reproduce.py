@@ -50,6 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import ensemble  # noqa: E402
+from engine.report import read_metrics  # noqa: E402
 import specs  # noqa: E402
 from lstbase.figures import pyplot, save_png  # noqa: E402
 from lstbase.files import UnreadableFile, plain, read_json, write_json, write_text  # noqa: E402
@@ -83,7 +84,6 @@ SCORE_FILES = {'best': 'epoch1_test_score.pkl', 'last': 'last_test_score.pkl'}  
 # what --export-results copies of each run: all the summary reads (the checkpoints and weights stay behind)
 EXPORTED_FILES = ('metrics.json', 'config.yaml', MACHINE_FILE, EXIT_FILE, *SCORE_FILES.values())
 LABELS_FILE = 'test_labels.json'           # in an exported folder: the test split's names and labels (no data needed)
-METRICS_KEYS = ('history', 'best_acc', 'best_epoch', 'num_epoch', 'finished')      # the trainer's metrics.json
 QUICK_HEAD = 'all-MiniLM-L6-v2'            # the quick schedule's text encoder: its weights come with a package
 
 
@@ -100,14 +100,7 @@ class Run:
     def metrics(self):
         """The trainer's metrics.json; None when there is none. One cut short or without the trainer's keys raises
         UnreadableFile."""
-        path = os.path.join(self.work_dir, 'metrics.json')
-        if not os.path.exists(path):
-            return None
-        metrics = read_json(path, METRICS_KEYS)
-        history = metrics['history']
-        if not isinstance(history, list) or not all(isinstance(h, dict) and 'val_acc' in h for h in history):
-            raise UnreadableFile(f'{path}: partial: expected a history of epochs, each with its val_acc')
-        return metrics
+        return read_metrics(self.work_dir)
 
     def finished(self, num_epoch):
         try:
@@ -125,7 +118,7 @@ class Run:
         """How the experiment this run's folder holds differs from the one `argv` asks for (the trainer's
         EXPERIMENT_KEYS, file locations aside); empty when it does not, or when nothing was trained yet."""
         from engine.args import load_config, parse_args
-        from engine.trainer import EXPERIMENT_KEYS, without_paths
+        from engine.checkpoint import EXPERIMENT_KEYS, without_paths
         path = os.path.join(self.work_dir, 'config.yaml')
         if not os.path.exists(path):
             return []

@@ -24,11 +24,9 @@ for _path in (ROOT, os.path.join(ROOT, 'torchlight')):
         sys.path.insert(0, _path)
 
 import specs  # noqa: E402
-from engine import outputs  # noqa: E402
-from lstbase.files import plain  # noqa: E402
 from engine.args import load_config  # noqa: E402
-from lstbase.safe_load import load_torch  # noqa: E402
-from engine.trainer import build, strip_module  # noqa: E402
+from engine.build import build  # noqa: E402
+from engine.weights import load_weights, read_weights, trained_as, trained_otherwise  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
 from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
@@ -149,42 +147,6 @@ def build_model(config, config_path):
         raise UsageError(f'{config_path}: {exc}') from None
 
 
-def read_weights(path):
-    """The state dict of a weights file (or of a training state's model), read without running code."""
-    weights = load_torch(path, 'weights file')
-    if isinstance(weights, dict) and 'model' in weights and 'optimizer' in weights:
-        weights = weights['model']                                  # a checkpoint.pt: its model part
-    if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
-        raise UsageError(f'--weights {path}: expected a state dict (parameter name -> tensor), e.g. '
-                         f'<work_dir>/runs-<epoch>-<step>.pt')
-    return weights
-
-
-def load_weights(model, weights, path):
-    """The state dict `weights` (read from `path`) into `model`, strictly: a partly matching checkpoint would give
-    wrong predictions silently."""
-    try:
-        missing, unexpected = model.load_state_dict(strip_module(weights), strict=False)
-    except RuntimeError as exc:                                     # same names, other shapes
-        shapes = [line.strip() for line in str(exc).splitlines() if 'size mismatch' in line]
-        raise UsageError(f'--weights {path} does not fit the config\'s {type(model).__name__}: '
-                         f'{shapes[0] if shapes else exc}') from None
-    if missing or unexpected:
-        raise UsageError(f'--weights {path} does not fit the config\'s {type(model).__name__}: '
-                         f'{len(missing)} missing (e.g. {missing[:2]}), {len(unexpected)} unexpected '
-                         f'(e.g. {unexpected[:2]})')
-    return model.eval()
-
-
-def trained_otherwise(config, weights):
-    """How the weights' record (model, model arguments, input modality) differs from the config's; [] if it does
-    not or when the weights carry no record (released checkpoints)."""
-    saved = outputs.weights_info(weights)
-    now = dict(model=config['model'], model_args=plain(config['model_args']),
-               modality=outputs.modality(config['test_feeder_args']))
-    return [f'{key}: {saved[key]!r} there, {now[key]!r} here' for key in now if key in saved and saved[key] != now[key]]
-
-
 def load_network(config, config_path, weights_path):
     """The callable x -> logits of `weights_path`: a state dict in the config's model (its inference pass, as the
     test phase runs it), or an exported model."""
@@ -198,13 +160,21 @@ def load_network(config, config_path, weights_path):
 
 
 def trained_model(config, config_path, weights_path):
-    """The config's model with the state dict `weights_path`, in eval mode."""
+    """The config's model with the state dict `weights_path` (or a checkpoint.pt's model part), in eval mode. The
+    file must fit the model exactly, nothing missing or left over: a partly matching checkpoint would give wrong
+    predictions silently."""
     weights = read_weights(weights_path)
-    differences = trained_otherwise(config, weights)
+    differences = trained_otherwise(weights, trained_as(config['model'], config['model_args'],
+                                                        config['test_feeder_args']))
     if differences:
         print(f'warning: {weights_path} was saved for another model or modality ({"; ".join(differences)})',
               file=sys.stderr)
-    return load_weights(build_model(config, config_path), weights, weights_path)
+    model = build_model(config, config_path)
+    try:
+        load_weights(model, weights, weights_path, f'the config\'s {type(model).__name__}')
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return model.eval()
 
 
 # ------------------------------------------------------------------------------------------------ streams
