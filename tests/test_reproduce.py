@@ -382,7 +382,7 @@ def test_a_truncated_or_partial_metrics_file_is_reported_not_a_traceback(tmp_pat
     record = reproduce_summary.run_record(run, 3)
     assert record['status'] == 'unreadable' and record['reason'].startswith('lst/joint/seed1/metrics.json: ')
     assert says in record['reason'] and '\n' not in record['reason']
-    assert f'| lst/joint/seed1 | unreadable: `lst/joint/seed1/metrics.json: ' in reproduce_summary.markdown(
+    assert '| lst/joint/seed1 | unreadable: `lst/joint/seed1/metrics.json: ' in reproduce_summary.markdown(
         reproduce_summary.summarize([record], {}, 'ucla', ['joint'], ['lst'], [1], 'quick', None, [],
                                     dict(generated=True)))
 

@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight'), os.path.join(ROOT, 'tools')]
 
 import reproduce  # noqa: E402
-from lstbase.files import read_json, write_json  # noqa: E402
+from lstbase.files import atomic_path, read_json, write_json  # noqa: E402
 from lstbase.processes import run_until  # noqa: E402
 from engine.checkpoint import STATE_FILE  # noqa: E402
 from engine.report import read_metrics  # noqa: E402
@@ -442,9 +442,8 @@ def pack_data(source, archive):
     if not glob.glob(os.path.join(source, '*.json')):
         raise SystemExit(f'no NW-UCLA JSON files in {source}: pass --data DIR (the all_sqe folder)')
     say(f'NW-UCLA: {source} -> {archive} (xz, about a minute)')
-    with tarfile.open(archive + '.tmp', 'w:xz') as tar:
+    with atomic_path(archive) as tmp, tarfile.open(tmp, 'w:xz') as tar:
         tar.add(source, arcname='all_sqe')
-    os.replace(archive + '.tmp', archive)
 
 
 def build_bank(cache_dir):
