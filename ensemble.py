@@ -19,6 +19,9 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import specs  # noqa: E402
+from lstbase.errors import run  # noqa: E402
+from lstbase.safe_load import load_pickle  # noqa: E402
+from lstbase.scores import top_k  # noqa: E402
 
 DATA_FOLDERS = ', '.join(sorted({b.data.split(os.sep)[0] + '/' for b in specs.BENCHMARKS.values()}))
 WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
@@ -56,7 +59,6 @@ def load_scores(directory, names, positional=True):
 def load_scores_file(path, names, positional=True):
     """Score rows in the order of `names`; with `positional`, the release's NTU files keyed by position ('test_<i>'
     or integers, in the npz's order) also work. Read without running code (score files are what people share)."""
-    from engine.safe_load import load_pickle
     scores = load_pickle(path, 'score file')
     if not isinstance(scores, dict) or not scores:
         raise ValueError(f'{path}: expected a dict of sample name -> class scores, got '
@@ -101,11 +103,6 @@ def fuse(streams, alpha=1.0, weights=None):
         raise ValueError(f'score files disagree on the number of classes: {sorted(classes)}')
     weights = weights or weights_for(len(streams), alpha)
     return sum(w * s for w, s in zip(weights, streams))
-
-
-def top_k(score, labels, k):
-    rank = np.argsort(score, axis=1)[:, -k:]
-    return float(np.mean([label in row for label, row in zip(labels, rank)]))
 
 
 def parser():
@@ -158,5 +155,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from engine.errors import run
     run(main)

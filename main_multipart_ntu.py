@@ -8,5 +8,5 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 if __name__ == '__main__':
     from engine import main
-    from engine.errors import run
+    from lstbase.errors import run
     run(main, 'ntu')

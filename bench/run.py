@@ -18,13 +18,13 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 from bench.epoch import derive  # noqa: E402
+from lstbase.files import write_text  # noqa: E402
 
 SUITES = ('train_step', 'feeder', 'preprocess', 'text_bank', 'compile')
 DEFAULT_SUITES = SUITES[:4]
@@ -85,14 +85,6 @@ def _fmt(value):
     return str(value)
 
 
-def write_atomic(path, text):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile('w', dir=directory, delete=False, suffix='.tmp') as f:
-        f.write(text)
-    os.replace(f.name, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--quick', action='store_true', help='fewer repetitions and smaller inputs')
@@ -145,8 +137,8 @@ def write_results(stem, results):
     results = {'machine': results['machine'], **{k: results[k] for k in SUITES + DERIVED if k in results}}
     markdown = to_markdown(results)
     print(markdown, flush=True)
-    write_atomic(stem + '.json', json.dumps(results, indent=2))
-    write_atomic(stem + '.md', f'Machine: {json.dumps(results["machine"])}\n\n' + markdown)
+    write_text(stem + '.json', json.dumps(results, indent=2))
+    write_text(stem + '.md', f'Machine: {json.dumps(results["machine"])}\n\n' + markdown)
 
 
 if __name__ == '__main__':

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
-from engine.loss import contrastive_loss  # noqa: E402
+from model.objective import contrastive_loss  # noqa: E402
 from model.ctrgcn import Model, Model_lst_4part, Model_lst_4part_ucla  # noqa: E402
 from text.bank import TextFeatureBank  # noqa: E402
 from text.clip import TextTransformer  # noqa: E402
@@ -189,7 +189,7 @@ def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None, p
     channels-last; `smoke`: tiny shapes, fp32 and bf16 (CPU AMP), channels-last."""
     device = torch.device(device)
     cuda = device.type == 'cuda'
-    torch.backends.cudnn.benchmark = True                           # as the trainer runs (engine.trainer.init_seed)
+    torch.backends.cudnn.benchmark = True                           # as the trainer runs (engine.rng.init_seed)
     precisions = precisions or (['fp32', 'fp16', 'bf16'] if cuda else ['fp32', 'bf16'] if smoke else ['fp32'])
     channels_last = (cuda or smoke) if channels_last is None else channels_last
     if smoke:

@@ -7,8 +7,9 @@ import signal
 def main(family=None, argv=None):
     """Train or test; `family` names the released script main_multipart_<family>.py, None is main.py (any dataset)."""
     from engine.args import parse_args
-    from engine.errors import locked
-    from engine.trainer import Processor, init_seed
+    from lstbase.errors import locked
+    from engine.rng import init_seed
+    from engine.trainer import Processor
     # A process started in the background by a script inherits SIGINT ignored, and Python then never turns it into
     # KeyboardInterrupt: restore it, so that a SIGINT (reproduce.py --time-limit, Ctrl-C) stops the run cleanly.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:

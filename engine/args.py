@@ -7,6 +7,7 @@ import sys
 import yaml
 
 import specs
+from lstbase.files import plain, write_text
 from torchlight import DictAction, import_class, str2bool
 
 
@@ -201,7 +202,6 @@ def parse_args(family=None, argv=None):
 
 def save_config(args, work_dir, name='config.yaml'):
     """<work_dir>/config.yaml: every argument, with the command line on top (as released)."""
-    from engine.outputs import atomic_write, plain
     # plain types only: a tuple argument would be dumped as !!python/tuple, which yaml.safe_load then refuses
     text = f"# command line: {' '.join(sys.argv)}\n\n" + yaml.safe_dump(plain(vars(args)))
-    atomic_write(os.path.join(work_dir, name), lambda f: f.write(text), mode='w')
+    write_text(os.path.join(work_dir, name), text)

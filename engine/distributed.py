@@ -1,8 +1,10 @@
-"""DistributedDataParallel support: `torchrun --nproc_per_node N [--nnodes M ...] main_multipart_ntu.py ...`."""
+"""Devices and processes: the device of each process, DistributedDataParallel support (`torchrun --nproc_per_node N
+[--nnodes M ...] main_multipart_ntu.py ...`) and DataParallel over one process's GPUs."""
 import os
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 
 
 def init_from_env():
@@ -51,3 +53,26 @@ def barrier():
 def cleanup():
     if is_distributed():
         dist.destroy_process_group()
+
+
+def choose_device(requested, amp, world, local_rank, log):
+    """The device of this process (`requested`: --device, GPU indexes or ['cpu']) and whether it runs mixed
+    precision (CUDA only)."""
+    if torch.cuda.is_available() and requested != ['cpu']:
+        device = torch.device('cuda', local_rank if world > 1 else requested[0])
+    else:
+        device = torch.device('cpu')
+        if requested not in ([0], ['cpu']):
+            log(f'No CUDA device: running on the CPU (--device {requested} ignored).')
+    return device, amp and device.type == 'cuda'
+
+
+def parallel(model, device, requested, world, find_unused):
+    """What training passes go through: DDP over the processes, DataParallel over one process's GPUs, or the model.
+    `find_unused`: some parameters get no gradient (LST's text heads past the first)."""
+    if world > 1:
+        ids = [device.index] if device.type == 'cuda' else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
+    if device.type == 'cuda' and len(requested) > 1:
+        return nn.DataParallel(model, device_ids=requested, output_device=device.index)
+    return model

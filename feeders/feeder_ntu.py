@@ -4,7 +4,6 @@ import zipfile
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from feeders import tools
 from specs import layouts
@@ -140,7 +139,7 @@ def model_layout(x):
     return x.reshape(N, T, NUM_PERSONS, NUM_JOINTS, 3).transpose(0, 4, 1, 3, 2)
 
 
-class Feeder(Dataset):
+class Feeder(tools.LabelledDataset):
     """Samples as C, T, V, M float32 with their label and index.
 
     Train: random crop of the valid frames (ratio in p_interval, at least 64 frames), linear resize to
@@ -202,7 +201,3 @@ class Feeder(Dataset):
         if self.vel:
             batch = tools.to_motion(batch)
         return batch
-
-    def top_k(self, score, top_k):
-        rank = np.argsort(score, axis=1)[:, -top_k:]
-        return float(np.mean([label in row for label, row in zip(self.label, rank)]))

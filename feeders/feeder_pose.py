@@ -17,7 +17,6 @@ import os
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from feeders import tools
 from preprocess import annotations
@@ -67,7 +66,7 @@ def model_input(keypoint, score, image_shape, num_person):
     return persons.transpose(3, 1, 2, 0)
 
 
-class Feeder(Dataset):
+class Feeder(tools.LabelledDataset):
     """Samples as C, T, V, M float32 with their label and index; `sample_name` is each annotation's frame_dir.
 
     `samples` = (annotations, labels, names) feeds annotations held in memory instead of `ann_file`'s
@@ -150,7 +149,3 @@ class Feeder(Dataset):
         if self.vel:
             data = tools.to_motion(data, score)
         return data
-
-    def top_k(self, score, top_k):
-        rank = np.argsort(score, axis=1)[:, -top_k:]
-        return float(np.mean([label in row for label, row in zip(self.label, rank)]))

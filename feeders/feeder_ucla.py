@@ -4,7 +4,6 @@ import os
 import re
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from feeders import tools
 from specs import layouts
@@ -106,7 +105,7 @@ MODALITIES = {'joint': (False, False), 'bone': (True, False), 'motion': (False, 
               'joint_motion': (False, True), 'bone_motion': (True, True)}
 
 
-class Feeder(Dataset):
+class Feeder(tools.LabelledDataset):
     """Samples as C, T, V, M = 3, 52, 20, 1.
 
     `data_path` names the modality ('joint', 'bone', 'joint_motion'/'motion', 'bone_motion'), `label_path` the split
@@ -149,7 +148,3 @@ class Feeder(Dataset):
         if self.motion:
             data = tools.to_motion(data)
         return data.astype(np.float32), label, index
-
-    def top_k(self, score, top_k):
-        rank = np.argsort(score, axis=1)[:, -top_k:]
-        return float(np.mean([label in row for label, row in zip(self.label, rank)]))

@@ -6,6 +6,16 @@ import math
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
+from lstbase.scores import top_k
+
+
+class LabelledDataset(Dataset):
+    """What every feeder shares: `label`, one class index per sample, and the top-k accuracy of scores on them."""
+
+    def top_k(self, score, k):
+        return top_k(score, self.label, k)
 
 
 def valid_frames(data):

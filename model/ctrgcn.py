@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from model.objective import CrossEntropyObjective, LSTObjective, this_process_only
 from specs import layouts
 from text.encoders import text_width
 from torchlight import import_class
@@ -249,7 +250,15 @@ BASE_CHANNEL = 64
 
 
 class Model(nn.Module):
-    """CTR-GCN: ten TCN-GCN units over a spatial graph, global pooling, a linear classifier."""
+    """CTR-GCN: ten TCN-GCN units over a spatial graph, global pooling, a linear classifier.
+
+    `logits(x)` is the inference pass, which the test phase and tools/ run; `forward` is what training runs, and
+    `objective(...)` what training minimises on its output.
+    """
+
+    text_head = None                   # CTR-GCN learns from the labels alone: no text encoder's features
+    training_only = ()                 # attributes the inference pass does not use
+    has_unsupervised_heads = False     # DDP: every parameter gets a gradient
 
     def __init__(self, num_class=60, num_point=25, num_person=2, graph=None, graph_args=None, in_channels=3,
                  drop_out=0, adaptive=True, *, unit=TCN_GCN_unit, unit_A=None):
@@ -300,6 +309,10 @@ class Model(nn.Module):
             raise ValueError(f'{expected}, got {tuple(x.shape)}')
         return x
 
+    def encode(self, x):
+        """The input as the backbone reads it: CTR-GCN's unchanged."""
+        return x
+
     def features(self, x):
         """Backbone: N,C,T,V,M -> N*M, 256, T/4, V."""
         N, C, T, V, M = x.shape
@@ -314,10 +327,47 @@ class Model(nn.Module):
         """Global average over joints and time, then persons: N*M,C,T,V -> N,C."""
         return x.view(N, -1, x.size(1), x.size(2) * x.size(3)).mean(3).mean(1)
 
-    def forward(self, x):
-        x = self.check_input(x)
-        pooled = self.pool(self.features(x), x.size(0))
+    def classify(self, pooled):
         return self.fc(self.drop_out(pooled))
+
+    def logits(self, x):
+        """N,C,T,V,M (or N,T,V*C) -> class scores, N x num_class: the inference pass."""
+        x = self.encode(self.check_input(x))
+        return self.classify(self.pool(self.features(x), x.size(0)))
+
+    def forward(self, x):
+        return self.logits(x)
+
+    def objective(self, **text_settings):
+        """The cross-entropy of the logits; the text settings LST's objective takes are not used."""
+        return CrossEntropyObjective()
+
+    def inference_network(self):
+        """The inference pass as a network of its own (what tools/export.py traces)."""
+        return InferenceNetwork(self)
+
+
+class InferenceNetwork(nn.Module):
+    """A trained model's inference pass, `model.logits`, as a module whose weights are those of the pass alone: it
+    holds the model's modules, parameters and buffers but its `training_only` ones (LST's text heads), shared, not
+    copied. An exported network thus carries the model's weights under their own names and none of the heads'."""
+
+    def __init__(self, model):
+        super().__init__()
+        for name, module in model.named_children():
+            if name not in model.training_only:
+                self.add_module(name, module)
+        for name, parameter in model.named_parameters(recurse=False):
+            if name not in model.training_only:
+                self.register_parameter(name, parameter)
+        for name, buffer in model.named_buffers(recurse=False):
+            if name not in model.training_only:
+                self.register_buffer(name, buffer, persistent=False)
+        self.inference_pass = model.logits          # runs on the modules above: the same objects
+        self.eval()                                 # and so the model: an inference network
+
+    def forward(self, x):
+        return self.inference_pass(x)
 
 
 # part_list[i] of the released checkpoints pools these groups; forward returns [head, hand, hip, foot].
@@ -347,11 +397,12 @@ class LSTModel(Model):
 
     The input is first encoded per frame as x <- (I - A_outward^k) x (k = 0: unchanged; k = 1: bone vectors on NTU).
     forward returns (logits, {head_name: global feature}, logit_scale [1, 5], [head, hand, hip, foot] features).
-    The logits are exactly CTR-GCN's on the encoded input: the heads cost nothing at inference.
+    The logits are exactly CTR-GCN's on the encoded input (`logits`): the heads cost nothing at inference.
     """
 
     joint_groups = 'joint'              # the graph layout's groups for joint streams
     default_k = 0
+    training_only = ('part_list', 'linear_head', 'logit_scale') + tuple(f'{p}_joints' for p in PART_HEAD_ORDER)
 
     def __init__(self, num_class=60, num_point=25, num_person=2, graph=None, graph_args=None, in_channels=3,
                  drop_out=0, adaptive=True, head=('ViT-B/32',), k=None, joint_groups=None):
@@ -382,10 +433,23 @@ class LSTModel(Model):
             self.linear_head[name] = nn.Linear(self.out_channels, width)
             init_conv(self.linear_head[name])
 
+    @property
+    def text_head(self):
+        """The text encoder whose features supervise the global feature (the part features share its width)."""
+        return self.head[0]
+
+    @property
+    def has_unsupervised_heads(self):
+        """Only the first text head is supervised, as released: under DDP the others get no gradient."""
+        return len(self.head) > 1
+
+    def encode(self, x):
+        """Every frame's joints through (I - A_outward^k): the k-hop encoding the backbone reads."""
+        return torch.einsum('uv,nctvm->nctum', self.A_vector, x)
+
     def forward(self, x):
-        x = self.check_input(x)
+        x = self.encode(self.check_input(x))
         N, M = x.size(0), x.size(4)
-        x = torch.einsum('uv,nctvm->nctum', self.A_vector, x)
         feature = self.features(x)                                         # N*M, C, T', V
         pooled = self.pool(feature, N)
         per_person = feature.view(N, M, *feature.shape[1:])                # N, M, C, T', V
@@ -393,8 +457,12 @@ class LSTModel(Model):
         parts = {name: layer(per_person[..., getattr(self, f'{name}_joints')].mean(4).mean(3).mean(1))
                  for name, layer in zip(PART_HEAD_ORDER, self.part_list)}
         global_features = {name: self.linear_head[name](pooled) for name in self.head}
-        logits = self.fc(self.drop_out(pooled))
-        return logits, global_features, self.logit_scale, [parts[name] for name in PART_OUTPUT_ORDER]
+        return self.classify(pooled), global_features, self.logit_scale, [parts[name] for name in PART_OUTPUT_ORDER]
+
+    def objective(self, text, loss_alpha, generator=None, gather=this_process_only, world=1):
+        """Cross-entropy + `loss_alpha` x the contrastive loss against `text`'s features of the batch's classes
+        (model.objective.LSTObjective)."""
+        return LSTObjective(text, self.text_head, loss_alpha, generator, gather, world)
 
 
 class Model_lst_4part(LSTModel):

@@ -18,8 +18,8 @@ import pickle
 
 import numpy as np
 
-from engine.outputs import atomic_write
-from engine.safe_load import load_pickle
+from lstbase.files import atomic_write
+from lstbase.safe_load import load_pickle
 
 
 class AnnotationError(ValueError):

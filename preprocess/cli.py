@@ -5,8 +5,8 @@
 import argparse
 import logging
 
-from engine import errors
-from engine.errors import check_writable
+from lstbase import errors
+from lstbase.errors import check_writable
 from preprocess import ntu
 
 # Run from data/ntu or data/ntu120, the original scripts read ../nturgbd_raw/ and write to ./

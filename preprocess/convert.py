@@ -173,6 +173,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from engine.errors import run
+    from lstbase.errors import run
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     run(main)

@@ -15,7 +15,8 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from engine.outputs import atomic_write
+from lstbase.files import atomic_write
+from lstbase.safe_load import load_pickle
 
 NAME = re.compile(r'^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$')
 NUM_JOINTS = 25
@@ -316,7 +317,6 @@ def _save_pickle(path, obj):
 
 def _load_pickle(path):
     """An intermediate of steps 1 and 2, read without running code: only these classes and plain data."""
-    from engine.safe_load import load_pickle
     return load_pickle(path, 'preprocessing intermediate', {(__name__, 'Body'), (__name__, 'RawSequence')})
 
 

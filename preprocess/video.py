@@ -47,7 +47,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 from tqdm import tqdm
 
-from engine.outputs import atomic_write
+from lstbase.files import atomic_write, write_text
 from preprocess import annotations as annotation_file
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
@@ -497,6 +497,6 @@ def label_map_path(out):
 def write(out, extraction, classes):
     """Write the label map (when there are classes) and the annotation file atomically, then drop the parts."""
     if classes:
-        atomic_write(label_map_path(out), lambda f: f.write(''.join(f'{name}\n' for name in classes)), mode='w')
+        write_text(label_map_path(out), ''.join(f'{name}\n' for name in classes))
     annotation_file.save(out, extraction.annotations, extraction.split)
     shutil.rmtree(parts_folder(out), ignore_errors=True)

@@ -131,3 +131,5 @@ CUSTOM_BENCHMARKS = {b.key: b for b in (
               'ctrgcn_{stream}_2d.yaml'),
     Benchmark('custom-3d', 'custom-3d', 'custom', 'config/custom', None, 'val', 'lst_{stream}_3d.yaml', None),
 )}
+# what tools/reproduce.py's --benchmark names: the released benchmarks and your own data's
+REPRODUCIBLE = {b.key: b for b in (*BENCHMARKS.values(), *CUSTOM_BENCHMARKS.values())}

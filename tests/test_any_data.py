@@ -290,7 +290,7 @@ def test_a_bad_annotation_file_is_one_line_and_writes_nothing(tmp_path, capsys, 
     text = tmp_path / 'text'
     pose_data.write_descriptions(str(text))
     with pytest.raises(SystemExit) as stop:
-        from engine.errors import run
+        from lstbase.errors import run
         run(train_main, None, [str(a) for a in contract(str(tmp_path / 'run'), path, text)])
     err = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 2 and len(err) == 1 and err[0].startswith('error: ') and message in err[0], err
@@ -301,7 +301,7 @@ def test_a_missing_split_and_a_text_set_of_another_size_are_one_line(tmp_path, c
     path = coco(tmp_path)
     text = tmp_path / 'text'
     pose_data.write_descriptions(str(text))
-    from engine.errors import run
+    from lstbase.errors import run
     argv = [str(a) for a in contract(str(tmp_path / 'run'), path, text, 'config/custom/lst_joint_2d.yaml',
                                      '--batch-size', 2)]
     argv[argv.index('--test-feeder-args') + 1] = f"{{'ann_file': '{path}', 'split': 'test'}}"

@@ -18,9 +18,9 @@ import torch
 
 import ensemble
 import tiny_ntu
-from engine import errors
+from lstbase import errors
 from engine import main as train_main
-from engine.outputs import atomic_write
+from lstbase.files import atomic_write
 from preprocess import cli as preprocess_cli
 from preprocess import ntu, synthetic
 

@@ -117,7 +117,8 @@ def test_errors(workspace, tmp_path):
 def test_paired_arms_share_weights_and_data_stream(workspace, tmp_path, workers):
     """`loss_alpha` 1 and 0 with the same seed: identical initial weights, batches, augmentation and prompt draws."""
     from engine.args import parse_args
-    from engine.trainer import Processor, init_seed
+    from engine.rng import init_seed
+    from engine.trainer import Processor
     cfg = config(workspace, 'pair', 'model.ctrgcn.Model_lst_4part', 8)
     streams = []
     for alpha in (1.0, 0.0):
@@ -131,7 +132,7 @@ def test_paired_arms_share_weights_and_data_stream(workspace, tmp_path, workers)
             for data, label, index in processor.data_loader['train']:
                 if workers and alpha == 0:
                     torch.rand(5)                # other draws from the global stream change neither order, prompts
-                text = processor.text_features(label)          # nor the workers' augmentation
+                text = processor.criterion.text_features(label)    # nor the workers' augmentation
                 batches.append((data, label, index, text))
                 if epoch == 0:
                     processor.model(data)                           # forward passes consume nothing random

@@ -11,7 +11,7 @@ import yaml
 
 from engine import distributed
 from engine.args import parse_args
-from engine.loss import contrastive_loss
+from model.objective import contrastive_loss
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -131,29 +131,25 @@ def test_every_config_loads_and_builds_its_model():
 
 
 def test_learning_rate_schedule(tmp_path):
-    from engine.trainer import Processor
-    proc = Processor.__new__(Processor)
-    proc.arg = parse_args('ntu', ['--model', 'm', '--base-lr', '0.1', '--warm_up_epoch', '5', '--step', '90',
-                                  '100', '--te-lr-ratio', '0.5'])
-    proc.optimizer = torch.optim.SGD([{'params': [torch.zeros(1)]}, {'params': [torch.zeros(1)]}], lr=1)
-    lrs = [proc.adjust_learning_rate(e) for e in (0, 4, 5, 89, 90, 99, 100)]
+    from engine.optim import adjust_learning_rate
+    arg = parse_args('ntu', ['--model', 'm', '--base-lr', '0.1', '--warm_up_epoch', '5', '--step', '90', '100',
+                             '--te-lr-ratio', '0.5'])
+    optimizer = torch.optim.SGD([{'params': [torch.zeros(1)]}, {'params': [torch.zeros(1)]}], lr=1)
+    lrs = [adjust_learning_rate(optimizer, arg, e) for e in (0, 4, 5, 89, 90, 99, 100)]
     np.testing.assert_allclose(lrs, [0.02, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001])
-    assert proc.optimizer.param_groups[1]['lr'] == pytest.approx(0.0005)
+    assert optimizer.param_groups[1]['lr'] == pytest.approx(0.0005)
 
 
 def test_device_cpu_is_the_cpu_even_with_cuda(monkeypatch, tmp_path):
-    from engine.trainer import Processor
     config = os.path.join(ROOT, 'config', 'ucla', 'lst_joint.yaml')
     assert parse_args('ucla', ['--config', config, '--device', 'cpu']).device == ['cpu']
     for bad in (['cpu', '0'], ['gpu']):
         with pytest.raises(SystemExit):
             parse_args('ucla', ['--config', config, '--device', *bad])
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)     # a GPU machine, as far as setup_device knows
-    probe = Processor.__new__(Processor)
-    probe.arg, probe.world, probe.local_rank = parse_args('ucla', ['--config', config, '--device', 'cpu']), 1, 0
-    probe.print_log = print
-    probe.setup_device()
-    assert probe.device == torch.device('cpu') and not probe.use_amp
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)     # a GPU machine, as far as choose_device knows
+    arg = parse_args('ucla', ['--config', config, '--device', 'cpu'])
+    device, use_amp = distributed.choose_device(arg.device, arg.amp, 1, 0, print)
+    assert device == torch.device('cpu') and not use_amp
 
 
 def test_the_saved_config_reads_back_with_tuple_arguments(tmp_path):

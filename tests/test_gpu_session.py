@@ -72,7 +72,8 @@ def fake_run(work, name, epochs, best, finished, files):
     folder = work / 'reproduce' / 'ucla-full' / name
     folder.mkdir(parents=True)
     (folder / 'config.yaml').write_text('seed: 1\n')
-    metrics = dict(history=[dict(epoch=e + 1) for e in range(epochs)], best_epoch=best, finished=finished)
+    metrics = dict(history=[dict(epoch=e + 1, val_acc=0.5) for e in range(epochs)], best_acc=0.5, best_epoch=best,
+                   best_weights=None, num_epoch=3, finished=finished)
     (folder / 'metrics.json').write_text(json.dumps(metrics))
     for file, kib in files.items():
         (folder / file).write_bytes(os.urandom(kib * KiB))

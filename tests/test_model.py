@@ -70,6 +70,17 @@ def test_batched_graph_conv_equals_per_subset_ctrgc():
     torch.testing.assert_close(unit.graph_conv(x, unit.PA), expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize('name, kw, count', LST_VARIANTS)
+def test_the_inference_pass_is_the_training_pass_logits(name, kw, count):
+    """`logits` (the test phase's and the tools' pass) gives forward's logits bit for bit, without the heads."""
+    torch.manual_seed(0)
+    model = getattr(ctrgcn, name)(**kw).eval()
+    x = sample(kw)
+    with torch.no_grad():
+        assert torch.equal(model.logits(x), model(x)[0])
+    assert model.text_head == 'ViT-B/32' and ctrgcn.Model.text_head is None
+
+
 def test_lst_logits_are_the_backbone_logits():
     torch.manual_seed(0)
     lst = ctrgcn.Model_lst_4part(num_class=60, k=0, **NTU).eval()

@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import paired_stats  # noqa: E402
 import reproduce  # noqa: E402
+import reproduce_summary  # noqa: E402
 
 
 def released(path):
@@ -150,7 +151,7 @@ def one_hot_scores(names, predicted, confidence=1.0, num_class=3):
 
 
 def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
-    from engine.outputs import save_pickle
+    from lstbase.files import save_pickle
     names, labels = ['a', 'b', 'c', 'd', 'e'], [0, 0, 1, 1, 1]
     # predicted classes per arm and seed; class 0 has 2 samples, class 1 has 3
     predicted = {('lst', 1): [0, 0, 1, 1, 0], ('control', 1): [0, 1, 0, 1, 1],
@@ -164,9 +165,9 @@ def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
         runs[arm, 'joint', seed] = run
 
     def table(seeds, arms=('lst', 'control')):
-        files = reproduce.ScoreFiles(names)
-        pairs = reproduce.paired_predictions(runs, 'joint', seeds, files, arms, 'last_test_score.pkl')
-        return reproduce.per_class_paired(pairs, labels, ['zero', 'one'])
+        files = reproduce_summary.ScoreFiles(names)
+        pairs = reproduce_summary.paired_predictions(runs, 'joint', seeds, files, arms, 'last_test_score.pkl')
+        return reproduce_summary.per_class_paired(pairs, labels, ['zero', 'one'])
     paired = table([1, 2, 3])
     assert paired['seeds'] == [1, 2] and paired['missing'] == []
     zero, one = paired['classes']
@@ -180,7 +181,7 @@ def test_per_class_difference_counts_each_arms_own_hits(tmp_path):
     # the wrong classes: for class 1, lst says 0 twice (seed 1: e, seed 2: none), control says 0 once (c, seed 1)
     assert one['a_confused'] == dict(label=0, name='zero', count=1, other_count=1)
     assert one['pairs'] == 6 and one['t_test']['p'] is None               # 0 and 0: no spread, no t
-    md = '\n'.join(reproduce.per_class_markdown('joint', paired))
+    md = '\n'.join(reproduce_summary.per_class_markdown('joint', paired))
     assert '| 0 zero | 2 | 75.0 | 50.0 | +50.0, +0.0 | +25.0 | 1 / 0 |' in md and 'seeds 1, 2' in md
     assert '| class | samples | lst | control | lst - control per seed |' in md
     # the other way round, the signs and the counts swap
@@ -216,13 +217,13 @@ def test_the_paired_difference_gets_its_t_interval_t_test_and_power():
     # mean 2, sample std 1, n 3: 2 +- t(0.975, 2 df) / sqrt(3), t = 4.3027 from the table
     assert stat['ci95'] == pytest.approx([2 - 4.3027 / 3 ** 0.5, 2 + 4.3027 / 3 ** 0.5], abs=1e-3)
     assert 'ci95' not in paired_stats.with_ci(paired_stats.mean_std([5.0]))            # one seed: no interval
-    assert reproduce.fmt(stat) == '2.00 +- 1.00 (n=3, 95% CI [-0.48, +4.48])'
+    assert reproduce_summary.fmt(stat) == '2.00 +- 1.00 (n=3, 95% CI [-0.48, +4.48])'
     # doffing's differences on seeds 1-3 (docs/results.md): t = 8.0, 2 df, p = 0.015
     test = paired_stats.paired_stat([16.3, 23.3, 16.3])
     assert (round(test['t'], 1), test['df'], round(test['p'], 3)) == (8.0, 2, 0.015)
     assert test['seeds_for_80_power'] == paired_stats.seeds_for_power(test['mean'], test['std'])
-    assert reproduce.fmt(test, signed=True).startswith('+18.63 +- 4.04 (n=3, 95% CI [') and 'p 0.015' in \
-        reproduce.fmt(test, signed=True)
+    assert reproduce_summary.fmt(test, signed=True).startswith('+18.63 +- 4.04 (n=3, 95% CI [') and 'p 0.015' in \
+        reproduce_summary.fmt(test, signed=True)
 
 
 LABELS = [0, 0, 0, 1, 1, 2]                               # NW-UCLA's first three classes, 3 + 2 + 1 test samples
@@ -232,7 +233,7 @@ NAMES = [f's{i}' for i in range(len(LABELS))]
 def fake_run(out, arm, stream, seed, last, best=None, finished=True, confidence=1.0):
     """A run's folder as the trainer leaves it, without training: metrics.json (3 epochs, the quick schedule's) and
     the best and last epoch's score files predicting the classes `best` and `last` with `confidence`."""
-    from engine.outputs import save_pickle
+    from lstbase.files import save_pickle
     best = last if best is None else best
     run = reproduce.Run(arm, stream, seed, str(out))
     top1 = {kind: float(np.mean(np.array(predicted) == LABELS)) for kind, predicted in (('best', best), ('last', last))}
@@ -357,15 +358,15 @@ def test_a_run_whose_folder_is_deleted_while_it_runs_has_failed_and_says_so(tmp_
     run = reproduce.Run('lst', 'joint', 1, str(tmp_path))
     deleting = f'import shutil; shutil.rmtree({run.work_dir!r})'
     assert reproduce.execute(run, [sys.executable, '-c', deleting], None) == reproduce.FOLDER_DELETED
-    record = reproduce.run_record(run, 3, reproduce.FOLDER_DELETED)
+    record = reproduce_summary.run_record(run, 3, reproduce.FOLDER_DELETED)
     assert (record['status'], record['reason']) == ('failed', 'its folder lst/joint/seed1 was deleted while it ran')
     # deleted after it ended, before the summary
     later = reproduce.Run('lst', 'joint', 2, str(tmp_path))
     assert reproduce.execute(later, [sys.executable, '-c', 'pass'], None) == 0
     shutil.rmtree(later.work_dir)
-    assert reproduce.run_record(later, 3, 0)['reason'] == \
+    assert reproduce_summary.run_record(later, 3, 0)['reason'] == \
         'its folder lst/joint/seed2 was deleted during the reproduction'
-    assert reproduce.run_record(later, 3)['status'] == 'not run'                 # never run here: nothing to say
+    assert reproduce_summary.run_record(later, 3)['status'] == 'not run'                 # never run here: nothing to say
 
 
 @pytest.mark.parametrize('content, says', [('{"history": [{"epoch": 1, "val_a', 'truncated or not JSON'),
@@ -378,11 +379,12 @@ def test_a_truncated_or_partial_metrics_file_is_reported_not_a_traceback(tmp_pat
     with open(os.path.join(run.work_dir, 'metrics.json'), 'w') as f:
         f.write(content)
     assert not run.finished(3)                             # trained again: the trainer rewrites it
-    record = reproduce.run_record(run, 3)
+    record = reproduce_summary.run_record(run, 3)
     assert record['status'] == 'unreadable' and record['reason'].startswith('lst/joint/seed1/metrics.json: ')
     assert says in record['reason'] and '\n' not in record['reason']
-    assert f'| lst/joint/seed1 | unreadable: `lst/joint/seed1/metrics.json: ' in reproduce.markdown(
-        reproduce.summarize([record], {}, 'ucla', ['joint'], ['lst'], [1], 'quick', None, [], dict(generated=True)))
+    assert '| lst/joint/seed1 | unreadable: `lst/joint/seed1/metrics.json: ' in reproduce_summary.markdown(
+        reproduce_summary.summarize([record], {}, 'ucla', ['joint'], ['lst'], [1], 'quick', None, [],
+                                    dict(generated=True)))
 
 
 def test_out_naming_a_file_is_one_error_line_before_anything_is_written(tmp_path, capsys):
@@ -454,7 +456,7 @@ def test_the_names_only_arm_differs_from_lst_by_the_part_text_alone(tmp_path):
     names, _ = reproduce.command(reproduce.Run('lst_names', 'joint', 4, str(tmp_path)), 'ucla', 'short', opts, None)
     assert names[-2:] == ['--part-text', 'False'] and names[:-2][:len(lst)] == [
         a.replace(os.sep + 'lst' + os.sep, os.sep + 'lst_names' + os.sep) for a in lst]
-    assert ('lst', 'lst_names') in reproduce.COMPARISONS and ('lst_names', 'control') in reproduce.COMPARISONS
+    assert ('lst', 'lst_names') in reproduce_summary.COMPARISONS and ('lst_names', 'control') in reproduce_summary.COMPARISONS
 
 
 def test_custom_benchmark_runs_on_your_file_classes_and_descriptions(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import ensemble
-from engine.safe_load import FileReadError, UnsafeFileError, load_pickle, load_torch
-from engine.trainer import rng_state, seeded_generator, set_rng_state
+from lstbase.safe_load import FileReadError, UnsafeFileError, load_pickle, load_torch
+from engine.rng import rng_state, seeded_generator, set_rng_state
 from preprocess import ntu
 from text.bank import TextFeatureBank
 

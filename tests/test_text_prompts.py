@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from text import clip, show_prompts
-from text.prompts import PARTS, DescriptionError, load_prompts
+from text.prompts import PARTS, DescriptionError, class_names, load_label_map, load_prompts
 from text_reference import real_vocab
 
 FULL = 'head x;hand x;arm x;hip x;leg x;foot x'
@@ -152,3 +152,9 @@ def test_without_part_text_the_part_groups_are_the_class_names():
     names_only, full = load_prompts('ucla', part_text=False), load_prompts('ucla')
     assert all(names_only.group(g) == full.names for g in (1, 2, 3, 4))
     assert names_only.synonyms == full.synonyms and full.group(1)[0].startswith(full.names[0] + ', head')
+
+
+def test_class_names_name_every_class():
+    assert class_names('ucla', 3) == load_label_map('ucla', None, 3)
+    assert len(class_names('ntu120')) == 120                                  # without num_class: the whole set
+    assert class_names('custom', 2) == ['class 0', 'class 1']                 # your classes, no label map given

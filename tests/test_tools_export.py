@@ -40,15 +40,17 @@ def test_inference_network_is_the_models_logits_without_the_heads(lst):
     _, config, weights = lst
     model = trained_model.build_model(trained_model.read_config(config), config)
     model.load_state_dict(torch.load(weights))
-    network = trained_model.InferenceNetwork(model.eval())
+    network = model.eval().inference_network()
     x = torch.randn(3, 3, 20, 25, 2)
     assert torch.equal(logits(network, x), logits(model, x)[0])
+    assert torch.equal(logits(model.logits, x), logits(model, x)[0])
     assert not [k for k in network.state_dict() if 'head' in k or 'part' in k or 'logit_scale' in k]
+    assert set(network.state_dict()) < set(model.state_dict())                   # the model's own names
     assert hasattr(model, 'part_list')                                     # the model itself is unchanged
     ucla = trained_model.build_model(dict(model='model.ctrgcn.Model', model_args=dict(UCLA_GRAPH, num_class=10)),
                                      'c.yaml').eval()
     y = torch.randn(2, 3, 52, 20, 1)
-    assert torch.equal(logits(trained_model.InferenceNetwork(ucla), y), logits(ucla, y))
+    assert torch.equal(logits(ucla.inference_network(), y), logits(ucla, y))
 
 
 @pytest.mark.slow
@@ -58,9 +60,10 @@ def test_torchscript_equals_eager_and_predict_runs_it(lst, torchscript):
     assert difference <= export.TOLERANCE * max(1, scale)
     loaded = torch.jit.load(out)
     assert not [k for k in loaded.state_dict() if 'head' in k or 'part_list' in k]
-    _, network = export.inference_network(config, weights)
+    _, model = export.eager_model(config, weights)
     x = torch.randn(4, 3, 37, 25, 2)                                        # batch and frames not seen before
-    assert (logits(loaded, x) - logits(network, x)).abs().max() <= 1e-5 * max(1, logits(network, x).abs().max())
+    eager = logits(model.logits, x)
+    assert (logits(loaded, x) - eager).abs().max() <= 1e-5 * max(1, eager.abs().max())
     assert predict_scores(config, out) == pytest.approx(predict_scores(config, weights), rel=1e-5, abs=1e-5)
 
 
@@ -104,9 +107,10 @@ def test_onnx_equals_eager_on_nw_ucla_shapes(tmp_path, capsys):
                         '--out', str(tmp_path / 'u.onnx')]) == 0
     assert 'check OK' in capsys.readouterr().out
     onnx_net = trained_model.load_network({}, config, str(tmp_path / 'u.onnx'))
-    _, network = export.inference_network(config, weights)
+    _, model = export.eager_model(config, weights)
     x = torch.randn(5, 3, 52, 20, 1)
-    assert (onnx_net(x) - logits(network, x)).abs().max() <= 1e-5 * max(1, logits(network, x).abs().max())
+    eager = logits(model.logits, x)
+    assert (onnx_net(x) - eager).abs().max() <= 1e-5 * max(1, eager.abs().max())
 
 
 def test_onnx_without_its_packages(lst, monkeypatch, capsys):

@@ -118,7 +118,8 @@ def test_table_and_csv(ntu, capsys):
 
 def test_user_errors_are_one_line(ntu, tmp_path, capsys):
     stream = ntu['streams']['joint']
-    with pytest.raises(trained_model.UsageError, match=r"does not fit the config's Model_lst_4part: [1-9]\d* missing"):
+    with pytest.raises(trained_model.UsageError,
+                       match=r"does not fit the config's Model_lst_4part: [1-9]\d* of its \d+ parameters are not in"):
         predict.main(['--config', stream['config'], '--weights', ntu['streams']['motion']['weights'],
                       '--input', str(ntu['raw'])])
     # a config names the feeder of the project only: importing another module would run its code

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from engine.errors import run
+from lstbase.errors import run
 from preprocess import annotations, video
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,11 +9,13 @@ import glob
 import hashlib
 import importlib.metadata
 import os
-import tempfile
 
 import torch
 import torch.nn as nn
 
+from lstbase.errors import check_writable
+from lstbase.files import save_torch
+from lstbase.safe_load import FileReadError, load_torch
 from text import clip, encoders
 from text.prompts import GROUP_PARTS, draw_candidates, load_prompts
 
@@ -108,11 +110,10 @@ class TextFeatureBank(nn.Module):
         path = cache_path(encoder, dataset, prompts, cache_dir, weights, log)
         bank = cls.load_cached(path, log) if os.path.exists(path) else None
         if bank is None:
-            from engine.errors import check_writable
             check_writable(cache_dir, 'text cache dir (--text-cache-dir)')
             log(f'Building the text feature bank of {encoder} for {dataset} ({len(prompts.all_texts())} prompts)')
             bank = cls.build(encoders.load_text_encoder(encoder, device=device, weights=weights), prompts)
-            save_atomic(dict(bank.state_dict(), encoder=encoder, dataset=dataset, prompts=prompts_id(prompts)), path)
+            save_torch(dict(bank.state_dict(), encoder=encoder, dataset=dataset, prompts=prompts_id(prompts)), path)
             log(f'Text feature bank saved to {path}')
         else:                               # the log names the bank (its file name holds the prompts' hash)
             log(f'Text feature bank of {encoder} for {dataset} loaded from {path}')
@@ -122,7 +123,6 @@ class TextFeatureBank(nn.Module):
     @classmethod
     def load_cached(cls, path, log):
         """The cached bank, or None (to rebuild it) when the file is damaged; never runs code from the file."""
-        from engine.safe_load import FileReadError, load_torch
         try:
             state = load_torch(path, 'text feature bank')
             return cls(state['candidates'], state['counts'], state['groups'])
@@ -135,14 +135,3 @@ class TextFeatureBank(nn.Module):
         labels = labels.to(self.counts.device)
         pick = draw_candidates(self.counts[labels], generator)
         return [self.candidates[labels, pick]] + [group[labels] for group in self.groups]
-
-
-def save_atomic(obj, path):
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=os.path.dirname(path) or '.', suffix='.tmp', delete=False) as f:
-        try:
-            torch.save(obj, f)
-        except BaseException:
-            os.remove(f.name)
-            raise
-    os.replace(f.name, path)

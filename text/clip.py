@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import html
 import os
-import tempfile
 import urllib.request
 from collections import OrderedDict
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from lstbase.files import atomic_path
 from text import torchscript
 
 _BASE = 'https://openaipublic.azureedge.net/clip/models'
@@ -71,24 +71,17 @@ def sha256_of(path, chunk=1 << 20):
 
 def download(url, target, sha256=None):
     """Fetch `url` to `target` with a progress bar; verify the SHA256; write atomically."""
-    directory = os.path.dirname(target)
-    os.makedirs(directory, exist_ok=True)
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=directory, suffix='.part', delete=False) as out:
-        try:
-            with urllib.request.urlopen(url, timeout=30) as source:
-                total = int(source.headers.get('Content-Length') or 0)
-                with tqdm(total=total, unit='iB', unit_scale=True, desc=os.path.basename(target)) as bar:
-                    for block in iter(lambda: source.read(1 << 20), b''):
-                        out.write(block)
-                        digest.update(block)
-                        bar.update(len(block))
-            if sha256 and digest.hexdigest() != sha256:
-                raise ValueError(f'{url}: downloaded file has SHA256 {digest.hexdigest()}, expected {sha256}')
-        except BaseException:
-            os.remove(out.name)
-            raise
-    os.replace(out.name, target)
+    with atomic_path(target) as tmp, open(tmp, 'wb') as out:
+        with urllib.request.urlopen(url, timeout=30) as source:
+            total = int(source.headers.get('Content-Length') or 0)
+            with tqdm(total=total, unit='iB', unit_scale=True, desc=os.path.basename(target)) as bar:
+                for block in iter(lambda: source.read(1 << 20), b''):
+                    out.write(block)
+                    digest.update(block)
+                    bar.update(len(block))
+        if sha256 and digest.hexdigest() != sha256:
+            raise ValueError(f'{url}: downloaded file has SHA256 {digest.hexdigest()}, expected {sha256}')
     return target
 
 

@@ -106,7 +106,7 @@ def description_lines(names, answers):
 
 def write_set(names, answers, out, text_set='custom'):
     """Check the three files with the training's loader in a temporary folder, then put them into `out`."""
-    from engine.outputs import copy_file
+    from lstbase.files import copy_file
     from text.prompts import load_prompts
     synonyms, parts = description_lines(names, answers)
     files = {f'{text_set}_label_map.txt': names, f'{text_set}_synonyms.txt': synonyms,
@@ -147,5 +147,5 @@ def main(argv=None):
 
 if __name__ == '__main__':
     sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    from engine.errors import run
+    from lstbase.errors import run
     sys.exit(run(main))

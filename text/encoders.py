@@ -112,3 +112,17 @@ def encode_all(encoder, texts, batch_size=256):
     starts = tqdm(range(0, len(texts), batch_size), desc=f'encoding prompts with {encoder.name}',
                   disable=len(texts) <= batch_size)
     return torch.cat([encoder.encode(texts[i:i + batch_size]) for i in starts])
+
+
+class PromptEncoder(nn.Module):
+    """LST's text features when the text encoder is trained with the model (--te-lr-ratio > 0): each batch's prompts
+    encoded afresh. For the same generator state it draws the prompts `TextFeatureBank.sample` draws."""
+
+    def __init__(self, encoder, prompts):
+        super().__init__()
+        self.encoder, self.prompts = encoder, prompts
+
+    def sample(self, labels, generator=None):
+        """Five B x D feature tensors for a batch of labels: a random group-0 candidate each, then groups 1-4."""
+        groups = self.prompts.sample_texts(labels.tolist(), generator)
+        return [self.encoder.encode(texts) for texts in groups]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import specs
+from lstbase.files import write_text
 
 TEXT_DIR = os.path.dirname(os.path.abspath(__file__))
 KINDS = ('label_map', 'synonyms', 'parts')
@@ -158,6 +159,17 @@ def load_label_map(dataset, text_dir=None, num_class=None):
     return names
 
 
+def class_names(dataset, num_class=None, text_dir=None):
+    """The names of `dataset`'s first `num_class` classes (without: every class of its label map), 'class <k>' for
+    each class no label map names (your own class set without one, or generated data past it): what score tables,
+    figures and predictions show."""
+    try:
+        names = load_label_map(dataset, text_dir, num_class)
+    except (ValueError, OSError):                       # DescriptionError is a ValueError
+        names = []
+    return names + [f'class {k}' for k in range(len(names), num_class or 0)]
+
+
 def load_prompts(dataset, text_dir=None, num_class=None, part_text=True):
     """Read the description files of `dataset` (a spec name) with clear errors.
 
@@ -212,7 +224,6 @@ def write_shuffled(dataset, folder, num_class=None, seed=0, text_dir=None):
     descriptions of class order[k], a fixed derangement: the same prompts and loss with the descriptions' content
     unrelated to the action (an ablation of what the text says). Writes <folder>/<set>_{label_map,synonyms,parts}.txt
     and shuffle.txt (which class's descriptions each class got); returns the derangement."""
-    from engine.outputs import atomic_write
     prompts = load_prompts(dataset, text_dir, num_class)
     order = derangement(prompts.num_class, seed)
     prefix = specs.get(dataset).text_files
@@ -221,10 +232,9 @@ def write_shuffled(dataset, folder, num_class=None, seed=0, text_dir=None):
              'parts': [';'.join([name] + [prompts.parts[source][p] for p in PARTS])
                        for name, source in zip(prompts.names, order)]}
     for kind, lines in files.items():
-        atomic_write(os.path.join(folder, f'{prefix}_{kind}.txt'), lambda f: f.write('\n'.join(lines) + '\n'), mode='w')
+        write_text(os.path.join(folder, f'{prefix}_{kind}.txt'), '\n'.join(lines) + '\n')
     record = [f'{k} {prompts.names[k]} <- descriptions of {source} {prompts.names[source]}'
               for k, source in enumerate(order)]
-    atomic_write(os.path.join(folder, 'shuffle.txt'), lambda f: f.write(
-        f'{dataset}, seed {seed}: class <- the class whose body-part descriptions it has\n' + '\n'.join(record) + '\n'),
-        mode='w')
+    write_text(os.path.join(folder, 'shuffle.txt'), f'{dataset}, seed {seed}: class <- the class whose body-part '
+               f'descriptions it has\n' + '\n'.join(record) + '\n')
     return order

@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
-from engine.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.files import atomic_path  # noqa: E402
 
 TOLERANCE = 1e-5
 INPUT, OUTPUT = 'skeleton', 'logits'
@@ -43,16 +44,16 @@ def parse(argv=None):
     return args
 
 
-def inference_network(config_path, weights_path):
+def eager_model(config_path, weights_path):
+    """(config, the trained model) of a config and its training weights."""
     config = trained_model.read_config(config_path)
     if trained_model.is_torchscript(weights_path) or weights_path.lower().endswith('.onnx'):
         raise UsageError(f'--weights {weights_path}: an exported model; export from the training weights (.pt)')
-    return config, trained_model.trained_network(config, config_path, weights_path)
+    return config, trained_model.trained_model(config, config_path, weights_path)
 
 
-def example_inputs(network, frames):
+def example_inputs(model, frames):
     """Generated inputs N,C,T,V,M: the one traced, then others with a different batch size and frame count."""
-    model = network.model
     generator = torch.Generator().manual_seed(0)
     shapes = [(2, frames), (3, frames + 13), (1, 2 * frames)]
     return [torch.randn(n, model.in_channels, t, model.num_point, model.num_person, generator=generator)
@@ -77,7 +78,9 @@ def export_torchscript(network, example, out, check):
         warnings.simplefilter('ignore', DeprecationWarning)
         warnings.simplefilter('ignore', FutureWarning)
         traced = torch.jit.trace(network, example, check_trace=False)          # the check below is stricter
-    trained_model.write_atomically(out, lambda tmp: torch.jit.save(traced, tmp), check)
+    with atomic_path(out) as tmp:                                               # checked before it takes the name
+        torch.jit.save(traced, tmp)
+        check(tmp)
 
 
 def export_onnx(network, example, out, check):
@@ -90,17 +93,18 @@ def export_onnx(network, example, out, check):
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         warnings.simplefilter('ignore', DeprecationWarning)
         warnings.simplefilter('ignore', FutureWarning)
-        trained_model.write_atomically(out, lambda tmp: torch.onnx.export(
-            network, (example,), tmp, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: 'batch', 2: 'frames'}, OUTPUT: {0: 'batch'}}), check)
+        with atomic_path(out) as tmp:
+            torch.onnx.export(network, (example,), tmp, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
+                              dynamic_axes={INPUT: {0: 'batch', 2: 'frames'}, OUTPUT: {0: 'batch'}})
+            check(tmp)
 
 
 @torch.no_grad()
-def compare(exported, network, inputs):
+def compare(exported, model, inputs):
     """(max |exported - eager|, max |eager logit|) over `inputs`."""
     difference, scale = 0.0, 0.0
     for x in inputs:
-        eager = network(x)
+        eager = model.logits(x)
         difference = max(difference, (exported(x) - eager).abs().max().item())
         scale = max(scale, eager.abs().max().item())
     return difference, scale
@@ -110,8 +114,9 @@ def compare(exported, network, inputs):
 def export(config_path, weights_path, fmt, out):
     """Write the network, checked before it takes the name `out`; returns (max difference, logit scale), or None
     when it cannot be run (ONNX without onnxruntime)."""
-    config, network = inference_network(config_path, weights_path)
-    inputs = example_inputs(network, window_of(config, config_path))
+    config, model = eager_model(config_path, weights_path)
+    network = model.inference_network()                         # the logits alone: no text-head weights written
+    inputs = example_inputs(model, window_of(config, config_path))
     runnable = True
     if fmt == 'onnx':
         try:
@@ -122,13 +127,13 @@ def export(config_path, weights_path, fmt, out):
 
     def check(tmp):
         if runnable:
-            result.extend(verified(*compare(trained_model.load_network(config, config_path, tmp), network, inputs),
+            result.extend(verified(*compare(trained_model.load_network(config, config_path, tmp), model, inputs),
                                    out))
 
     (export_torchscript if fmt == 'torchscript' else export_onnx)(network, inputs[0], out, check)
     channels, _, joints, persons = inputs[0].shape[1:]
     print(f'wrote {out}: {fmt}, input N,C,T,V,M = N,{channels},T,{joints},{persons} (N and T dynamic), '
-          f'output N x {network.model.num_class} logits')
+          f'output N x {model.num_class} logits')
     if not runnable:
         print('onnxruntime is not installed: the ONNX file was written but NOT checked against the eager model '
               '(pip install onnxruntime, then run this command again)')

@@ -22,7 +22,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from engine.errors import run  # noqa: E402
+from lstbase.errors import run  # noqa: E402
 from preprocess import video  # noqa: E402
 
 

@@ -25,7 +25,6 @@ import argparse
 import glob
 import gzip
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -38,7 +37,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight'), os.path.join(ROOT, 'tools')]
 
 import reproduce  # noqa: E402
-from engine.trainer import METRICS_FILE, STATE_FILE  # noqa: E402
+from lstbase.files import atomic_path, read_json, write_json  # noqa: E402
+from lstbase.processes import run_until  # noqa: E402
+from engine.checkpoint import STATE_FILE  # noqa: E402
+from engine.report import read_metrics  # noqa: E402
 
 CARRY = os.path.join(ROOT, '.gpu')             # what the call carries (git-ignored): wheels, data, banks, state
 HEAD = 'all-MiniLM-L6-v2'                     # the text encoder of the LST arms: no download, banks built here
@@ -81,25 +83,16 @@ def run_logged(argv, log_path, timeout, env=None):
     """Run a command with its output in `log_path`; past `timeout` it is stopped as reproduce stops runs."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     say(f'$ {" ".join(argv)}  (log: {os.path.relpath(log_path)}, at most {timeout:.0f} s)')
+    end = time.time() + timeout
     with open(log_path, 'a') as log:
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, PYTHONUNBUFFERED='1', **(env or {})))
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            reproduce.stop(process)
-            return 'stopped at its time limit'
+        return run_until(argv, log, lambda: 'stopped at its time limit' if time.time() >= end else None,
+                         reproduce.STOP_GRACE_S, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED='1', **(env or {})))
 
 
 def files_under(folder):
     for base, _, names in os.walk(folder):
         for name in sorted(names):
             yield os.path.join(base, name)
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 def folder_bytes(folder):
@@ -179,8 +172,7 @@ class RunDir:
 
     def __init__(self, folder):
         self.folder = folder
-        path = os.path.join(folder, METRICS_FILE)
-        self.metrics = read_json(path) if os.path.exists(path) else {}
+        self.metrics = read_metrics(folder) or {}
         self.finished = bool(self.metrics.get('finished'))
         self.epochs = len(self.metrics.get('history', []))
         best = self.metrics.get('best_epoch')
@@ -243,11 +235,10 @@ def fitting(items, size, room):
 # ---------------------------------------------------------------------------------------------------- the record
 def write_session(work, record):
     """<work>/session.json: the records of the earlier calls (restored with the state), then this one."""
-    from engine.outputs import atomic_write
     path = os.path.join(work, SESSION)
     calls = [c for c in (read_json(path)['calls'] if os.path.exists(path) else []) if c['started'] != record['started']]
     calls.append(record)
-    atomic_write(path, lambda f: json.dump(dict(calls=calls), f, indent=1), mode='w')
+    write_json(path, dict(calls=calls))
     return path
 
 
@@ -451,9 +442,8 @@ def pack_data(source, archive):
     if not glob.glob(os.path.join(source, '*.json')):
         raise SystemExit(f'no NW-UCLA JSON files in {source}: pass --data DIR (the all_sqe folder)')
     say(f'NW-UCLA: {source} -> {archive} (xz, about a minute)')
-    with tarfile.open(archive + '.tmp', 'w:xz') as tar:
+    with atomic_path(archive) as tmp, tarfile.open(tmp, 'w:xz') as tar:
         tar.add(source, arcname='all_sqe')
-    os.replace(archive + '.tmp', archive)
 
 
 def build_bank(cache_dir):

@@ -28,7 +28,7 @@ import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
 import ensemble  # noqa: E402  (trained_model puts the project root on the path)
-from engine.errors import run  # noqa: E402
+from lstbase.errors import run  # noqa: E402
 
 
 def parse(argv=None):

@@ -10,7 +10,6 @@ they are; each sample, held as an annotation, then through the test feeder of th
 (`Feeder(**test_feeder_args, samples=...)`), so a file of a test split gets exactly the input, hence the logits, of
 the test phase.
 """
-import copy
 import os
 import sys
 import zipfile
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for _path in (ROOT, os.path.join(ROOT, 'torchlight')):
@@ -26,39 +24,21 @@ for _path in (ROOT, os.path.join(ROOT, 'torchlight')):
         sys.path.insert(0, _path)
 
 import specs  # noqa: E402
-from engine import outputs  # noqa: E402
 from engine.args import load_config  # noqa: E402
-from engine.safe_load import load_torch  # noqa: E402
-from engine.trainer import build, strip_module  # noqa: E402
-from model.ctrgcn import PART_HEAD_ORDER, LSTModel, Model  # noqa: E402
+from engine.build import build  # noqa: E402
+from engine.weights import load_weights, read_weights, trained_as, trained_otherwise  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
 from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
-from text.prompts import load_label_map  # noqa: E402
+from text.prompts import class_names  # noqa: E402
 from torchlight import import_class  # noqa: E402
 
-TRAINING_ONLY = ('part_list', 'linear_head', 'logit_scale') + tuple(f'{p}_joints' for p in PART_HEAD_ORDER)
 # the layout of a sample that no model tells: by its number of joints
 LAYOUT_BY_JOINTS = {layout.num_node: name for name, layout in layouts.NAMED.items()}
 
 
 class UsageError(ValueError):
     """A user's mistake (file, argument): reported as one line, without a traceback."""
-
-
-def write_atomically(path, write, check=None):
-    """`write(tmp)`, `check(tmp)` when given, then rename to `path`: an interruption or a failed check never leaves
-    half a file or replaces a good one (the temporary name keeps the extension, which some writers go by)."""
-    stem, extension = os.path.splitext(path)
-    tmp = f'{stem}.tmp{extension}'
-    try:
-        write(tmp)
-        if check:
-            check(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ------------------------------------------------------------------------------------------------ input files
@@ -129,29 +109,6 @@ def find_inputs(paths):
 
 
 # ------------------------------------------------------------------------------------------------ networks
-class InferenceNetwork(nn.Module):
-    """Input N,C,T,V,M -> logits: a trained model without LST's training-only heads (global and part features).
-
-    LST's logits are CTR-GCN's on the k-hop encoded input, so the network is the encoding and the backbone and
-    classifier; other models (CTR-GCN, the baseline) are used as they are. The model is copied, not changed.
-    """
-
-    def __init__(self, model):
-        super().__init__()
-        self.lst = isinstance(model, LSTModel)
-        self.model = copy.deepcopy(model)
-        if self.lst:
-            for name in TRAINING_ONLY:
-                delattr(self.model, name)
-        self.eval()
-
-    def forward(self, x):
-        if not self.lst:
-            return self.model(x)
-        encoded = torch.einsum('uv,nctvm->nctum', self.model.A_vector, self.model.check_input(x))
-        return Model.forward(self.model, encoded)
-
-
 class OnnxNetwork:
     """An exported .onnx model run by onnxruntime, called like the torch networks."""
 
@@ -190,61 +147,34 @@ def build_model(config, config_path):
         raise UsageError(f'{config_path}: {exc}') from None
 
 
-def read_weights(path):
-    """The state dict of a weights file (or of a training state's model), read without running code."""
-    weights = load_torch(path, 'weights file')
-    if isinstance(weights, dict) and 'model' in weights and 'optimizer' in weights:
-        weights = weights['model']                                  # a checkpoint.pt: its model part
-    if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
-        raise UsageError(f'--weights {path}: expected a state dict (parameter name -> tensor), e.g. '
-                         f'<work_dir>/runs-<epoch>-<step>.pt')
-    return weights
-
-
-def load_weights(model, weights, path):
-    """The state dict `weights` (read from `path`) into `model`, strictly: a partly matching checkpoint would give
-    wrong predictions silently."""
-    try:
-        missing, unexpected = model.load_state_dict(strip_module(weights), strict=False)
-    except RuntimeError as exc:                                     # same names, other shapes
-        shapes = [line.strip() for line in str(exc).splitlines() if 'size mismatch' in line]
-        raise UsageError(f'--weights {path} does not fit the config\'s {type(model).__name__}: '
-                         f'{shapes[0] if shapes else exc}') from None
-    if missing or unexpected:
-        raise UsageError(f'--weights {path} does not fit the config\'s {type(model).__name__}: '
-                         f'{len(missing)} missing (e.g. {missing[:2]}), {len(unexpected)} unexpected '
-                         f'(e.g. {unexpected[:2]})')
-    return model.eval()
-
-
-def trained_otherwise(config, weights):
-    """How the weights' record (model, model arguments, input modality) differs from the config's; [] if it does
-    not or when the weights carry no record (released checkpoints)."""
-    saved = outputs.weights_info(weights)
-    now = dict(model=config['model'], model_args=outputs.plain(config['model_args']),
-               modality=outputs.modality(config['test_feeder_args']))
-    return [f'{key}: {saved[key]!r} there, {now[key]!r} here' for key in now if key in saved and saved[key] != now[key]]
-
-
 def load_network(config, config_path, weights_path):
-    """The callable x -> logits of `weights_path`: a state dict in the config's model, or an exported model."""
+    """The callable x -> logits of `weights_path`: a state dict in the config's model (its inference pass, as the
+    test phase runs it), or an exported model."""
     if not os.path.isfile(weights_path):
         raise UsageError(f'--weights {weights_path}: file not found')
     if weights_path.lower().endswith('.onnx'):
         return OnnxNetwork(weights_path)
     if is_torchscript(weights_path):
         return torch.jit.load(weights_path, map_location='cpu').eval()
-    return trained_network(config, config_path, weights_path)
+    return trained_model(config, config_path, weights_path).logits
 
 
-def trained_network(config, config_path, weights_path):
-    """The InferenceNetwork of the config's model with the state dict `weights_path`."""
+def trained_model(config, config_path, weights_path):
+    """The config's model with the state dict `weights_path` (or a checkpoint.pt's model part), in eval mode. The
+    file must fit the model exactly, nothing missing or left over: a partly matching checkpoint would give wrong
+    predictions silently."""
     weights = read_weights(weights_path)
-    differences = trained_otherwise(config, weights)
+    differences = trained_otherwise(weights, trained_as(config['model'], config['model_args'],
+                                                        config['test_feeder_args']))
     if differences:
         print(f'warning: {weights_path} was saved for another model or modality ({"; ".join(differences)})',
               file=sys.stderr)
-    return InferenceNetwork(load_weights(build_model(config, config_path), weights, weights_path))
+    model = build_model(config, config_path)
+    try:
+        load_weights(model, weights, weights_path, f'the config\'s {type(model).__name__}')
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return model.eval()
 
 
 # ------------------------------------------------------------------------------------------------ streams
@@ -257,14 +187,6 @@ def read_config(path):
         if not config.get(key):
             raise UsageError(f'{path}: no `{key}`; expected a training config (e.g. <work_dir>/config.yaml)')
     return config
-
-
-def class_names(dataset, num_class=None, text_dir=None):
-    """Class names from the dataset's label map; 'class <i>' for a class set that has none."""
-    try:
-        return load_label_map(dataset, text_dir, num_class)
-    except (ValueError, OSError):
-        return [f'class {i}' for i in range(num_class or 0)]
 
 
 def config_layout(config, spec):

@@ -25,10 +25,13 @@ import predict  # noqa: E402
 import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
-from engine.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.figures import pyplot  # noqa: E402
+from lstbase.files import atomic_path  # noqa: E402
 from model.ctrgcn import PART_OUTPUT_ORDER  # noqa: E402
 from preprocess import video  # noqa: E402
 from specs import layouts  # noqa: E402
+from text.prompts import class_names  # noqa: E402
 
 PART_COLOURS = dict(head='tab:red', hand='tab:blue', hip='tab:green', foot='tab:orange')
 PART_SIZES = dict(head=40, hand=40, hip=110, foot=40)          # hips drawn first and larger: overlaps show as rings
@@ -130,7 +133,8 @@ def render_animation(sample, layout, frames, title, out, fps):
     fig.suptitle(title, fontsize=8, x=0.02, ha='left')
     movie = animation.FuncAnimation(fig, drawing.show, frames=list(frames), blit=False)
     writer = animation.PillowWriter(fps=fps) if out.lower().endswith('.gif') else animation.FFMpegWriter(fps=fps)
-    trained_model.write_atomically(out, lambda tmp: movie.save(tmp, writer=writer))
+    with atomic_path(out) as tmp:
+        movie.save(tmp, writer=writer)
     plt.close(fig)
 
 
@@ -145,16 +149,10 @@ def render_strip(sample, layout, frames, title, out, panels):
     add_legend(fig, drawing)
     fig.suptitle(title, fontsize=9, x=0.01, ha='left')
     fig.tight_layout()
-    trained_model.write_atomically(out, lambda tmp: fig.savefig(tmp))
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
     return len(picked)
-
-
-def pyplot():
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def render_overlay(path, sample, title, out, fps, step, panels):
@@ -171,14 +169,16 @@ def render_overlay(path, sample, title, out, fps, step, panels):
     if out.lower().endswith('.png'):
         drawn = [drawn[i] for i in np.linspace(0, len(drawn) - 1, min(panels, len(drawn))).round().astype(int)]
         strip = np.concatenate([cv2.resize(f, (320, round(320 * f.shape[0] / f.shape[1]))) for f in drawn], axis=1)
-        trained_model.write_atomically(out, lambda tmp: write_png(cv2, tmp, strip))
+        with atomic_path(out) as tmp:
+            write_png(cv2, tmp, strip)
     elif out.lower().endswith('.gif'):
         images = [Image.fromarray(cv2.cvtColor(cv2.resize(f, (480, round(480 * f.shape[0] / f.shape[1]))),
                                                cv2.COLOR_BGR2RGB)) for f in drawn]
-        trained_model.write_atomically(out, lambda tmp: images[0].save(tmp, save_all=True, append_images=images[1:],
-                                                                       duration=round(1000 / fps), loop=0))
+        with atomic_path(out) as tmp:
+            images[0].save(tmp, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
     else:
-        trained_model.write_atomically(out, lambda tmp: write_mp4(cv2, tmp, drawn, fps))
+        with atomic_path(out) as tmp:
+            write_mp4(cv2, tmp, drawn, fps)
     return len(drawn)
 
 
@@ -241,7 +241,7 @@ def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8):
             raise UsageError(f'{path}: {sample.joints.shape[2]} keypoints per person, a set without a known layout '
                              f'({", ".join(layouts.NAMED)}): give --config and --weights of a model of its layout')
         layout = layouts.get(sample.layout)
-        names = trained_model.class_names(sample.dataset) if sample.dataset else []
+        names = class_names(sample.dataset) if sample.dataset else []
     title = title_of(sample, prediction, names)
     if is_video:
         drawn = sample if sample.layout == 'coco' else trained_model.read_samples(path)[0]     # pixels to draw

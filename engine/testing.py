@@ -1,0 +1,36 @@
+"""The test phase: the weights given with --weights evaluated on the test split, with the files named after them."""
+import os
+
+from engine.evaluate import evaluate
+from engine.report import SCORE_FILE
+
+
+def plan_test_outputs(arg):
+    """The test phase's output files, named after the weights; none may be one of the run's inputs."""
+    if not arg.weights:
+        raise ValueError('--phase test needs --weights <work_dir>/runs-<epoch>-<step>.pt (or best.pt)')
+    base = os.path.join(arg.work_dir, os.path.splitext(os.path.basename(arg.weights))[0])
+    planned = dict(wrong=base + '_wrong.txt', right=base + '_right.txt', csv=base + '_test_each_class_acc.csv',
+                   scores=os.path.join(arg.work_dir, SCORE_FILE) if arg.save_score else None,
+                   config=os.path.join(arg.work_dir, 'config_test.yaml'))
+    inputs = {os.path.realpath(p): flag for p, flag in ((arg.weights, '--weights'), (arg.config, '--config')) if p}
+    for path in filter(None, planned.values()):
+        if os.path.realpath(path) in inputs:
+            raise ValueError(f'{inputs[os.path.realpath(path)]} {path} would be overwritten by the test phase\'s '
+                             f'output of the same name: rename it or use another --work-dir')
+    return planned
+
+
+def test(run, outputs):
+    """Evaluate the run's model (its --weights loaded) and write `outputs` (plan_test_outputs); its top-1."""
+    arg, log, epoch = run.arg, run.log, run.weights_epoch
+    log(f'Model:   {arg.model}.')
+    log(f'Weights: {arg.weights}' + (f' (epoch {epoch}).' if epoch else '.'))
+    evaluation = evaluate(run.model, run.data_loader['test'], run.device, run.use_amp, epoch or 0, arg.show_topk, log)
+    confusion = run.report.evaluation(evaluation, [outputs['scores']] if outputs['scores'] else [],
+                                      csv_file=outputs['csv'], wrong_file=outputs['wrong'],
+                                      right_file=outputs['right'])
+    run.report.confusion(confusion, f'test of {f"epoch {epoch}" if epoch else os.path.basename(arg.weights)}')
+    log(f'Outputs: {", ".join(os.path.basename(p) for p in outputs.values() if p)} in {arg.work_dir}')
+    log('Done.\n')
+    return evaluation.accuracy
