@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import specs  # noqa: E402
+from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.errors import run  # noqa: E402
 from lstbase.safe_load import load_pickle  # noqa: E402
 from lstbase.scores import top_k  # noqa: E402
@@ -106,7 +107,7 @@ def fuse(streams, alpha=1.0, weights=None):
 
 
 def parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--datasets', '--dataset', dest='dataset', default=None, choices=sorted(specs.BENCHMARKS),
                    help='the benchmark the scores are of (default: the test split of <joint-dir>/config.yaml)')
     p.add_argument('--joint-dir', required=True, help=f'folder holding {SCORE_FILE} of the joint stream')

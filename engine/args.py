@@ -7,6 +7,7 @@ import sys
 import yaml
 
 import specs
+from lstbase.arguments import ArgumentParser
 from lstbase.files import plain, write_text
 from torchlight import DictAction, import_class, str2bool
 
@@ -19,8 +20,8 @@ def script_specs(family):
 
 
 def get_parser(family=None):
-    p = argparse.ArgumentParser(description='LST: language supervised training for skeleton action recognition',
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description='LST: language supervised training for skeleton action recognition',
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--work-dir', default='./work_dir/temp', help='the work folder for storing results')
     p.add_argument('--model-saved-name', '-model_saved_name', default='',
                    help='accepted as released (one dash); unused: weights go to the work dir')

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from lstbase import errors
+from lstbase.arguments import ArgumentParser
 from lstbase.errors import check_writable
 from preprocess import ntu
 
@@ -17,8 +18,8 @@ STEPS = {1: 'parse the raw .skeleton files', 2: 'denoise, pick two actors, move 
 
 
 def parser_for(dataset, step):
-    p = argparse.ArgumentParser(description=f'NTU RGB+D preprocessing, step {step}: {STEPS[step]}' if step
-                                else 'NTU RGB+D preprocessing: all three steps')
+    p = ArgumentParser(description=f'NTU RGB+D preprocessing, step {step}: {STEPS[step]}' if step
+                       else 'NTU RGB+D preprocessing: all three steps')
     if dataset is None:
         p.add_argument('--dataset', required=True, choices=sorted(ntu.DATASETS))
     if step in (None, 1):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lstbase.arguments import ArgumentParser
 from preprocess import annotations, ntu, video
 
 # preprocessed file stem -> pyskl's benchmark name
@@ -140,7 +141,7 @@ def array_annotation(path, stem):
 
 
 def parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('source', choices=['ucla', 'ntu-npz', 'ntu-raw'])
     p.add_argument('--input', nargs='+', required=True,
                    help='ucla: the all_sqe folder; ntu-npz: a preprocessed .npz; ntu-raw: folder(s) of .skeleton files')

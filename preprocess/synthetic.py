@@ -15,6 +15,8 @@ import os
 import numpy as np
 from tqdm import tqdm
 
+from lstbase.arguments import ArgumentParser
+
 # A standing person (metres, y up), NTU joint order; NW-UCLA uses the first 20 joints of the same layout.
 POSE = np.array([
     [0.0, 0.0, 3.0], [0.0, 0.3, 3.0], [0.0, 0.6, 3.0], [0.0, 0.75, 3.0],       # spine base, mid, neck, head
@@ -148,7 +150,7 @@ def write_dataset(spec, root, num_classes=10, per_class=12, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('format', choices=['ntu', 'ucla'])
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--classes', type=int, default=10)

@@ -122,7 +122,8 @@ def write_set(names, answers, out, text_set='custom'):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from lstbase.arguments import ArgumentParser
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
     ask = commands.add_parser('prompts', help='print the question for every class of a label map')
     ask.add_argument('--label-map', required=True, help='one class name per line, in label order')

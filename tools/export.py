@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
-from lstbase.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.arguments import ArgumentParser  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.errors import run  # noqa: E402
 from lstbase.files import atomic_path  # noqa: E402
 
 TOLERANCE = 1e-5
@@ -31,7 +32,7 @@ INPUT, OUTPUT = 'skeleton', 'logits'
 
 
 def parse(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', required=True, help='the training config (<work_dir>/config.yaml)')
     parser.add_argument('--weights', required=True, help='the weights (a .pt state dict)')
     parser.add_argument('--format', choices=('torchscript', 'onnx'), required=True)

@@ -28,11 +28,12 @@ import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
 import ensemble  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.errors import run  # noqa: E402
 
 
 def parse(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', action='append', required=True,
                         help='a training config (<work_dir>/config.yaml); repeat for an ensemble')
     parser.add_argument('--weights', action='append', required=True,

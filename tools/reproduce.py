@@ -51,6 +51,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 import ensemble  # noqa: E402
 import specs  # noqa: E402
 from engine.report import METRICS_FILE  # noqa: E402
+from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.files import plain, read_json, write_json  # noqa: E402
 from lstbase.processes import run_until  # noqa: E402
 from reproduce_summary import (EXIT_FILE, FOLDER_DELETED, INTERRUPTED, MACHINE_FILE, NOT_STARTED,  # noqa: E402
@@ -279,7 +280,7 @@ def machine_line(opts, threads):
 
 # ---------------------------------------------------------------------------------------------------- main
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--benchmark', default='ucla', choices=sorted(BENCHMARKS))
     p.add_argument('--streams', nargs='+', default=['joint'], choices=STREAMS)
     p.add_argument('--arms', nargs='+', default=['lst', 'control'], choices=ARMS)

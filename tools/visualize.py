@@ -25,7 +25,8 @@ import predict  # noqa: E402
 import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
-from lstbase.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.arguments import ArgumentParser  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.errors import run  # noqa: E402
 from lstbase.figures import pyplot  # noqa: E402
 from lstbase.files import atomic_path  # noqa: E402
 from model.ctrgcn import PART_OUTPUT_ORDER  # noqa: E402
@@ -40,7 +41,7 @@ FORMATS = ('.gif', '.mp4', '.png')
 
 
 def parse(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--input', required=True,
                         help='one .skeleton, .json, .npy, annotation (.pkl) or video file (drawn on its frames)')
     parser.add_argument('--config', action='append', default=[], help='a training config, for the prediction')
