@@ -2,6 +2,8 @@
 import os
 import time
 
+from lstbase.files import unwritable
+
 
 class Logger:
     """Log lines of the main process (other processes of a DDP run say nothing): each goes to the console and, with
@@ -40,5 +42,8 @@ class Logger:
             self.append(pending)
 
     def append(self, lines):
-        with open(self.path, 'a') as f:
-            f.writelines(line + '\n' for line in lines)
+        try:
+            with open(self.path, 'a') as f:
+                f.writelines(line + '\n' for line in lines)
+        except OSError as exc:                                  # a full disk
+            raise unwritable(self.path, exc) from None

@@ -5,6 +5,7 @@ a file and a failed write leaves nothing behind (nor replaces a good file). File
 umask, like any other file they create.
 """
 import contextlib
+import errno
 import json
 import os
 import pickle
@@ -18,28 +19,93 @@ def _umask():
     return mask
 
 
+def unwritable(path, exc):
+    """The one-line error of a file that could not be written: its path and the system's reason."""
+    return OSError(f'{path}: cannot be written ({exc.strerror or exc})')
+
+
+def missing_folders(directory):
+    """The folders `directory` needs made (itself and its missing parents), deepest first."""
+    missing, folder = [], os.path.abspath(directory)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+@contextlib.contextmanager
+def made_folder(directory):
+    """`directory`, made with its missing parents for the block. When the block raises, the folders it made are
+    removed again where they are still empty: a command stopped by an error leaves no empty folder behind."""
+    made = missing_folders(directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f'{directory}: the folder cannot be made ({exc.strerror or exc})') from None
+    try:
+        yield directory
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):                  # not empty: something was written, it stays
+                os.rmdir(folder)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """A temporary path beside `path` to write to; renamed to `path` when the block ends, removed if it raises.
-    The temporary name keeps the extension, which some writers go by (OpenCV, matplotlib's animation writers)."""
+    """A temporary path beside `path` to write to; renamed to `path` when the block ends, removed if it raises (with
+    the folders made for it). The temporary name keeps the extension, which some writers go by (OpenCV,
+    matplotlib's animation writers)."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     stem, extension = os.path.splitext(os.path.basename(path))
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=f'{stem}.tmp', suffix=extension)
-    os.close(handle)
+    with made_folder(directory):
+        try:
+            handle, tmp = tempfile.mkstemp(dir=directory, prefix=f'{stem}.tmp', suffix=extension)
+        except OSError as exc:
+            raise unwritable(path, exc) from None
+        os.close(handle)
+        try:
+            yield tmp
+            take_name(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def take_name(tmp, path):
+    """The written file `tmp` becomes `path`, with the permissions of the user's umask (mkstemp makes 0600 files)."""
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())                 # mkstemp makes 0600 files
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    except OSError as exc:                                      # e.g. `path` is a folder
+        raise unwritable(path, exc) from None
+
+
+def check_writable(directory, what):
+    """Make sure files can be written in `directory`, or where it does not exist yet in the folder that would hold
+    it, without making anything; OSError naming `what` otherwise."""
+    existing = os.path.abspath(directory)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    try:
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(errno.ENOTDIR, f'{existing} is a file')
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise OSError(f'{what} {directory} is not writable ({exc.strerror or exc})') from None
 
 
 def atomic_write(path, write, mode='wb'):
     """`write(f)` into a file opened in `mode`, which then takes the name `path`."""
-    with atomic_path(path) as tmp, open(tmp, mode) as f:
-        write(f)
+    with atomic_path(path) as tmp:
+        try:
+            with open(tmp, mode) as f:
+                write(f)
+        except OSError as exc:
+            if exc.filename not in (None, tmp):                  # another file's error (copy_file's source)
+                raise
+            raise unwritable(path, exc) from None              # a full disk, a file size limit
 
 
 def write_text(path, text):
@@ -63,7 +129,14 @@ def save_pickle(obj, path):
 
 def save_torch(obj, path):
     import torch                                          # here: the preprocessing and the tools' readers need no torch
-    atomic_write(path, lambda f: torch.save(obj, f))
+
+    def write(f):
+        try:
+            torch.save(obj, f)
+        except RuntimeError as exc:
+            # PyTorch's zip writer reports a failed write (a full disk) as a RuntimeError raised over the OSError
+            raise exc.__context__ if isinstance(exc.__context__, OSError) else OSError(str(exc)) from None
+    atomic_write(path, write)
 
 
 def plain(value):

@@ -13,8 +13,7 @@ import os
 import torch
 import torch.nn as nn
 
-from lstbase.errors import check_writable
-from lstbase.files import save_torch
+from lstbase.files import check_writable, save_torch
 from lstbase.safe_load import FileReadError, load_torch
 from text import clip, encoders
 from text.prompts import GROUP_PARTS, draw_candidates, load_prompts
