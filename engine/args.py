@@ -132,6 +132,7 @@ def _convert(action, value, path):
 
 POSITIVE = dict(log_interval=1, save_interval=1, eval_interval=1, batch_size=1, test_batch_size=1, num_epoch=1,
                 num_worker=0, warm_up_epoch=0, start_epoch=0)
+CONFIG_FILE = 'config.yaml'                                # a training run's record in its work dir
 
 
 def layout_hints(args):
@@ -201,7 +202,18 @@ def parse_args(family=None, argv=None):
     return args
 
 
-def save_config(args, work_dir, name='config.yaml'):
+def input_files(arg):
+    """(what, path) of every file the run reads by name: its config, weights, training state to resume from, text
+    encoder weights and the feeders' data files."""
+    files = [('--config', arg.config), ('--weights', arg.weights), ('--text-weights', arg.text_weights),
+             ('--resume', arg.resume if os.path.isfile(str(arg.resume)) else None)]
+    for flag in ('train_feeder_args', 'test_feeder_args'):
+        files += [(f'{flag} {key}', value) for key, value in getattr(arg, flag).items()
+                  if isinstance(value, str) and os.path.isfile(value)]
+    return [(what, path) for what, path in files if path]
+
+
+def save_config(args, work_dir, name=CONFIG_FILE):
     """<work_dir>/config.yaml: every argument, with the command line on top (as released)."""
     # plain types only: a tuple argument would be dumped as !!python/tuple, which yaml.safe_load then refuses
     text = f"# command line: {' '.join(sys.argv)}\n\n" + yaml.safe_dump(plain(vars(args)))

@@ -96,6 +96,24 @@ def check_writable(directory, what):
         raise OSError(f'{what} {directory} is not writable ({exc.strerror or exc})') from None
 
 
+def same_file(a, b):
+    """Whether `a` and `b` name one file: the same inode, through symbolic and hard links too."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:                                             # one does not exist (yet): not the other one
+        return False
+
+
+def refuse_writing_inputs(outputs, inputs, advice=None):
+    """Before anything is written: ValueError naming the first output that is one of the inputs. Both are (what, path)
+    pairs such as ('--out', 'model.pt') and ('--weights', 'best.pt'); a path of None is passed over."""
+    for output, out_path in outputs:
+        for source, in_path in inputs:
+            if out_path and in_path and same_file(out_path, in_path):
+                raise ValueError(f'{output} {out_path} is {source} {in_path}: the command would write onto a file '
+                                 f'it reads; {advice or f"choose another {output}"}')
+
+
 def atomic_write(path, write, mode='wb'):
     """`write(f)` into a file opened in `mode`, which then takes the name `path`."""
     with atomic_path(path) as tmp:

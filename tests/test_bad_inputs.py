@@ -118,7 +118,7 @@ def case_test_phase_would_overwrite_its_config(ws, tmp, capsys):
     run = copy_run(ws, tmp)
     shutil.copy(run / 'config.yaml', run / 'config_test.yaml')
     fails(capsys, train, 'ntu', '--config', run / 'config_test.yaml', '--work-dir', run, '--phase', 'test',
-          '--weights', weights_of(run), match=['--config', 'would be overwritten'])
+          '--weights', weights_of(run), match=['--config', 'would write onto a file it reads'])
 
 
 def case_resume_with_other_data(ws, tmp, capsys):
