@@ -162,6 +162,21 @@ def plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
+def read_text(path, what):
+    """The text of a UTF-8 file (without a byte-order mark); one line naming the file and `what` it should be when it
+    is missing, a folder or not UTF-8 (a UTF-16 file saved by an editor)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f'{path}: is a folder; expected {what}')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{what} {path} not found')
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            return f.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f'{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected {what} saved as '
+                         f'UTF-8') from None
+
+
 class UnreadableFile(ValueError):
     """A JSON file cut short, or without the keys its writer puts in it."""
 
