@@ -9,7 +9,8 @@ its test-time transform), annotation files in pyskl's format (`.pkl`, every samp
 .mkv, .webm: keypoints estimated offline, `make install-video`), or folders of them. Each file goes through the preprocessing and the config's test
 feeder, so a file of a preprocessed test split gets the test phase's logits. Several --config/--weights pairs
 (joint, bone, joint motion, bone motion, in that order) are fused with ensemble.py's weights. --weights also takes
-a model written by tools/export.py. Probabilities are the softmax of the (fused) scores.
+a model written by tools/export.py: ONNX, or TorchScript with --trust-code (a TorchScript file is a program: loading
+it runs its code). Probabilities are the softmax of the (fused) scores.
 
 A file that cannot be read is reported on one line and skipped; the exit status is then 1. A wrong argument,
 config or weights file ends with one `error:` line and status 2.
@@ -44,6 +45,9 @@ def parse(argv=None):
     parser.add_argument('--top', type=int, default=5, help='how many classes to list per file (default 5)')
     parser.add_argument('--format', choices=('table', 'json', 'csv'), default='table')
     parser.add_argument('--alpha', type=float, default=1.0, help='bone weight when fusing two streams (ensemble.py)')
+    parser.add_argument('--trust-code', action='store_true',
+                        help='load TorchScript --weights: this runs the code the file holds (give it only for files '
+                             'you trust)')
     parser.add_argument('--batch-size', type=int, default=None,
                         help="files read per step (default: the first config's test_batch_size); each stream runs "
                              "its network in batches of its config's test_batch_size, as the test phase does")
@@ -52,11 +56,13 @@ def parse(argv=None):
         parser.error(f'{len(args.config)} --config but {len(args.weights)} --weights: give one weights file per config')
     if args.top < 1 or (args.batch_size is not None and args.batch_size < 1):
         parser.error('--top and --batch-size must be at least 1')
+    if not np.isfinite(args.alpha):
+        parser.error(f'--alpha {args.alpha}: expected a finite number')
     return args
 
 
-def load_streams(configs, weights):
-    streams = [trained_model.Stream(c, w) for c, w in zip(configs, weights)]
+def load_streams(configs, weights, trust_code=False):
+    streams = [trained_model.Stream(c, w, trust_code) for c, w in zip(configs, weights)]
     kinds = {(s.dataset, s.num_class, s.layout.num_node) for s in streams}
     if len(kinds) > 1:
         raise UsageError('the --config files disagree on the dataset, class count or layout: ' +
@@ -154,7 +160,7 @@ def write_csv(results, names, top, out):
 
 def main(argv=None):
     args = parse(argv)
-    streams = load_streams(args.config, args.weights)
+    streams = load_streams(args.config, args.weights, args.trust_code)
     paths = trained_model.find_inputs(args.input)
     if not paths:
         raise UsageError(f'--input {" ".join(args.input)}: no {", ".join(trained_model.EXTENSIONS)} files')

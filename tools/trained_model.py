@@ -2,7 +2,8 @@
 
 A stream is a (config, weights) pair: the config (a work dir's `config.yaml` or a released one) names the model,
 the feeder and its test-time arguments (crop, window, modality); the weights are a state dict (a run's
-`runs-<epoch>-<step>.pt` or a released checkpoint) or a model written by tools/export.py (TorchScript or ONNX).
+`runs-<epoch>-<step>.pt` or a released checkpoint) or a model written by tools/export.py: ONNX (run by onnxruntime),
+or TorchScript, which is a program (loading it runs the code it holds) and is loaded only when the user trusts it.
 
 Input files go through the project's own code (`preprocess.convert.read_input`): NTU `.skeleton` files through the
 preprocessing's three steps, NW-UCLA `.json` files through the feeder's reader, annotation files (pyskl's format) as
@@ -110,15 +111,29 @@ def find_inputs(paths):
 
 # ------------------------------------------------------------------------------------------------ networks
 class OnnxNetwork:
-    """An exported .onnx model run by onnxruntime, called like the torch networks."""
+    """An exported .onnx model run by onnxruntime, called like the torch networks. onnxruntime's errors derive from
+    Exception alone (its classes cannot be named without it installed): a file it cannot read is a UsageError, an
+    input it cannot run a RuntimeError, as TorchScript's."""
 
     def __init__(self, path):
         ort = import_onnxruntime(f'--weights {path}')
-        self.session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+        try:
+            self.session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+        except Exception as exc:
+            raise UsageError(f'--weights {path}: not a readable ONNX model ({last_line(exc)})') from None
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, x):
-        return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
+        try:
+            return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
+        except Exception as exc:
+            raise RuntimeError(last_line(exc)) from None
+
+
+def last_line(exc):
+    """What an error says in its last line (TorchScript's interpreter puts the failed operation's error there)."""
+    lines = str(exc).strip().splitlines()
+    return lines[-1].strip() if lines else type(exc).__name__
 
 
 def import_onnxruntime(why):
@@ -137,6 +152,11 @@ def is_torchscript(path):
         return any('/code/' in name for name in archive.namelist())
 
 
+def is_exported(path):
+    """A model written by tools/export.py (TorchScript or ONNX), not training weights."""
+    return path.lower().endswith('.onnx') or is_torchscript(path)
+
+
 def build_model(config, config_path):
     for key in ('model', 'model_args'):
         if not config.get(key):
@@ -147,16 +167,39 @@ def build_model(config, config_path):
         raise UsageError(f'{config_path}: {exc}') from None
 
 
-def load_network(config, config_path, weights_path):
+def load_network(config, config_path, weights_path, trust_code=False):
     """The callable x -> logits of `weights_path`: a state dict in the config's model (its inference pass, as the
-    test phase runs it), or an exported model."""
+    test phase runs it), or an exported model. A TorchScript file is a program: `torch.jit.load` runs its objects'
+    `__setstate__` and its forward whatever code it holds, so it is loaded only with `trust_code`."""
     if not os.path.isfile(weights_path):
         raise UsageError(f'--weights {weights_path}: file not found')
     if weights_path.lower().endswith('.onnx'):
         return OnnxNetwork(weights_path)
     if is_torchscript(weights_path):
+        if not trust_code:
+            raise UsageError(f'--weights {weights_path}: a TorchScript program (tools/export.py writes them), and '
+                             f'loading one runs the code it holds: give --trust-code if you trust where it comes '
+                             f'from, or give the training weights (.pt state dict) instead')
         return torch.jit.load(weights_path, map_location='cpu').eval()
     return trained_model(config, config_path, weights_path).logits
+
+
+@torch.no_grad()
+def check_exported(network, model, frames, weights_path, config_path):
+    """An exported network must take the input of the config's `model` (`frames` frames) and give its classes: one
+    of another layout would fail at the first file, one of fewer classes spread its probabilities over the first
+    class names without a word."""
+    shape = (1, model.in_channels, frames, model.num_point, model.num_person)
+    try:
+        logits = network(torch.zeros(shape))
+    except RuntimeError as exc:
+        raise UsageError(f'--weights {weights_path} does not take the input of the model of {config_path} (N,C,T,V,M '
+                         f'= N,{",".join(map(str, shape[1:]))}): an export of another model? '
+                         f'({last_line(exc)})') from None
+    if not torch.is_tensor(logits) or tuple(logits.shape) != (1, model.num_class):
+        given = f'scores of shape {tuple(logits.shape)}' if torch.is_tensor(logits) else type(logits).__name__
+        raise UsageError(f'--weights {weights_path} gives {given} for one sample, but the model of {config_path} has '
+                         f'{model.num_class} classes (expected 1 x {model.num_class}): an export of another model?')
 
 
 def trained_model(config, config_path, weights_path):
@@ -199,9 +242,10 @@ def config_layout(config, spec):
 
 
 class Stream:
-    """One trained stream: its test feeder and network, from a config and weights."""
+    """One trained stream: its test feeder and network, from a config and weights (`trust_code`: TorchScript files
+    may be loaded, see load_network)."""
 
-    def __init__(self, config_path, weights_path):
+    def __init__(self, config_path, weights_path, trust_code=False):
         config = read_config(config_path)
         self.config_path, self.weights_path = config_path, weights_path
         self.num_class = config['model_args'].get('num_class', 60)
@@ -219,7 +263,14 @@ class Stream:
         self.text_dir = config.get('text_dir')
         # the test phase's batch size: the same kernels run, so a test sample's logits match bit for bit in practice
         self.batch_size = config.get('test_batch_size') or 256
-        self.network = load_network(config, config_path, weights_path)
+        self.network = load_network(config, config_path, weights_path, trust_code)
+        if is_exported(weights_path):
+            check_exported(self.network, build_model(config, config_path), self.frames, weights_path, config_path)
+
+    @property
+    def frames(self):
+        """The frame count the test feeder gives the model."""
+        return self.feeder_module.input_frames(self.feeder_args)
 
     @property
     def class_names(self):
