@@ -14,6 +14,7 @@ file (as pyskl's ntu60_3danno.pkl); unreadable files are skipped and listed.
 import argparse
 import logging
 import os
+import zipfile
 
 import numpy as np
 import torch
@@ -131,8 +132,11 @@ def array_annotation(path, stem):
     is read as 3-D) as an annotation."""
     try:
         joints = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:        # empty, cut short, another format
         raise ValueError(f'{path}: not a numpy array file ({exc})') from None
+    if not isinstance(joints, np.ndarray):                                      # an .npz archive named .npy
+        joints.close()
+        raise ValueError(f'{path}: an .npz archive, expected a .npy array C,T,V,M')
     if joints.ndim != 4 or joints.shape[0] not in (2, 3) or not joints.shape[1]:
         raise ValueError(f'{path}: array of shape {joints.shape}, expected C,T,V,M with C = 2 or 3')
     if not np.issubdtype(joints.dtype, np.floating):

@@ -71,10 +71,14 @@ def load_streams(configs, weights, trust_code=False):
     return streams
 
 
-def fused_scores(streams, samples, alpha):
-    """Scores of `samples`, one row each: the stream's logits, or the ensemble's weighted sum of them."""
-    logits = [stream.logits(samples) for stream in streams]
+def fused(logits, alpha):
+    """One stream's logits, or the ensemble's weighted sum of the streams'."""
     return logits[0] if len(logits) == 1 else ensemble.fuse(logits, alpha)
+
+
+def fused_scores(streams, samples, alpha):
+    """Scores of `samples`, one row each."""
+    return fused([stream.logits(samples) for stream in streams], alpha)
 
 
 def softmax(scores):
@@ -90,10 +94,10 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
     bar = tqdm(total=len(paths), desc='predict', unit='file', disable=len(paths) < 2, file=sys.stderr)
     for start in range(0, len(paths), batch_size):
         batch = paths[start:start + batch_size]
-        samples = read_samples(batch, streams, errors, bar)
-        if samples:
-            scores = fused_scores(streams, samples, alpha)
-            for sample, row in zip(samples, scores):
+        prepared = read_samples(batch, streams, errors, bar)
+        if prepared:
+            logits = [stream.run([inputs[k] for _, inputs in prepared]) for k, stream in enumerate(streams)]
+            for (sample, _), row in zip(prepared, fused(logits, alpha)):
                 if np.isfinite(row).all():
                     results.append(dict(path=sample.path, name=sample.name, label=sample.label, scores=row))
                 else:
@@ -105,19 +109,17 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
 
 
 def read_samples(paths, streams, errors, bar):
-    """The samples of the readable `paths` that fit the streams' layout; each other file adds (path, message) to
-    `errors`, shown above the bar."""
-    samples = []
+    """(sample, its input to each stream) of the `paths` that every stream's test feeder takes; each other file adds
+    (path, message) to `errors`, shown above the bar, and the rest go on."""
+    prepared = []
     for path in paths:
         try:
             found = trained_model.read_samples(path, streams[0].dataset, streams[0].video_layout)
-            for sample in found:
-                streams[0].check(sample)
-            samples += found
+            prepared += [(sample, [stream.prepare(sample) for stream in streams]) for sample in found]
         except UsageError as exc:
             errors.append((path, str(exc)))
             bar.write(f'error: {errors[-1][1]}', file=sys.stderr)
-    return samples
+    return prepared
 
 
 def ranked(scores, names, top):

@@ -28,6 +28,7 @@ import specs  # noqa: E402
 from engine.args import load_config  # noqa: E402
 from engine.build import build  # noqa: E402
 from engine.weights import load_weights, read_weights, trained_as, trained_otherwise  # noqa: E402
+from preprocess import annotations  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
 from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
@@ -75,18 +76,29 @@ def read_samples(path, dataset=None, layout='coco'):
         found, implied = read_input(path, dataset, layout)
     except (ValueError, OSError) as exc:                 # the preprocessing's and the readers' one-line errors
         raise UsageError(str(exc) if path in str(exc) else f'{path}: {exc}') from None
+    if not found:
+        raise UsageError(f'{path}: holds no samples')
     samples = []
     for annotation in found:
-        keypoint = np.asarray(annotation['keypoint'])
-        if not np.isfinite(keypoint).all():
-            raise UsageError(f'{path}: {annotation["frame_dir"]} holds NaN or Inf coordinates')
-        if not keypoint.any():
-            raise UsageError(f'{path}: {annotation["frame_dir"]}: every frame is zero (no skeleton)')
+        check_annotation(annotation, path)
         label = annotation.get('label')
         if label is None:
             label = label_from_name(annotation['frame_dir'], dataset or implied)
         samples.append(Sample(path, annotation, implied, label))
     return samples
+
+
+def check_annotation(annotation, path):
+    """A sample's keypoints (numbers of the format's shape, finite, not all zero) and label (a class index, when it
+    has one) as the feeders read them; UsageError naming the file and the sample otherwise."""
+    try:
+        keypoint, _ = annotations.keypoints(annotation, path)
+        if annotation.get('label') is not None:
+            annotations.label(annotation, path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not keypoint.any():
+        raise UsageError(f'{path}: {annotation["frame_dir"]}: every frame is zero (no skeleton)')
 
 
 def label_from_name(stem, dataset):
@@ -288,21 +300,22 @@ class Stream:
             raise UsageError(f'{sample.path}: {sample.name} has {joints} keypoints per person, but the model of '
                              f'{self.config_path} reads the {self.layout.name} layout ({self.layout.num_node})')
 
-    def inputs(self, samples):
-        """The test feeder's output for `samples`: a batch N,C,T,V,M as the test phase gives the model."""
-        data = []
-        for sample in samples:
-            self.check(sample)
-            try:
-                data.append(self.feeder_module.from_annotation(sample.annotation))
-            except ValueError as exc:
-                raise UsageError(f'{sample.path}: {sample.name}: {exc}') from None
-        labels = [-1 if s.label is None else s.label for s in samples]
-        feeder = self.feeder_class(**self.feeder_args, samples=(data, labels, [s.name for s in samples]))
-        return torch.from_numpy(np.stack([feeder[i][0] for i in range(len(feeder))]))
+    def prepare(self, sample):
+        """The test feeder's output for one sample (C,T,V,M), as the test phase gives it the model (the test
+        transform of a sample depends on that sample alone); a sample it cannot take is an error naming its file."""
+        self.check(sample)
+        label = -1 if sample.label is None else sample.label
+        try:
+            data = self.feeder_module.from_annotation(sample.annotation)
+            return self.feeder_class(**self.feeder_args, samples=([data], [label], [sample.name]))[0][0]
+        except ValueError as exc:
+            raise UsageError(f'{sample.path}: {sample.name}: {exc}') from None
 
     @torch.no_grad()
-    def logits(self, samples):
-        inputs = self.inputs(samples).float()
-        batches = torch.split(inputs, self.batch_size)
+    def run(self, inputs):
+        """Logits of prepared inputs, in batches of the config's test batch size: the kernels of the test phase."""
+        batches = torch.split(torch.from_numpy(np.stack(inputs)).float(), self.batch_size)
         return torch.cat([self.network(batch).float() for batch in batches]).numpy()
+
+    def logits(self, samples):
+        return self.run([self.prepare(sample) for sample in samples])
