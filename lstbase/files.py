@@ -96,6 +96,13 @@ def check_writable(directory, what):
         raise OSError(f'{what} {directory} is not writable ({exc.strerror or exc})') from None
 
 
+def check_output_file(path, flag):
+    """Before anything is written: `path` can become a file, not being a folder and its folder writable."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f'{flag} {path}: is a folder; expected the name of the file to write')
+    check_writable(os.path.dirname(os.path.abspath(path)), f'{flag} {path}: its folder')
+
+
 def same_file(a, b):
     """Whether `a` and `b` name one file: the same inode, through symbolic and hard links too."""
     try:
@@ -168,7 +175,7 @@ def read_text(path, what):
     if os.path.isdir(path):
         raise IsADirectoryError(f'{path}: is a folder; expected {what}')
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{what} {path} not found')
+        raise FileNotFoundError(f'{path}: not found; expected {what}')
     try:
         with open(path, encoding='utf-8-sig') as f:
             return f.read()

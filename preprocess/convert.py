@@ -12,6 +12,7 @@ them. NTU from the raw `.skeleton` files: the three preprocessing steps per file
 file (as pyskl's ntu60_3danno.pkl); unreadable files are skipped and listed.
 """
 import argparse
+import glob
 import logging
 import os
 import zipfile
@@ -21,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from lstbase.arguments import ArgumentParser
+from lstbase.files import check_output_file, refuse_writing_inputs
 from preprocess import annotations, ntu, video
 
 # preprocessed file stem -> pyskl's benchmark name
@@ -155,6 +157,17 @@ def parser():
     return p
 
 
+def files_read(paths):
+    """The files the --input paths stand for: a file (with a preprocessed file's .npy copies), or a folder's files."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += [os.path.join(path, name) for name in sorted(os.listdir(path))]
+        else:
+            found += [path] + glob.glob(glob.escape(os.path.splitext(path)[0]) + '_*.npy')
+    return found
+
+
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
@@ -162,8 +175,10 @@ def main(argv=None):
         p.error(f'{args.source}: one --input')
     if args.source == 'ntu-raw' and not args.dataset:
         p.error('ntu-raw needs --dataset ntu60 or ntu120')
-    if any(os.path.abspath(args.out) == os.path.abspath(path) for path in args.input):
-        p.error(f'--out {args.out} is an input')
+    if not args.out.lower().endswith('.pkl'):
+        p.error(f'--out {args.out}: expected an annotation file name ending in .pkl')
+    check_output_file(args.out, '--out')
+    refuse_writing_inputs([('--out', args.out)], [('--input', path) for path in files_read(args.input)])
     skipped = []
     if args.source == 'ucla':
         result, split = from_ucla(args.input[0])

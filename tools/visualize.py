@@ -29,7 +29,7 @@ from trained_model import UsageError  # noqa: E402
 from lstbase.arguments import ArgumentParser  # noqa: E402  (trained_model puts the project root on the path)
 from lstbase.errors import run  # noqa: E402
 from lstbase.figures import pyplot  # noqa: E402
-from lstbase.files import atomic_path  # noqa: E402
+from lstbase.files import atomic_path, check_output_file, refuse_writing_inputs  # noqa: E402
 from model.ctrgcn import PART_OUTPUT_ORDER  # noqa: E402
 from preprocess import video  # noqa: E402
 from specs import layouts  # noqa: E402
@@ -232,6 +232,9 @@ def write_png(cv2, path, image):
 def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8, trust_code=False):
     """Draw `path` (its first sample) into `out`; returns the number of frames drawn (panels for a .png). A video
     is drawn as its own frames with the skeleton on them."""
+    check_output_file(out, '--out')
+    refuse_writing_inputs([('--out', out)], [('--input', path)] + [('--config', c) for c in configs]
+                          + [('--weights', w) for w in weights])
     streams = predict.load_streams(configs, weights, trust_code) if configs else []
     is_video = path.lower().endswith(video.VIDEO_EXTENSIONS)
     sample = trained_model.read_samples(path, streams[0].dataset if streams else None,
