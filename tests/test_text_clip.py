@@ -101,7 +101,7 @@ def test_bad_checkpoints_are_named(tmp_path):
     with pytest.raises(ValueError, match=r'other.pt: not a CLIP checkpoint \(no text_projection'):
         clip.load(str(tmp_path / 'other.pt'))
     (tmp_path / 'junk.pt').write_text('not a checkpoint')
-    with pytest.raises(ValueError, match='junk.pt: neither a TorchScript archive nor a state dict'):
+    with pytest.raises(ValueError, match='junk.pt: not a readable CLIP checkpoint'):
         clip.load(str(tmp_path / 'junk.pt'))
     with pytest.raises(FileNotFoundError, match=r"'ViT-B/99' is neither a published CLIP model \(RN50x16, .*ViT-B/32"):
         clip.load('ViT-B/99')
