@@ -43,9 +43,13 @@ def dataset_labels(dataset, data_dir):
 def config_labels(directory):
     """(sample names, labels, spec name) of the test split that <directory>/config.yaml names."""
     from engine.args import load_config
-    config = load_config(os.path.join(directory, 'config.yaml'))
+    path = os.path.join(directory, 'config.yaml')
+    config = load_config(path)
     spec = specs.of_config(config.get('dataset'), config.get('feeder'), (config.get('model_args') or {}).get('num_class'))
-    names, labels = spec.split_labels(config.get('test_feeder_args') or {})
+    try:
+        names, labels = spec.split_labels(config.get('test_feeder_args') or {})
+    except TypeError as exc:                                # a feeder argument the split needs is missing
+        raise ValueError(f'{path}: test_feeder_args do not name the test split ({exc})') from None
     return names, labels, spec.name
 
 
@@ -86,6 +90,8 @@ def load_scores_file(path, names, positional=True):
         score = np.stack([np.asarray(row, dtype=np.float64) for row in rows])
     except (ValueError, TypeError) as exc:
         raise ValueError(f'{path}: score rows are not vectors of one length ({exc})') from None
+    if score.ndim != 2:
+        raise ValueError(f'{path}: a score of shape {score.shape[1:]} per sample; expected a vector of class scores')
     bad = ~np.isfinite(score).all(axis=1)
     if bad.any():
         raise ValueError(f'{path}: {int(bad.sum())} of {len(score)} samples have non-finite scores (NaN or Inf); '
@@ -135,6 +141,8 @@ def main(argv=None):
     weights = arg.weights or weights_for(len(dirs), arg.alpha)
     if not np.isfinite(weights).all():
         p.error(f'--alpha / --weights: expected finite numbers, got {weights}')
+    if not np.any(weights):                                # all-zero scores: every sample would be "class 0"
+        p.error(f'--weights {" ".join(map(str, weights))}: every stream weighs 0; give at least one weight')
     if arg.dataset:
         names, labels = dataset_labels(arg.dataset, arg.data_dir)
         spec, title = specs.BENCHMARKS[arg.dataset].spec, arg.dataset
