@@ -25,7 +25,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from lstbase.files import atomic_path
-from lstbase.safe_load import load_torch
+from lstbase.safe_load import is_torchscript, load_torch
 from text import torchscript
 
 _BASE = 'https://openaipublic.azureedge.net/clip/models'
@@ -305,7 +305,7 @@ class TextTransformer(nn.Module):
 def read_checkpoint(path):
     """State dict of an OpenAI checkpoint: a TorchScript archive (as published), read without running it
     (text/torchscript.py), or a plain state dict."""
-    if torchscript.is_archive(path):
+    if is_torchscript(path):
         return torchscript.read_state_dict(path)
     state = load_torch(path, 'CLIP checkpoint')
     if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):

@@ -13,7 +13,6 @@ the test phase.
 """
 import os
 import sys
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +27,7 @@ import specs  # noqa: E402
 from engine.args import load_config  # noqa: E402
 from engine.build import build  # noqa: E402
 from engine.weights import load_weights, read_weights, trained_as, trained_otherwise  # noqa: E402
+from lstbase.safe_load import is_torchscript  # noqa: E402
 from preprocess import annotations  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
 from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
@@ -154,14 +154,6 @@ def import_onnxruntime(why):
     except ImportError:
         raise UsageError(f'{why}: onnxruntime is not installed (pip install onnxruntime)') from None
     return onnxruntime
-
-
-def is_torchscript(path):
-    """A TorchScript archive holds its code; a saved state dict does not."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any('/code/' in name for name in archive.namelist())
 
 
 def is_exported(path):
