@@ -141,6 +141,8 @@ def main(argv=None):
     read.add_argument('--out', required=True, help='the folder to give training as --text-dir')
     read.add_argument('--set', default='custom', help='the description set\'s name (default custom: config/custom)')
     args = parser.parse_args(argv)
+    if args.command == 'prompts' and args.synonyms < 1:
+        parser.error(f'--synonyms {args.synonyms}: expected at least 1')
     from text.prompts import read_names
     names = read_names(args.label_map)
     if args.command == 'prompts':
