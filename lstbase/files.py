@@ -66,19 +66,15 @@ def atomic_path(path):
         os.close(handle)
         try:
             yield tmp
-            take_name(tmp, path)
+            os.chmod(tmp, 0o666 & ~_umask())                    # mkstemp makes 0600 files
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.filename not in (None, tmp):                  # another file's error (copy_file's source)
+                raise
+            raise unwritable(path, exc) from None              # a full disk, a file size limit
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-
-
-def take_name(tmp, path):
-    """The written file `tmp` becomes `path`, with the permissions of the user's umask (mkstemp makes 0600 files)."""
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:                                      # e.g. `path` is a folder
-        raise unwritable(path, exc) from None
 
 
 def check_writable(directory, what):
@@ -123,14 +119,8 @@ def refuse_writing_inputs(outputs, inputs, advice=None):
 
 def atomic_write(path, write, mode='wb'):
     """`write(f)` into a file opened in `mode`, which then takes the name `path`."""
-    with atomic_path(path) as tmp:
-        try:
-            with open(tmp, mode) as f:
-                write(f)
-        except OSError as exc:
-            if exc.filename not in (None, tmp):                  # another file's error (copy_file's source)
-                raise
-            raise unwritable(path, exc) from None              # a full disk, a file size limit
+    with atomic_path(path) as tmp, open(tmp, mode) as f:
+        write(f)
 
 
 def write_text(path, text):

@@ -90,7 +90,8 @@ def export_torchscript(network, example, out, check):
         warnings.simplefilter('ignore', FutureWarning)
         traced = torch.jit.trace(network, example, check_trace=False)          # the check below is stricter
     with atomic_path(out) as tmp:                                               # checked before it takes the name
-        torch.jit.save(traced, tmp)
+        with open(tmp, 'wb') as f:                  # through Python: a failed write by torch's own writer aborts
+            torch.jit.save(traced, f)
         check(tmp)
 
 
