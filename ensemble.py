@@ -21,6 +21,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 import specs  # noqa: E402
 from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.errors import run  # noqa: E402
+from lstbase.files import same_file  # noqa: E402
 from lstbase.safe_load import load_pickle  # noqa: E402
 from lstbase.scores import top_k  # noqa: E402
 
@@ -28,6 +29,7 @@ DATA_FOLDERS = ', '.join(sorted({b.data.split(os.sep)[0] + '/' for b in specs.BE
 WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
 SCORE_FILE = 'epoch1_test_score.pkl'
 STREAM_NAMES = ('joint', 'bone', 'joint motion', 'bone motion')
+STREAM_FLAGS = ('--joint-dir', '--bone-dir', '--joint-motion-dir', '--bone-motion-dir')
 
 
 def dataset_labels(dataset, data_dir):
@@ -112,6 +114,15 @@ def fuse(streams, alpha=1.0, weights=None):
     return sum(w * s for w, s in zip(weights, streams))
 
 
+def given_twice(given):
+    """'flag folder is flag folder' for the first folder of (flag, folder) pairs that another names, else None."""
+    for k, (flag, folder) in enumerate(given):
+        for earlier, other in given[:k]:
+            if same_file(folder, other):
+                return f'{flag} {folder} is {earlier} {other}'
+    return None
+
+
 def parser():
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--datasets', '--dataset', dest='dataset', default=None, choices=sorted(specs.BENCHMARKS),
@@ -135,7 +146,12 @@ def main(argv=None):
     arg = p.parse_args(argv)
     if arg.bone_motion_dir and not arg.joint_motion_dir:
         p.error('--bone-motion-dir needs --joint-motion-dir (three streams are joint, bone, joint motion)')
-    dirs = [d for d in (arg.joint_dir, arg.bone_dir, arg.joint_motion_dir, arg.bone_motion_dir) if d]
+    given = [(flag, d) for flag, d in zip(STREAM_FLAGS, (arg.joint_dir, arg.bone_dir, arg.joint_motion_dir,
+                                                         arg.bone_motion_dir)) if d]
+    twice = given_twice(given)
+    if twice:                                              # its scores fused with themselves: no ensemble at all
+        p.error(f'{twice}: one stream given twice; give each stream\'s own folder')
+    dirs = [d for _, d in given]
     if arg.weights is not None and len(arg.weights) != len(dirs):
         p.error(f'--weights: {len(arg.weights)} weights for {len(dirs)} streams')
     weights = arg.weights or weights_for(len(dirs), arg.alpha)

@@ -771,7 +771,7 @@ def test_bad_input(case, ws, tmp_path, capsys):
 
 @pytest.mark.parametrize('argv, message', [
     ([os.path.join(ROOT, 'main_multipart_ntu.py'), '--config', 'nowhere.yaml'], "config file 'nowhere.yaml' not found"),
-    ([os.path.join(ROOT, 'ensemble.py'), '--datasets', 'NW-UCLA', '--joint-dir', '.', '--bone-dir', '.',
+    ([os.path.join(ROOT, 'ensemble.py'), '--datasets', 'NW-UCLA', '--joint-dir', 'joint', '--bone-dir', 'bone',
       '--data-dir', 'nowhere'], 'NW-UCLA/all_sqe not found'),
     (['-m', 'preprocess.ntu', '--dataset', 'ntu60', '--raw-dir', 'nowhere', '--out-dir', '/tmp/lst-out'],
      'raw skeleton folder(s) not found: nowhere'),

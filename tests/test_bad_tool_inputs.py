@@ -275,6 +275,18 @@ def case_bad_annotations_are_one_line_each(ws, tmp, capsys):
     assert all('\n' not in message for message in errors.values())
 
 
+def case_binary_skeleton_file(ws, tmp, capsys):
+    raw = tmp / 'raw'
+    shutil.copytree(ws / 'raw', raw)
+    victim = sorted(raw.iterdir())[0]
+    victim.write_bytes(bytes(range(256)) * 4)
+    code, records = predict_json(capsys, '--config', joint_config(ws), '--weights', weights_of(ws / 'joint'),
+                                 '--input', raw)
+    errors = [r['error'] for r in records if 'error' in r]
+    assert code == 1 and len(records) == len(os.listdir(raw))
+    assert any(e.startswith(f'{victim}: not text') and 'expected a Kinect .skeleton file' in e for e in errors)
+
+
 def case_visualize_an_annotation_file_without_samples(ws, tmp, capsys):
     (tmp / 'none.pkl').write_bytes(pickle.dumps([]))
     fails(capsys, visualize.main, ['--input', str(tmp / 'none.pkl'), '--out', str(tmp / 'x.gif')],
@@ -285,7 +297,7 @@ def case_ensemble_with_a_cut_preprocessed_file(ws, tmp, capsys):
     (tmp / 'd' / 'ntu').mkdir(parents=True)
     (tmp / 'd' / 'ntu' / 'NTU60_CS.npz').write_bytes((ws / 'data' / 'NTU60_CS.npz').read_bytes()[:2000])
     fails(capsys, ensemble.main, ['--datasets', 'ntu/xsub', '--joint-dir', str(ws / 'joint'), '--bone-dir',
-                                  str(ws / 'joint'), '--data-dir', str(tmp / 'd')],
+                                  str(copy_run(ws, tmp)), '--data-dir', str(tmp / 'd')],
           match=['NTU60_CS.npz: not a readable preprocessed NTU file'])
 
 
@@ -336,8 +348,20 @@ def case_reproduce_quick_on_your_data(ws, tmp, capsys):
 
 # ------------------------------------------------------------------------------------------------ not silent
 def case_ensemble_with_every_weight_zero(ws, tmp, capsys):
-    refused(capsys, ensemble.main, ['--joint-dir', str(ws / 'joint'), '--bone-dir', str(ws / 'joint'),
+    refused(capsys, ensemble.main, ['--joint-dir', str(ws / 'joint'), '--bone-dir', str(copy_run(ws, tmp)),
                                     '--weights', '0', '0'], match=['every stream weighs 0'])
+
+
+def case_ensemble_of_one_stream_twice(ws, tmp, capsys):
+    os.symlink(ws / 'joint', tmp / 'bone')
+    refused(capsys, ensemble.main, ['--joint-dir', str(ws / 'joint'), '--bone-dir', str(tmp / 'bone')],
+            match=[f'--bone-dir {tmp / "bone"} is --joint-dir {ws / "joint"}: one stream given twice'])
+
+
+def case_predict_ensemble_of_one_weights_file_twice(ws, tmp, capsys):
+    config, weights = joint_config(ws), weights_of(ws / 'joint')
+    refused(capsys, predict.main, ['--config', config, '--weights', weights, '--config', config, '--weights', weights,
+                                   '--input', str(ws / 'raw')], match=['--weights', 'one stream given twice'])
 
 
 def case_predict_flag_given_twice(ws, tmp, capsys):

@@ -58,6 +58,9 @@ def parse(argv=None):
         parser.error('--top and --batch-size must be at least 1')
     if not np.isfinite(args.alpha):
         parser.error(f'--alpha {args.alpha}: expected a finite number')
+    twice = ensemble.given_twice([('--weights', weights) for weights in args.weights])
+    if twice:                                              # its logits fused with themselves: no ensemble at all
+        parser.error(f'{twice}: one stream given twice; give each stream its own weights')
     return args
 
 
