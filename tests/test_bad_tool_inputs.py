@@ -21,7 +21,7 @@ import yaml
 import ensemble
 from bad_inputs import (ROOT, command, copy_run, digest, fails, last_error_line, make_workspace, refused,
                         weights_of)
-from preprocess import convert
+from preprocess import convert, synthetic
 from text import describe
 from tools_helpers import seeded_weights, ucla_config
 
@@ -372,6 +372,12 @@ def case_predict_flag_given_twice(ws, tmp, capsys):
 def case_predict_fusion_weight_not_finite(ws, tmp, capsys):
     refused(capsys, predict.main, ['--config', joint_config(ws), '--weights', weights_of(ws / 'joint'), '--input',
                                    str(ws / 'raw'), '--alpha', 'nan'], match=['--alpha nan: expected a finite number'])
+
+
+def case_more_synthetic_ucla_classes_than_there_are(ws, tmp, capsys):
+    refused(capsys, synthetic.main, ['ucla', '--out', str(tmp / 'data'), '--classes', '20'],
+            match=['--classes 20: ucla data has 1 to 10 classes'])
+    assert not (tmp / 'data').exists()
 
 
 def case_reproduce_negative_seed(ws, tmp, capsys):
