@@ -6,8 +6,6 @@ import contextlib
 import os
 import sys
 
-from lstbase.files import check_writable
-
 try:
     import fcntl
 except ImportError:                                    # Windows: no advisory locks, no check
@@ -42,7 +40,6 @@ def locked(directory, what):
     """Hold an exclusive lock on `directory` itself (no file is written) for the block, so that a second training run
     started on the same work dir stops at once instead of writing into the first one's files. The lock goes with
     the process, even when it is killed. `directory` must exist (lstbase.files.made_folder)."""
-    check_writable(directory, what)
     if fcntl is None:
         yield
         return
