@@ -269,12 +269,8 @@ class Stream:
         self.batch_size = config.get('test_batch_size') or 256
         self.network = load_network(config, config_path, weights_path, trust_code)
         if is_exported(weights_path):
-            check_exported(self.network, build_model(config, config_path), self.frames, weights_path, config_path)
-
-    @property
-    def frames(self):
-        """The frame count the test feeder gives the model."""
-        return self.feeder_module.input_frames(self.feeder_args)
+            frames = self.feeder_module.input_frames(self.feeder_args)         # what the test feeder gives the model
+            check_exported(self.network, build_model(config, config_path), frames, weights_path, config_path)
 
     @property
     def class_names(self):
