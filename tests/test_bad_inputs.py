@@ -558,10 +558,11 @@ def case_ensemble_scores_of_more_samples_or_fewer_classes(ws, tmp, capsys):
             ('more', dict(scores, S099C001P001R001A001=next(iter(scores.values()))),
              ['1 of its 9 scores are of samples outside this test split', 'S099C001P001R001A001']),
             ('fewer', {k: v[:2] for k, v in scores.items()}, ['scores for 2 classes', 'labels up to 3'])):
-        bone = tmp / name
-        bone.mkdir()
-        (bone / 'epoch1_test_score.pkl').write_bytes(pickle.dumps(changed))
-        joint = bone if name == 'fewer' else ws / 'joint'       # both streams of 2 classes: they agree, still wrong
+        bone, joint = tmp / name, tmp / f'{name}_joint'
+        for folder in (bone, joint):                        # both streams of 2 classes: they agree, still wrong
+            folder.mkdir()
+            (folder / 'epoch1_test_score.pkl').write_bytes(pickle.dumps(changed))
+        joint = joint if name == 'fewer' else ws / 'joint'
         fails(capsys, ensemble.main, ['--datasets', 'ntu/xsub', '--joint-dir', str(joint), '--bone-dir', str(bone),
                                       '--data-dir', str(tmp / 'd')], match=match)
 
