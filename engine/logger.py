@@ -36,9 +36,11 @@ class Logger:
             self.pending.append(text)
 
     def open_file(self):
-        """From now on lines go to log.txt too, starting with those held back until the checks passed."""
+        """From now on lines go to log.txt too, starting with those held back until the checks passed (the work dir
+        is made here when the run's caller has not made it: engine.main makes it for the checks)."""
         pending, self.pending = self.pending, None
         if self.to_file and self.enabled:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self.append(pending)
 
     def append(self, lines):
