@@ -19,7 +19,9 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import specs  # noqa: E402
+from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.errors import run  # noqa: E402
+from lstbase.files import same_file  # noqa: E402
 from lstbase.safe_load import load_pickle  # noqa: E402
 from lstbase.scores import top_k  # noqa: E402
 
@@ -27,6 +29,7 @@ DATA_FOLDERS = ', '.join(sorted({b.data.split(os.sep)[0] + '/' for b in specs.BE
 WEIGHTS = {3: [0.6, 0.6, 0.4], 4: [0.8, 0.8, 0.2, 0.2]}
 SCORE_FILE = 'epoch1_test_score.pkl'
 STREAM_NAMES = ('joint', 'bone', 'joint motion', 'bone motion')
+STREAM_FLAGS = ('--joint-dir', '--bone-dir', '--joint-motion-dir', '--bone-motion-dir')
 
 
 def dataset_labels(dataset, data_dir):
@@ -42,9 +45,13 @@ def dataset_labels(dataset, data_dir):
 def config_labels(directory):
     """(sample names, labels, spec name) of the test split that <directory>/config.yaml names."""
     from engine.args import load_config
-    config = load_config(os.path.join(directory, 'config.yaml'))
+    path = os.path.join(directory, 'config.yaml')
+    config = load_config(path)
     spec = specs.of_config(config.get('dataset'), config.get('feeder'), (config.get('model_args') or {}).get('num_class'))
-    names, labels = spec.split_labels(config.get('test_feeder_args') or {})
+    try:
+        names, labels = spec.split_labels(config.get('test_feeder_args') or {})
+    except TypeError as exc:                                # a feeder argument the split needs is missing
+        raise ValueError(f'{path}: test_feeder_args do not name the test split ({exc})') from None
     return names, labels, spec.name
 
 
@@ -85,6 +92,8 @@ def load_scores_file(path, names, positional=True):
         score = np.stack([np.asarray(row, dtype=np.float64) for row in rows])
     except (ValueError, TypeError) as exc:
         raise ValueError(f'{path}: score rows are not vectors of one length ({exc})') from None
+    if score.ndim != 2:
+        raise ValueError(f'{path}: a score of shape {score.shape[1:]} per sample; expected a vector of class scores')
     bad = ~np.isfinite(score).all(axis=1)
     if bad.any():
         raise ValueError(f'{path}: {int(bad.sum())} of {len(score)} samples have non-finite scores (NaN or Inf); '
@@ -105,8 +114,17 @@ def fuse(streams, alpha=1.0, weights=None):
     return sum(w * s for w, s in zip(weights, streams))
 
 
+def given_twice(given):
+    """'flag folder is flag folder' for the first folder of (flag, folder) pairs that another names, else None."""
+    for k, (flag, folder) in enumerate(given):
+        for earlier, other in given[:k]:
+            if same_file(folder, other):
+                return f'{flag} {folder} is {earlier} {other}'
+    return None
+
+
 def parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--datasets', '--dataset', dest='dataset', default=None, choices=sorted(specs.BENCHMARKS),
                    help='the benchmark the scores are of (default: the test split of <joint-dir>/config.yaml)')
     p.add_argument('--joint-dir', required=True, help=f'folder holding {SCORE_FILE} of the joint stream')
@@ -128,12 +146,19 @@ def main(argv=None):
     arg = p.parse_args(argv)
     if arg.bone_motion_dir and not arg.joint_motion_dir:
         p.error('--bone-motion-dir needs --joint-motion-dir (three streams are joint, bone, joint motion)')
-    dirs = [d for d in (arg.joint_dir, arg.bone_dir, arg.joint_motion_dir, arg.bone_motion_dir) if d]
+    given = [(flag, d) for flag, d in zip(STREAM_FLAGS, (arg.joint_dir, arg.bone_dir, arg.joint_motion_dir,
+                                                         arg.bone_motion_dir)) if d]
+    twice = given_twice(given)
+    if twice:                                              # its scores fused with themselves: no ensemble at all
+        p.error(f'{twice}: one stream given twice; give each stream\'s own folder')
+    dirs = [d for _, d in given]
     if arg.weights is not None and len(arg.weights) != len(dirs):
         p.error(f'--weights: {len(arg.weights)} weights for {len(dirs)} streams')
     weights = arg.weights or weights_for(len(dirs), arg.alpha)
     if not np.isfinite(weights).all():
         p.error(f'--alpha / --weights: expected finite numbers, got {weights}')
+    if not np.any(weights):                                # all-zero scores: every sample would be "class 0"
+        p.error(f'--weights {" ".join(map(str, weights))}: every stream weighs 0; give at least one weight')
     if arg.dataset:
         names, labels = dataset_labels(arg.dataset, arg.data_dir)
         spec, title = specs.BENCHMARKS[arg.dataset].spec, arg.dataset

@@ -1,13 +1,15 @@
 """Command line and config: the released scripts' arguments, same names, same precedence
 (command line > config file > defaults), plus a few additions marked below."""
 import argparse
+import math
 import os
 import sys
 
 import yaml
 
 import specs
-from lstbase.files import plain, write_text
+from lstbase.arguments import ArgumentParser
+from lstbase.files import plain, read_text, write_text
 from torchlight import DictAction, import_class, str2bool
 
 
@@ -19,8 +21,8 @@ def script_specs(family):
 
 
 def get_parser(family=None):
-    p = argparse.ArgumentParser(description='LST: language supervised training for skeleton action recognition',
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description='LST: language supervised training for skeleton action recognition',
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--work-dir', default='./work_dir/temp', help='the work folder for storing results')
     p.add_argument('--model-saved-name', '-model_saved_name', default='',
                    help='accepted as released (one dash); unused: weights go to the work dir')
@@ -82,11 +84,12 @@ def get_parser(family=None):
 def load_config(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f'config file {path!r} not found')
-    with open(path) as f:
-        try:
-            config = yaml.safe_load(f) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f'{path}: not valid YAML ({exc})') from None
+    try:
+        config = yaml.safe_load(read_text(path, 'a YAML config')) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        where = f', line {mark.line + 1}' if mark else ''
+        raise ValueError(f'{path}{where}: not valid YAML ({getattr(exc, "problem", None) or exc})') from None
     if not isinstance(config, dict):
         raise ValueError(f'{path}: expected a mapping of argument names to values')
     return config
@@ -131,6 +134,26 @@ def _convert(action, value, path):
 
 POSITIVE = dict(log_interval=1, save_interval=1, eval_interval=1, batch_size=1, test_batch_size=1, num_epoch=1,
                 num_worker=0, warm_up_epoch=0, start_epoch=0)
+CONFIG_FILE = 'config.yaml'                                # a training run's record in its work dir
+# Finite and >= 0: a NaN learning rate would otherwise be caught by the loss check only, after the run's files are
+# written, and a negative one by the optimiser, in words that name no argument.
+NON_NEGATIVE = ('base_lr', 'weight_decay', 'lr_decay_rate', 'loss_alpha', 'te_lr_ratio')
+SEEDS = 2 ** 32                                            # numpy's seeds are below this
+
+
+def check_values(args):
+    """The arguments' values, whether from the command line or the config, each in its range."""
+    for key, least in POSITIVE.items():
+        if getattr(args, key) < least:
+            raise ValueError(f'{key} {getattr(args, key)}: expected at least {least}')
+    for key in NON_NEGATIVE:
+        value = getattr(args, key)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f'{key} {value}: expected a finite number >= 0')
+    if not 0 <= args.seed < SEEDS:
+        raise ValueError(f'seed {args.seed}: expected 0 .. 2**32 - 1')
+    if min(args.show_topk) < 1:
+        raise ValueError(f'show_topk {args.show_topk}: expected k >= 1 (top-0 would count every sample right)')
 
 
 def layout_hints(args):
@@ -153,6 +176,8 @@ def resolve_dataset(args, family):
     """Set args.dataset (and the dataset's loss weight when none is given) and check that the script, the config's
     classes and its graph fit it: the ucla script with an NTU config would train with the other's descriptions."""
     num_class = args.model_args.get('num_class')
+    if num_class is not None and (type(num_class) is not int or num_class < 2):
+        raise ValueError(f'model_args num_class {num_class!r}: expected a whole number of classes, at least 2')
     spec = specs.of_config(args.dataset, args.feeder, num_class, among=script_specs(family) if family else None)
     if spec.name not in script_specs(family):
         script = f'main_multipart_{family}.py'
@@ -193,14 +218,23 @@ def parse_args(family=None, argv=None):
         args.device = [args.device]
     if 'cpu' in args.device and len(args.device) > 1:
         parser.error(f'--device {" ".join(map(str, args.device))}: cpu goes alone')
-    for key, least in POSITIVE.items():
-        if getattr(args, key) < least:
-            raise ValueError(f'{key} {getattr(args, key)}: expected at least {least}')
+    check_values(args)
     resolve_dataset(args, family)
     return args
 
 
-def save_config(args, work_dir, name='config.yaml'):
+def input_files(arg):
+    """(what, path) of every file the run reads by name: its config, weights, training state to resume from, text
+    encoder weights and the feeders' data files."""
+    files = [('--config', arg.config), ('--weights', arg.weights), ('--text-weights', arg.text_weights),
+             ('--resume', arg.resume if os.path.isfile(str(arg.resume)) else None)]
+    for flag in ('train_feeder_args', 'test_feeder_args'):
+        files += [(f'{flag} {key}', value) for key, value in getattr(arg, flag).items()
+                  if isinstance(value, str) and os.path.isfile(value)]
+    return [(what, path) for what, path in files if path]
+
+
+def save_config(args, work_dir, name=CONFIG_FILE):
     """<work_dir>/config.yaml: every argument, with the command line on top (as released)."""
     # plain types only: a tuple argument would be dumped as !!python/tuple, which yaml.safe_load then refuses
     text = f"# command line: {' '.join(sys.argv)}\n\n" + yaml.safe_dump(plain(vars(args)))

@@ -107,12 +107,18 @@ class Checkpoint:
             raise ValueError(f'--resume {path}: not a training state ({STATE_FILE}); weights files such as '
                              f'runs-<epoch>-<step>.pt start a run with --weights instead')
         check_same_experiment(state.get('experiment'), self.experiment, path)
+        if state['epoch'] > self.arg.num_epoch:               # it would rewrite the run's results as if it had ended there
+            raise ValueError(f'{path} has trained {state["epoch"]} epochs, past --num-epoch {self.arg.num_epoch}: give '
+                             f'--num-epoch {state["epoch"]} or more to continue the run, or --resume no to start afresh')
         self.load(state)
         progress = Progress(state['global_step'], state['best_acc'], state['best_acc_epoch'],
                             state.get('best_weights'), state['history'])
         self.bring_best_weights(os.path.dirname(os.path.abspath(path)), progress.best_weights_file)
         self.log(f'Resumed from {path} after epoch {state["epoch"]} (best {progress.best_acc:.4f} at epoch '
                  f'{progress.best_acc_epoch}).')
+        if state['epoch'] == self.arg.num_epoch:
+            self.log(f'The run has trained its {state["epoch"]} epochs already: nothing to train; its best epoch is '
+                     f'tested again and its results written anew.')
         return state['epoch'], progress
 
     def load(self, state):

@@ -2,6 +2,8 @@
 import os
 import time
 
+from lstbase.files import unwritable
+
 
 class Logger:
     """Log lines of the main process (other processes of a DDP run say nothing): each goes to the console and, with
@@ -34,11 +36,16 @@ class Logger:
             self.pending.append(text)
 
     def open_file(self):
-        """From now on lines go to log.txt too, starting with those held back until the checks passed."""
+        """From now on lines go to log.txt too, starting with those held back until the checks passed (the work dir
+        is made here when the run's caller has not made it: engine.main makes it for the checks)."""
         pending, self.pending = self.pending, None
         if self.to_file and self.enabled:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self.append(pending)
 
     def append(self, lines):
-        with open(self.path, 'a') as f:
-            f.writelines(line + '\n' for line in lines)
+        try:
+            with open(self.path, 'a') as f:
+                f.writelines(line + '\n' for line in lines)
+        except OSError as exc:                                  # a full disk
+            raise unwritable(self.path, exc) from None

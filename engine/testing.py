@@ -1,8 +1,10 @@
 """The test phase: the weights given with --weights evaluated on the test split, with the files named after them."""
 import os
 
+from engine.args import input_files
 from engine.evaluate import evaluate
 from engine.report import SCORE_FILE
+from lstbase.files import refuse_writing_inputs
 
 
 def plan_test_outputs(arg):
@@ -13,11 +15,8 @@ def plan_test_outputs(arg):
     planned = dict(wrong=base + '_wrong.txt', right=base + '_right.txt', csv=base + '_test_each_class_acc.csv',
                    scores=os.path.join(arg.work_dir, SCORE_FILE) if arg.save_score else None,
                    config=os.path.join(arg.work_dir, 'config_test.yaml'))
-    inputs = {os.path.realpath(p): flag for p, flag in ((arg.weights, '--weights'), (arg.config, '--config')) if p}
-    for path in filter(None, planned.values()):
-        if os.path.realpath(path) in inputs:
-            raise ValueError(f'{inputs[os.path.realpath(path)]} {path} would be overwritten by the test phase\'s '
-                             f'output of the same name: rename it or use another --work-dir')
+    refuse_writing_inputs([(f'the test phase\'s {kind} file', path) for kind, path in planned.items()],
+                          input_files(arg), advice='rename the input or use another --work-dir')
     return planned
 
 

@@ -21,9 +21,8 @@ from engine.optim import build_optimizer
 from engine.report import Report, summary_writer
 from engine.rng import run_generators
 from engine.testing import plan_test_outputs, test
-from engine.training import Training
+from engine.training import Training, check_inputs
 from engine.weights import load_initial_weights
-from lstbase.errors import check_writable
 from text.prompts import class_names
 
 
@@ -35,8 +34,8 @@ class Processor:
         self.rank, self.world, self.local_rank = dist.init_from_env()
         self.is_main = self.rank == 0
         self.log = Logger(arg.work_dir, enabled=self.is_main, to_file=arg.print_log)   # log.txt once checks pass
-        if self.is_main:
-            check_writable(arg.work_dir, 'work dir')
+        if arg.phase == 'train' and self.is_main:
+            check_inputs(arg)
         self.device, self.use_amp = dist.choose_device(arg.device, arg.amp, self.world, self.local_rank, self.log)
         self.generators = run_generators(arg.seed)
         self.model = build('model', arg.model, arg.model_args).to(self.device)

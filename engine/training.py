@@ -4,12 +4,29 @@ import os
 import time
 
 from engine import distributed as dist
-from engine.checkpoint import best_weights_path
+from engine.args import CONFIG_FILE, input_files
+from engine.checkpoint import STATE_FILE, best_weights_path
 from engine.evaluate import evaluate
 from engine.loop import EpochLoop
 from engine.report import LAST_SCORE_FILE, SCORE_FILE
 from engine.weights import BEST_WEIGHTS, read_weights, save_weights, strip_module, trained_as
-from lstbase.files import copy_file
+from lstbase.files import copy_file, refuse_writing_inputs, same_file
+
+
+def check_inputs(arg):
+    """A training run writes into its work dir, so none of its inputs may be a file there (nor a link to one): such
+    a --weights is refused rather than copied, so that the run's best.pt and runs-*.pt are never what the user
+    pointed at before, and no second copy of a large file appears. The run's own record and state are read whole
+    before they are written again: `--config <work dir>/config.yaml` and `--resume <work dir>/checkpoint.pt` continue
+    a run."""
+    if not os.path.isdir(arg.work_dir):
+        return
+    files = [os.path.join(arg.work_dir, name) for name in sorted(os.listdir(arg.work_dir))]
+    own = {'--config': os.path.join(arg.work_dir, CONFIG_FILE), '--resume': os.path.join(arg.work_dir, STATE_FILE)}
+    inputs = [(what, path) for what, path in input_files(arg) if not (what in own and same_file(path, own[what]))]
+    refuse_writing_inputs([("the work dir's file", path) for path in files if os.path.isfile(path)], inputs,
+                          advice='a training run writes into its work dir: copy the file elsewhere first, or train in '
+                                 'another --work-dir')
 
 
 def count_parameters(model):

@@ -5,7 +5,6 @@ Set LST_DEBUG=1 to see the traceback instead.
 import contextlib
 import os
 import sys
-import tempfile
 
 try:
     import fcntl
@@ -36,22 +35,11 @@ def run(main, *args, **kwargs):
         raise
 
 
-def check_writable(directory, what):
-    """Create `directory` if needed and make sure files can be written there, with a clear error if not."""
-    try:
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        raise OSError(f'{what} {directory} is not writable ({exc.strerror or exc})') from None
-
-
 @contextlib.contextmanager
 def locked(directory, what):
     """Hold an exclusive lock on `directory` itself (no file is written) for the block, so that a second training run
     started on the same work dir stops at once instead of writing into the first one's files. The lock goes with
-    the process, even when it is killed."""
-    check_writable(directory, what)
+    the process, even when it is killed. `directory` must exist (lstbase.files.made_folder)."""
     if fcntl is None:
         yield
         return

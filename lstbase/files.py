@@ -5,6 +5,7 @@ a file and a failed write leaves nothing behind (nor replaces a good file). File
 umask, like any other file they create.
 """
 import contextlib
+import errno
 import json
 import os
 import pickle
@@ -18,22 +19,102 @@ def _umask():
     return mask
 
 
+def unwritable(path, exc):
+    """The one-line error of a file that could not be written: its path and the system's reason."""
+    return OSError(f'{path}: cannot be written ({exc.strerror or exc})')
+
+
+def missing_folders(directory):
+    """The folders `directory` needs made (itself and its missing parents), deepest first."""
+    missing, folder = [], os.path.abspath(directory)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+@contextlib.contextmanager
+def made_folder(directory):
+    """`directory`, made with its missing parents for the block. When the block raises, the folders it made are
+    removed again where they are still empty: a command stopped by an error leaves no empty folder behind."""
+    made = missing_folders(directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f'{directory}: the folder cannot be made ({exc.strerror or exc})') from None
+    try:
+        yield directory
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):                  # not empty: something was written, it stays
+                os.rmdir(folder)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """A temporary path beside `path` to write to; renamed to `path` when the block ends, removed if it raises.
-    The temporary name keeps the extension, which some writers go by (OpenCV, matplotlib's animation writers)."""
+    """A temporary path beside `path` to write to; renamed to `path` when the block ends, removed if it raises (with
+    the folders made for it). The temporary name keeps the extension, which some writers go by (OpenCV,
+    matplotlib's animation writers)."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     stem, extension = os.path.splitext(os.path.basename(path))
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=f'{stem}.tmp', suffix=extension)
-    os.close(handle)
+    with made_folder(directory):
+        try:
+            handle, tmp = tempfile.mkstemp(dir=directory, prefix=f'{stem}.tmp', suffix=extension)
+        except OSError as exc:
+            raise unwritable(path, exc) from None
+        os.close(handle)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())                    # mkstemp makes 0600 files
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.filename not in (None, tmp):                  # another file's error (copy_file's source)
+                raise
+            raise unwritable(path, exc) from None              # a full disk, a file size limit
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def check_writable(directory, what):
+    """Make sure files can be written in `directory`, or where it does not exist yet in the folder that would hold
+    it, without making anything; OSError naming `what` otherwise."""
+    existing = os.path.abspath(directory)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
     try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())                 # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(errno.ENOTDIR, f'{existing} is a file')
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise OSError(f'{what} {directory} is not writable ({exc.strerror or exc})') from None
+
+
+def check_output_file(path, flag):
+    """Before anything is written: `path` can become a file, not being a folder and its folder writable."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f'{flag} {path}: is a folder; expected the name of the file to write')
+    check_writable(os.path.dirname(os.path.abspath(path)), f'{flag} {path}: its folder')
+
+
+def same_file(a, b):
+    """Whether `a` and `b` name one file: the same inode, through symbolic and hard links too."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:                                             # one does not exist (yet): not the other one
+        return False
+
+
+def refuse_writing_inputs(outputs, inputs, advice=None):
+    """Before anything is written: ValueError naming the first output that is one of the inputs. Both are (what, path)
+    pairs such as ('--out', 'model.pt') and ('--weights', 'best.pt'); a path of None is passed over."""
+    for output, out_path in outputs:
+        for source, in_path in inputs:
+            if out_path and in_path and same_file(out_path, in_path):
+                raise ValueError(f'{output} {out_path} is {source} {in_path}: the command would write onto a file '
+                                 f'it reads; {advice or f"choose another {output}"}')
 
 
 def atomic_write(path, write, mode='wb'):
@@ -63,12 +144,34 @@ def save_pickle(obj, path):
 
 def save_torch(obj, path):
     import torch                                          # here: the preprocessing and the tools' readers need no torch
-    atomic_write(path, lambda f: torch.save(obj, f))
+
+    def write(f):
+        try:
+            torch.save(obj, f)
+        except RuntimeError as exc:
+            # PyTorch's zip writer reports a failed write (a full disk) as a RuntimeError raised over the OSError
+            raise exc.__context__ if isinstance(exc.__context__, OSError) else OSError(str(exc)) from None
+    atomic_write(path, write)
 
 
 def plain(value):
     """`value` as plain JSON types (lists, dicts, str, numbers), comparable after a reload."""
     return json.loads(json.dumps(value, default=str))
+
+
+def read_text(path, what):
+    """The text of a UTF-8 file (without a byte-order mark); one line naming the file and `what` it should be when it
+    is missing, a folder or not UTF-8 (a UTF-16 file saved by an editor)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f'{path}: is a folder; expected {what}')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: not found; expected {what}')
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            return f.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f'{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected {what} saved as '
+                         f'UTF-8') from None
 
 
 class UnreadableFile(ValueError):

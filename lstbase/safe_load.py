@@ -70,6 +70,14 @@ def load_pickle(path, what='pickle', extra_globals=()):
             raise FileReadError(f'{path}: not a readable {what} ({detail})') from None
 
 
+def is_torchscript(path):
+    """A TorchScript archive: a zip holding code (and its constants), which loading it with torch.jit.load runs."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any('/code/' in name or name.endswith('/constants.pkl') for name in archive.namelist())
+
+
 def load_torch(path, what='PyTorch file'):
     """torch.load with weights_only=True, one clear line for a file that is unsafe, damaged or of another kind.
 
@@ -80,6 +88,9 @@ def load_torch(path, what='PyTorch file'):
     import torch
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: {what} not found')
+    if is_torchscript(path):
+        raise UnsafeFileError(f'{path}: refused to read it as a {what}: a TorchScript program, which loading runs '
+                              f'(tools/export.py writes them; give the training weights, a .pt state dict)')
     multiarray = getattr(np, '_core', getattr(np, 'core')).multiarray
     numpy_globals = [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
     numpy_globals += [type(np.dtype(t)) for t in (np.uint32, np.int64, np.float32, np.float64)]

@@ -6,7 +6,8 @@ import argparse
 import logging
 
 from lstbase import errors
-from lstbase.errors import check_writable
+from lstbase.arguments import ArgumentParser
+from lstbase.files import check_writable, made_folder
 from preprocess import ntu
 
 # Run from data/ntu or data/ntu120, the original scripts read ../nturgbd_raw/ and write to ./
@@ -17,8 +18,8 @@ STEPS = {1: 'parse the raw .skeleton files', 2: 'denoise, pick two actors, move 
 
 
 def parser_for(dataset, step):
-    p = argparse.ArgumentParser(description=f'NTU RGB+D preprocessing, step {step}: {STEPS[step]}' if step
-                                else 'NTU RGB+D preprocessing: all three steps')
+    p = ArgumentParser(description=f'NTU RGB+D preprocessing, step {step}: {STEPS[step]}' if step
+                       else 'NTU RGB+D preprocessing: all three steps')
     if dataset is None:
         p.add_argument('--dataset', required=True, choices=sorted(ntu.DATASETS))
     if step in (None, 1):
@@ -37,12 +38,13 @@ def parser_for(dataset, step):
 def run(dataset, step, args):
     formats = {'npz': ('npz',), 'npy': ('npy',), 'both': ('npz', 'npy')}
     check_writable(args.out_dir, '--out-dir')
-    if step in (None, 1):
-        ntu.parse_all(args.raw_dir or DEFAULT_RAW[dataset], args.out_dir, dataset, args.workers, args.strict)
-    if step in (None, 2):
-        ntu.denoise_all(args.out_dir, args.workers, args.strict)
-    if step in (None, 3):
-        ntu.write_splits(args.out_dir, formats[args.format])           # logs the files it wrote
+    with made_folder(args.out_dir):
+        if step in (None, 1):
+            ntu.parse_all(args.raw_dir or DEFAULT_RAW[dataset], args.out_dir, dataset, args.workers, args.strict)
+        if step in (None, 2):
+            ntu.denoise_all(args.out_dir, args.workers, args.strict)
+        if step in (None, 3):
+            ntu.write_splits(args.out_dir, formats[args.format])       # logs the files it wrote
 
 
 def main(dataset=None, step=None, argv=None):

@@ -12,13 +12,17 @@ them. NTU from the raw `.skeleton` files: the three preprocessing steps per file
 file (as pyskl's ntu60_3danno.pkl); unreadable files are skipped and listed.
 """
 import argparse
+import glob
 import logging
 import os
+import zipfile
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from lstbase.arguments import ArgumentParser
+from lstbase.files import check_output_file, refuse_writing_inputs
 from preprocess import annotations, ntu, video
 
 # preprocessed file stem -> pyskl's benchmark name
@@ -130,8 +134,11 @@ def array_annotation(path, stem):
     is read as 3-D) as an annotation."""
     try:
         joints = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:        # empty, cut short, another format
         raise ValueError(f'{path}: not a numpy array file ({exc})') from None
+    if not isinstance(joints, np.ndarray):                                      # an .npz archive named .npy
+        joints.close()
+        raise ValueError(f'{path}: an .npz archive, expected a .npy array C,T,V,M')
     if joints.ndim != 4 or joints.shape[0] not in (2, 3) or not joints.shape[1]:
         raise ValueError(f'{path}: array of shape {joints.shape}, expected C,T,V,M with C = 2 or 3')
     if not np.issubdtype(joints.dtype, np.floating):
@@ -140,7 +147,7 @@ def array_annotation(path, stem):
 
 
 def parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('source', choices=['ucla', 'ntu-npz', 'ntu-raw'])
     p.add_argument('--input', nargs='+', required=True,
                    help='ucla: the all_sqe folder; ntu-npz: a preprocessed .npz; ntu-raw: folder(s) of .skeleton files')
@@ -150,6 +157,17 @@ def parser():
     return p
 
 
+def files_read(paths):
+    """The files the --input paths stand for: a file (with a preprocessed file's .npy copies), or a folder's files."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += [os.path.join(path, name) for name in sorted(os.listdir(path))]
+        else:
+            found += [path] + glob.glob(glob.escape(os.path.splitext(path)[0]) + '_*.npy')
+    return found
+
+
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
@@ -157,8 +175,10 @@ def main(argv=None):
         p.error(f'{args.source}: one --input')
     if args.source == 'ntu-raw' and not args.dataset:
         p.error('ntu-raw needs --dataset ntu60 or ntu120')
-    if any(os.path.abspath(args.out) == os.path.abspath(path) for path in args.input):
-        p.error(f'--out {args.out} is an input')
+    if not args.out.lower().endswith('.pkl'):
+        p.error(f'--out {args.out}: expected an annotation file name ending in .pkl')
+    check_output_file(args.out, '--out')
+    refuse_writing_inputs([('--out', args.out)], [('--input', path) for path in files_read(args.input)])
     skipped = []
     if args.source == 'ucla':
         result, split = from_ucla(args.input[0])

@@ -91,8 +91,12 @@ def _number(text, path, line, what):
 def parse_skeleton(path):
     """Read one `.skeleton` file. Joint lines are parsed in one vectorised pass."""
     name = os.path.basename(path)[:-len('.skeleton')]
-    with open(path) as f:
-        lines = f.read().split('\n')
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = f.read().split('\n')
+    except UnicodeDecodeError as exc:
+        raise SkeletonFileError(f'{path}: not text ({exc.reason} at byte {exc.start}); expected a Kinect .skeleton '
+                                f'file of numbers') from None
     while lines and not lines[-1].strip():        # trailing newlines are not lines a frame can use
         lines.pop()
     if not lines or not lines[0].strip():
@@ -327,7 +331,7 @@ def _parse_chunk(task):
     for file in files:
         try:
             sequences.append(parse_skeleton(file))
-        except (SkeletonFileError, OSError, UnicodeDecodeError) as exc:
+        except (SkeletonFileError, OSError) as exc:
             if strict:
                 raise
             errors.append(str(exc))

@@ -15,6 +15,9 @@ import os
 import numpy as np
 from tqdm import tqdm
 
+from lstbase.arguments import ArgumentParser
+from lstbase.files import check_writable
+
 # A standing person (metres, y up), NTU joint order; NW-UCLA uses the first 20 joints of the same layout.
 POSE = np.array([
     [0.0, 0.0, 3.0], [0.0, 0.3, 3.0], [0.0, 0.6, 3.0], [0.0, 0.75, 3.0],       # spine base, mid, neck, head
@@ -148,7 +151,7 @@ def write_dataset(spec, root, num_classes=10, per_class=12, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('format', choices=['ntu', 'ucla'])
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--classes', type=int, default=10)
@@ -158,6 +161,12 @@ def main(argv=None):
     parser.add_argument('--ntu120', action='store_true', help='NTU: use setups and performers of NTU120')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
+    most = len(UCLA_ACTIONS) if args.format == 'ucla' else 120 if args.ntu120 else 60
+    if not 1 <= args.classes <= most:                     # more NW-UCLA classes were cut to 10 without a word
+        parser.error(f'--classes {args.classes}: {args.format} data has 1 to {most} classes')
+    if args.per_class < 1:
+        parser.error(f'--per-class {args.per_class}: expected at least 1')
+    check_writable(args.out, '--out')
     if args.format == 'ntu':
         names = write_ntu(args.out, args.classes, args.per_class, args.two_person_classes, args.empty_files,
                           args.seed, args.ntu120)
@@ -168,4 +177,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from lstbase.errors import run
+    run(main)

@@ -47,7 +47,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 from tqdm import tqdm
 
-from lstbase.files import atomic_write, write_text
+from lstbase.files import atomic_write, check_output_file, refuse_writing_inputs, write_text
 from preprocess import annotations as annotation_file
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
@@ -393,12 +393,13 @@ def _split_by_fraction(videos, fraction, seed):
 
 
 def check_output(out, inputs, paths):
-    """Refuse an output path that is a folder or one of the inputs."""
-    if os.path.isdir(out):
-        raise IsADirectoryError(f'--out {out}: is a folder; expected the annotation file to write (e.g. ann.pkl)')
-    target = os.path.realpath(out)
-    if any(os.path.realpath(p) == target for p in list(inputs) + list(paths)):
-        raise ValueError(f'--out {out}: is one of the input videos; choose another output file')
+    """Refuse an output path that is no annotation file name, a folder, not writable, or (it or the label map beside
+    it) one of the input videos."""
+    if not out.lower().endswith('.pkl'):
+        raise ValueError(f'--out {out}: expected an annotation file name ending in .pkl')
+    check_output_file(out, '--out')
+    refuse_writing_inputs([('--out', out), ('the label map', label_map_path(out))],
+                          [('--input', path) for path in list(inputs) + list(paths)])
 
 
 # ---------------------------------------------------------------------------------------------- resuming

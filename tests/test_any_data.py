@@ -297,21 +297,26 @@ def test_a_bad_annotation_file_is_one_line_and_writes_nothing(tmp_path, capsys, 
     assert not (tmp_path / 'run').exists() or not os.listdir(tmp_path / 'run')
 
 
+def batches_of_two(argv):
+    """The command line `argv` (strings) with --batch-size 2 (a flag is given once)."""
+    argv = [str(a) for a in argv]
+    argv[argv.index('--batch-size') + 1] = '2'
+    return argv
+
+
 def test_a_missing_split_and_a_text_set_of_another_size_are_one_line(tmp_path, capsys):
     path = coco(tmp_path)
     text = tmp_path / 'text'
     pose_data.write_descriptions(str(text))
     from lstbase.errors import run
-    argv = [str(a) for a in contract(str(tmp_path / 'run'), path, text, 'config/custom/lst_joint_2d.yaml',
-                                     '--batch-size', 2)]
+    argv = batches_of_two(contract(str(tmp_path / 'run'), path, text))
     argv[argv.index('--test-feeder-args') + 1] = f"{{'ann_file': '{path}', 'split': 'test'}}"
     with pytest.raises(SystemExit):
         run(train_main, None, argv)
     assert "no split 'test'; the file has 'train', 'val'" in capsys.readouterr().err
     (text / 'custom_label_map.txt').write_text('\n'.join(pose_data.CLASSES[:7]) + '\n')
     with pytest.raises(SystemExit):
-        run(train_main, None, [str(a) for a in contract(str(tmp_path / 'run2'), path, text,
-                                                        'config/custom/lst_joint_2d.yaml', '--batch-size', 2)])
+        run(train_main, None, batches_of_two(contract(str(tmp_path / 'run2'), path, text)))
     assert 'custom_label_map.txt: 7 classes, expected 10' in capsys.readouterr().err
     assert not (tmp_path / 'run2').exists() or not os.listdir(tmp_path / 'run2')
 

@@ -4,11 +4,12 @@ or is skipped and logged, or warns; a run never goes on to produce numbers, and 
 Every case runs the real command (in process, through the same `errors.run` the command line uses) on small
 generated data. The shared workspace is hashed before and after each case: cases copy what they modify.
 """
-import hashlib
 import json
 import os
 import pickle
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -18,85 +19,22 @@ import torch
 
 import ensemble
 import tiny_ntu
+from bad_inputs import (ROOT, Evil, command, config, copy_run, digest, fails, last_error_line, make_workspace, train,
+                        weights_of)
 from lstbase import errors
-from engine import main as train_main
 from lstbase.files import atomic_write
 from preprocess import cli as preprocess_cli
-from preprocess import ntu, synthetic
+from preprocess import ntu
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.slow
-
-
-# ------------------------------------------------------------------------------------------------ workspace
-def config(ws, folder, model='model.ctrgcn.Model_lst_4part', k=8, data=None, name='cfg', **extra):
-    """A tiny NTU-layout config in <folder>/<name>.yaml; `extra` sets or overrides any key."""
-    extra = dict(dict(text_dir=ws / 'text', text_cache_dir=ws / 'bank', test_batch_size=8, seed=1), **extra)
-    return tiny_ntu.write_config(os.path.join(folder, f'{name}.yaml'), data or ws / 'data' / 'NTU60_CS.npz',
-                                 extra.pop('text_dir'), extra.pop('text_cache_dir'), model, k, **extra)
-
-
-def train(dataset, *argv):
-    return train_main(dataset, [str(a) for a in argv])
 
 
 @pytest.fixture(scope='module')
 def ws(tmp_path_factory):
-    base = tmp_path_factory.mktemp('bad_inputs')
-    tiny_ntu.write_npz(str(base / 'data' / 'NTU60_CS.npz'), train=16, test=8)
-    tiny_ntu.write_descriptions(base / 'text')
-    train('ntu', '--config', config(base, base / 'configs', name='joint'), '--work-dir', base / 'joint')
+    base = make_workspace(tmp_path_factory.mktemp('bad_inputs'))
     train('ntu', '--config', config(base, base / 'configs', 'model.ctrgcn.Model_lst_4part_bone', 1, name='bone'),
           '--work-dir', base / 'bone')
-    synthetic.write_ntu(str(base / 'raw'), num_classes=2, per_class=4)
-    synthetic.write_ucla(str(base / 'ucla' / 'all_sqe'), num_classes=10, per_class=3)
     return base
-
-
-def digest(root):
-    """sha256 of every file under `root` (names relative to it)."""
-    out = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, 'rb') as f:
-                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
-
-
-def fails(capsys, function, *args, match=()):
-    """Run `function` as its command line does; it must exit 2 with one line `error: ...` holding `match` (after
-    whatever progress bars it drew), and no traceback."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as stop:
-        errors.run(function, *args)
-    stderr = capsys.readouterr().err
-    err = stderr.replace('\r', '\n').strip().split('\n')[-1]
-    assert stop.value.code == 2, stderr
-    assert err.startswith('error: ') and 'Traceback' not in stderr, stderr
-    for text in ([match] if isinstance(match, str) else match):
-        assert text in err, f'{text!r} not in {err!r}'
-    return err
-
-
-def weights_of(run_dir):
-    return sorted(str(p) for p in run_dir.glob('runs-*.pt'))[-1]
-
-
-def copy_run(ws, tmp, name='joint'):
-    target = tmp / name
-    shutil.copytree(ws / name, target)
-    return target
-
-
-class Evil:
-    """Unpickling this runs a shell command that creates a marker file."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}',)
 
 
 # ------------------------------------------------------------------------------------------------ cases
@@ -118,7 +56,7 @@ def case_test_phase_would_overwrite_its_config(ws, tmp, capsys):
     run = copy_run(ws, tmp)
     shutil.copy(run / 'config.yaml', run / 'config_test.yaml')
     fails(capsys, train, 'ntu', '--config', run / 'config_test.yaml', '--work-dir', run, '--phase', 'test',
-          '--weights', weights_of(run), match=['--config', 'would be overwritten'])
+          '--weights', weights_of(run), match=['--config', 'would write onto a file it reads'])
 
 
 def case_resume_with_other_data(ws, tmp, capsys):
@@ -160,9 +98,9 @@ def case_failed_write_leaves_no_temporary_file(ws, tmp, capsys):
     def boom(f):
         f.write(b'half')
         raise OSError(28, 'No space left on device')
-    with pytest.raises(OSError, match='No space left'):
+    with pytest.raises(OSError, match=r'scores.pkl: cannot be written \(No space left on device\)'):
         atomic_write(str(tmp / 'out' / 'scores.pkl'), boom)
-    assert os.listdir(tmp / 'out') == []
+    assert not (tmp / 'out').exists()                                # nor the folder made for it
 
 
 def case_outputs_follow_the_umask(ws, tmp, capsys):
@@ -217,9 +155,9 @@ def case_ensemble_nan_scores(ws, tmp, capsys):
 
 
 def case_batch_larger_than_training_set(ws, tmp, capsys):
-    fails(capsys, train, 'ntu', '--config', config(ws, tmp, batch_size=64), '--work-dir', tmp / 'run',
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, batch_size=64), '--work-dir', tmp / 'new' / 'run',
           match=['batch_size 64 is larger than the training set (16 samples)'])
-    assert not list((tmp / 'run').iterdir())                       # nothing written
+    assert not (tmp / 'new').exists()                             # nothing written, not even the work dir
 
 
 def case_label_outside_the_classes(ws, tmp, capsys):
@@ -620,10 +558,11 @@ def case_ensemble_scores_of_more_samples_or_fewer_classes(ws, tmp, capsys):
             ('more', dict(scores, S099C001P001R001A001=next(iter(scores.values()))),
              ['1 of its 9 scores are of samples outside this test split', 'S099C001P001R001A001']),
             ('fewer', {k: v[:2] for k, v in scores.items()}, ['scores for 2 classes', 'labels up to 3'])):
-        bone = tmp / name
-        bone.mkdir()
-        (bone / 'epoch1_test_score.pkl').write_bytes(pickle.dumps(changed))
-        joint = bone if name == 'fewer' else ws / 'joint'       # both streams of 2 classes: they agree, still wrong
+        bone, joint = tmp / name, tmp / f'{name}_joint'
+        for folder in (bone, joint):                        # both streams of 2 classes: they agree, still wrong
+            folder.mkdir()
+            (folder / 'epoch1_test_score.pkl').write_bytes(pickle.dumps(changed))
+        joint = joint if name == 'fewer' else ws / 'joint'
         fails(capsys, ensemble.main, ['--datasets', 'ntu/xsub', '--joint-dir', str(joint), '--bone-dir', str(bone),
                                       '--data-dir', str(tmp / 'd')], match=match)
 
@@ -675,11 +614,153 @@ def case_release_ucla_scores_by_position(ws, tmp, capsys):
           match=['keyed by position', "the release's own validation order"])
 
 
+# ------------------------------------------------------------------------------------------------ promises kept
+def case_weights_inside_its_work_dir(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    before = digest(run)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', run, '--weights', run / 'best.pt',
+          '--resume', 'no', match=["the work dir's file", '--weights', 'would write onto a file it reads',
+                                   'copy the file elsewhere first'])
+    assert digest(run) == before
+
+
+def case_weights_hard_linked_into_its_work_dir(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    os.link(weights_of(run), tmp / 'pretrained.pt')                 # the same file under another name
+    before = digest(run)
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', run, '--weights', tmp / 'pretrained.pt',
+          '--resume', 'no', match=[f"{weights_of(run)} is --weights {tmp / 'pretrained.pt'}"])
+    assert digest(run) == before
+
+
+def case_own_record_and_state_continue_a_run_but_not_backwards(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    train('ntu', '--config', run / 'config.yaml', '--work-dir', run, '--resume', run / 'checkpoint.pt',
+          '--num-epoch', 2)                                          # the run's own config.yaml and checkpoint.pt
+    assert json.loads((run / 'metrics.json').read_text())['num_epoch'] == 2
+    before = digest(run)
+    fails(capsys, train, 'ntu', '--config', run / 'config.yaml', '--work-dir', run, '--num-epoch', 1,
+          match=['checkpoint.pt has trained 2 epochs, past --num-epoch 1', '--resume no'])
+    assert digest(run) == before                                      # metrics, scores and config as they were
+
+
+def case_rerunning_a_finished_run_says_what_it_does(ws, tmp, capsys):
+    run = copy_run(ws, tmp)
+    train('ntu', '--config', run / 'config.yaml', '--work-dir', run)
+    assert 'has trained its 1 epochs already: nothing to train' in (run / 'log.txt').read_text()
+
+
+def case_nan_learning_rate(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'new' / 'run', '--base-lr', 'nan',
+          match=['base_lr nan: expected a finite number >= 0'])
+    assert not (tmp / 'new').exists()
+
+
+def case_negative_weight_decay_in_the_config(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, weight_decay=-0.1), '--work-dir', tmp / 'run',
+          match=['weight_decay -0.1: expected a finite number >= 0'])
+
+
+def case_negative_seed(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--seed', -1,
+          match=['seed -1: expected 0 .. 2**32 - 1'])
+
+
+def case_top_zero(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--phase', 'test',
+          '--weights', weights_of(ws / 'joint'), '--show-topk', 0, 1, match=['show_topk [0, 1]: expected k >= 1'])
+    assert not (tmp / 'run').exists()
+
+
+def case_one_class(ws, tmp, capsys):
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--model-args',
+          "{'num_class': 1}", match=['model_args num_class 1: expected a whole number of classes, at least 2'])
+
+
+def case_flag_given_twice(ws, tmp, capsys):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        train('ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--base-lr', '0.1', '--base-lr', '0.01')
+    assert stop.value.code == 2 and 'error: --base-lr given twice: give it once' in capsys.readouterr().err
+
+
+def case_config_with_a_python_tag(ws, tmp, capsys):
+    marker = tmp / 'marker'
+    (tmp / 'evil.yaml').write_text(f'model: !!python/object/apply:os.system ["touch {marker}"]\n')
+    fails(capsys, train, 'ntu', '--config', tmp / 'evil.yaml', match=['evil.yaml, line 1: not valid YAML',
+                                                                      "constructor for the tag"])
+    assert not marker.exists()
+
+
+def case_config_saved_as_utf16(ws, tmp, capsys):
+    (tmp / 'cfg.yaml').write_bytes(open(config(ws, tmp, name='utf8')).read().encode('utf-16'))
+    fails(capsys, train, 'ntu', '--config', tmp / 'cfg.yaml', match=['cfg.yaml: not UTF-8 text', 'a YAML config'])
+
+
+def case_description_file_saved_as_utf16(ws, tmp, capsys):
+    text = tmp / 'text'
+    shutil.copytree(ws / 'text', text)
+    (text / 'ntu120_parts.txt').write_bytes((text / 'ntu120_parts.txt').read_text().encode('utf-16'))
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, text_dir=str(text), text_cache_dir=str(tmp / 'bank')),
+          '--work-dir', tmp / 'run', match=['ntu120_parts.txt: not UTF-8 text'])
+    assert not (tmp / 'run').exists()
+
+
+def case_text_bank_of_another_width_is_rebuilt(ws, tmp, capsys):
+    cache = tmp / 'bank'
+    shutil.copytree(ws / 'bank', cache)
+    for path in cache.iterdir():                                    # the right name, features 8 wide
+        state = torch.load(path, weights_only=True)
+        state.update(candidates=state['candidates'][..., :8], groups=state['groups'][..., :8])
+        torch.save(state, path)
+    train('ntu', '--config', config(ws, tmp, text_cache_dir=str(cache)), '--work-dir', tmp / 'run')
+    assert 'holds features of another shape' in (tmp / 'run' / 'log.txt').read_text()
+    assert (tmp / 'run' / 'best.pt').exists()
+
+
+def case_torchscript_as_training_weights(ws, tmp, capsys):
+    torch.jit.trace(torch.nn.Linear(2, 2), torch.zeros(1, 2)).save(str(tmp / 'program.pt'))
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp), '--work-dir', tmp / 'run', '--weights',
+          tmp / 'program.pt', match=['program.pt: refused to read it as a weights file: a TorchScript program'])
+
+
+def model_folder(folder, modules_type='sentence_transformers.models.Transformer', extra_file=None):
+    """A sentence-transformers folder as --text-weights: its modules.json (and one more file)."""
+    folder.mkdir()
+    (folder / 'modules.json').write_text(json.dumps([dict(idx=0, name='0', path='', type=modules_type)]))
+    if extra_file:
+        (folder / extra_file).write_bytes(b'weights')
+    return folder
+
+
+def case_text_weights_naming_a_foreign_class(ws, tmp, capsys):
+    folder = model_folder(tmp / 'minilm', modules_type='os.system')
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, text_cache_dir=str(tmp / 'bank')), '--work-dir',
+          tmp / 'run', '--text-weights', folder, match=['modules.json: names os.system', 'would run its code'])
+
+
+def case_text_weights_pickled(ws, tmp, capsys):
+    folder = model_folder(tmp / 'minilm', extra_file='pytorch_model.bin')
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp, text_cache_dir=str(tmp / 'bank')), '--work-dir',
+          tmp / 'run', '--text-weights', folder, match=['pytorch_model.bin: pickled weights', '.safetensors'])
+
+
+def case_full_disk_while_training(ws, tmp, capsys):
+    def small_files():                       # files stop growing at 1 MiB: the weights (7 MiB) cannot be written
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    result = command([os.path.join(ROOT, 'main_multipart_ntu.py'), '--config', config(ws, tmp), '--work-dir',
+                      tmp / 'run'], preexec_fn=small_files)
+    assert result.returncode == 2
+    last_error_line(result.stderr, [f'{tmp / "run"}/runs-1-2.pt: cannot be written (File too large)'])
+    assert not list((tmp / 'run').glob('*.tmp*'))                     # no half-written file
+
+
 CASES = [value for name, value in sorted(globals().items()) if name.startswith('case_')]
 
 
-def test_there_are_at_least_40_cases():
-    assert len(CASES) >= 40
+def test_there_are_at_least_80_cases():
+    assert len(CASES) >= 80
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c.__name__[5:] for c in CASES])
@@ -691,7 +772,7 @@ def test_bad_input(case, ws, tmp_path, capsys):
 
 @pytest.mark.parametrize('argv, message', [
     ([os.path.join(ROOT, 'main_multipart_ntu.py'), '--config', 'nowhere.yaml'], "config file 'nowhere.yaml' not found"),
-    ([os.path.join(ROOT, 'ensemble.py'), '--datasets', 'NW-UCLA', '--joint-dir', '.', '--bone-dir', '.',
+    ([os.path.join(ROOT, 'ensemble.py'), '--datasets', 'NW-UCLA', '--joint-dir', 'joint', '--bone-dir', 'bone',
       '--data-dir', 'nowhere'], 'NW-UCLA/all_sqe not found'),
     (['-m', 'preprocess.ntu', '--dataset', 'ntu60', '--raw-dir', 'nowhere', '--out-dir', '/tmp/lst-out'],
      'raw skeleton folder(s) not found: nowhere'),

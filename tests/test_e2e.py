@@ -109,7 +109,7 @@ def test_errors(workspace, tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.pt: weights file not found'):
         run('ntu', '--config', cfg, '--work-dir', tmp_path / 'w', '--phase', 'test', '--weights', tmp_path / 'missing.pt')
     with pytest.raises(FileNotFoundError, match='epoch1_test_score.pkl not found'):
-        ensemble.main(['--datasets', 'ntu/xsub', '--joint-dir', str(tmp_path), '--bone-dir', str(tmp_path),
+        ensemble.main(['--datasets', 'ntu/xsub', '--joint-dir', str(tmp_path), '--bone-dir', str(tmp_path / 'w'),
                        '--data-dir', str(workspace / 'data')])
 
 

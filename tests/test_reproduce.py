@@ -460,14 +460,16 @@ def test_the_names_only_arm_differs_from_lst_by_the_part_text_alone(tmp_path):
 
 
 def test_custom_benchmark_runs_on_your_file_classes_and_descriptions(tmp_path):
-    opts = reproduce.parse(['--out', str(tmp_path), '--benchmark', 'custom-2d', '--ann-file', 'my.pkl',
-                            '--num-class', '7', '--text-dir', 'my_text', '--head', 'all-MiniLM-L6-v2'])
+    (tmp_path / 'my.pkl').touch()
+    (tmp_path / 'my_text').mkdir()
+    opts = reproduce.parse(['--out', str(tmp_path), '--benchmark', 'custom-2d', '--ann-file', str(tmp_path / 'my.pkl'),
+                            '--num-class', '7', '--text-dir', str(tmp_path / 'my_text'), '--head', 'all-MiniLM-L6-v2'])
     opts.num_worker = 0
     argv, _ = reproduce.command(reproduce.Run('lst', 'bone', 1, str(tmp_path)), 'custom-2d', 'short', opts, None)
     assert argv[argv.index('--config') + 1].endswith(os.path.join('config', 'custom', 'lst_bone_2d.yaml'))
-    assert os.path.abspath('my.pkl') in argv[argv.index('--train-feeder-args') + 1]
+    assert str(tmp_path / 'my.pkl') in argv[argv.index('--train-feeder-args') + 1]
     assert "'num_class': 7" in argv[argv.index('--model-args') + 1]
-    assert argv[argv.index('--text-dir') + 1] == os.path.abspath('my_text')
+    assert argv[argv.index('--text-dir') + 1] == str(tmp_path / 'my_text')
     baseline, _ = reproduce.command(reproduce.Run('ctrgcn', 'joint', 1, str(tmp_path)), 'custom-2d', 'short', opts,
                                     None)
     assert baseline[baseline.index('--config') + 1].endswith('ctrgcn_joint_2d.yaml') and '--text-dir' not in baseline

@@ -62,7 +62,7 @@ def test_text_bank_cache_refuses_code(crafted, tmp_path):
     payload, _ = crafted
     torch.save(dict(candidates=payload), tmp_path / 'bank.pt')
     with pytest.raises(UnsafeFileError):
-        TextFeatureBank.load_cached(str(tmp_path / 'bank.pt'), log=print)
+        TextFeatureBank.load_cached(str(tmp_path / 'bank.pt'), prompts=None, width=384, log=print)
 
 
 def test_preprocessing_intermediates_refuse_code(crafted, tmp_path):

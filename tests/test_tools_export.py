@@ -1,6 +1,7 @@
 """tools/export.py: the inference network equals the model's logits; exported files equal it (checked by the
 command itself, and here again on other shapes); predict runs them; ONNX without its packages says so."""
 import importlib.util
+import shutil
 import sys
 
 import numpy as np
@@ -71,20 +72,21 @@ def predict_scores(config, weights):
     """The scores predict gives a generated NW-UCLA-free input: a random .npy sample C,T,V,M."""
     keypoint = np.random.default_rng(0).normal(size=(2, 40, 25, 3))
     sample = trained_model.Sample('x.npy', dict(frame_dir='x', total_frames=40, keypoint=keypoint))
-    stream = trained_model.Stream(config, weights)
+    stream = trained_model.Stream(config, weights, trust_code=True)
     return stream.logits([sample]).ravel().tolist()
 
 
 @pytest.mark.slow
-def test_the_check_fails_when_the_export_differs(lst, monkeypatch):
+def test_the_check_fails_when_the_export_differs(lst, torchscript, monkeypatch):
     base, config, weights = lst
     loader = trained_model.load_network
-    monkeypatch.setattr(trained_model, 'load_network', lambda *a: (lambda x: loader(*a)(x) * 1.001))
-    (base / 'earlier.pt').write_bytes(b'a good earlier export')
+    monkeypatch.setattr(trained_model, 'load_network', lambda *a, **k: (lambda x: loader(*a, **k)(x) * 1.001))
+    shutil.copy(torchscript[0], base / 'earlier.pt')
+    earlier = (base / 'earlier.pt').read_bytes()
     with pytest.raises(trained_model.UsageError, match='does not reproduce the eager model.*nothing written'):
         export.main(['--config', config, '--weights', weights, '--format', 'torchscript',
                      '--out', str(base / 'earlier.pt')])
-    assert (base / 'earlier.pt').read_bytes() == b'a good earlier export'          # checked before it is replaced
+    assert (base / 'earlier.pt').read_bytes() == earlier                           # checked before it is replaced
     assert not list(base.glob('earlier.tmp*'))
 
 

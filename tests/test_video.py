@@ -247,9 +247,12 @@ def test_bad_videos_are_one_line_each_and_the_others_go_on(tmp_path, monkeypatch
 
 def test_usage_errors_are_one_line_and_status_2(tmp_path, capsys):
     clip = touch(tmp_path / 'clip.mp4')
-    for argv, expected in [(['--input', clip, '--out', clip], 'is one of the input videos'),
+    os.symlink(clip, tmp_path / 'link.pkl')
+    (tmp_path / 'folder.pkl').mkdir()
+    for argv, expected in [(['--input', clip, '--out', clip], 'expected an annotation file name ending in .pkl'),
+                           (['--input', clip, '--out', str(tmp_path / 'link.pkl')], 'would write onto a file it reads'),
                            (['--input', str(tmp_path / 'missing'), '--out', 'x.pkl'], 'no such file or folder'),
-                           (['--input', clip, '--out', str(tmp_path)], 'is a folder'),
+                           (['--input', clip, '--out', str(tmp_path / 'folder.pkl')], 'is a folder'),
                            (['--input', clip, '--out', 'x.pkl', '--val-fraction', '1.5'], 'between 0 and 1')]:
         with pytest.raises(SystemExit) as stop:
             run(extract_pose.main, argv)

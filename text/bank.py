@@ -13,8 +13,7 @@ import os
 import torch
 import torch.nn as nn
 
-from lstbase.errors import check_writable
-from lstbase.files import save_torch
+from lstbase.files import check_writable, save_torch
 from lstbase.safe_load import FileReadError, load_torch
 from text import clip, encoders
 from text.prompts import GROUP_PARTS, draw_candidates, load_prompts
@@ -108,7 +107,7 @@ class TextFeatureBank(nn.Module):
         """The bank for `encoder` (a name) and description set `dataset`, from the cache or built and cached."""
         prompts = load_prompts(dataset, text_dir, num_class, part_text)
         path = cache_path(encoder, dataset, prompts, cache_dir, weights, log)
-        bank = cls.load_cached(path, log) if os.path.exists(path) else None
+        bank = cls.load_cached(path, prompts, encoders.text_width(encoder), log) if os.path.exists(path) else None
         if bank is None:
             check_writable(cache_dir, 'text cache dir (--text-cache-dir)')
             log(f'Building the text feature bank of {encoder} for {dataset} ({len(prompts.all_texts())} prompts)')
@@ -121,14 +120,28 @@ class TextFeatureBank(nn.Module):
         return bank.to(device)
 
     @classmethod
-    def load_cached(cls, path, log):
-        """The cached bank, or None (to rebuild it) when the file is damaged; never runs code from the file."""
+    def load_cached(cls, path, prompts, width, log):
+        """The cached bank of `prompts` (`width`-d features), or None (to rebuild it) when the file is damaged or
+        holds another bank; never runs code from the file."""
         try:
             state = load_torch(path, 'text feature bank')
-            return cls(state['candidates'], state['counts'], state['groups'])
+            bank = cls(state['candidates'], state['counts'], state['groups'])
         except (FileReadError, KeyError, TypeError) as exc:
             log(f'The cached text feature bank is damaged, rebuilding it ({exc})')
             return None
+        if not bank.fits(prompts, width):
+            log(f'The cached text feature bank {path} holds features of another shape ({tuple(bank.groups.shape)}: '
+                f'groups x classes x width; expected {len(GROUP_PARTS)} x {prompts.num_class} x {width}) or other '
+                f'candidates, rebuilding it')
+            return None
+        return bank
+
+    def fits(self, prompts, width):
+        """Whether the bank holds `width`-d features of exactly the classes and candidates of `prompts`."""
+        counts = [len(candidates) for candidates in prompts.synonyms]
+        return (tuple(self.groups.shape) == (len(GROUP_PARTS), prompts.num_class, width)
+                and self.counts.tolist() == counts
+                and tuple(self.candidates.shape) == (prompts.num_class, max(counts), width))
 
     def sample(self, labels, generator=None):
         """Five B x D feature tensors for a batch of labels: a random group-0 candidate each, then groups 1-4."""

@@ -25,6 +25,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from lstbase.files import atomic_path
+from lstbase.safe_load import is_torchscript, load_torch
 from text import torchscript
 
 _BASE = 'https://openaipublic.azureedge.net/clip/models'
@@ -304,12 +305,9 @@ class TextTransformer(nn.Module):
 def read_checkpoint(path):
     """State dict of an OpenAI checkpoint: a TorchScript archive (as published), read without running it
     (text/torchscript.py), or a plain state dict."""
-    if torchscript.is_archive(path):
+    if is_torchscript(path):
         return torchscript.read_state_dict(path)
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:
-        raise ValueError(f'{path}: neither a TorchScript archive nor a state dict ({exc})') from exc
+    state = load_torch(path, 'CLIP checkpoint')
     if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
         state = state['state_dict']
     return state

@@ -104,25 +104,33 @@ def description_lines(names, answers):
     return synonyms, parts
 
 
-def write_set(names, answers, out, text_set='custom'):
-    """Check the three files with the training's loader in a temporary folder, then put them into `out`."""
-    from lstbase.files import copy_file
+def write_set(names, answers, out, text_set='custom', inputs=()):
+    """Check the three files with the training's loader in a temporary folder, then put them into `out`. `inputs`
+    ((flag, path) of the files read) are never written onto; the label map the names were read from, when it is
+    already `out`'s, is left as it is (how the README's commands run)."""
+    from lstbase.files import check_writable, copy_file, refuse_writing_inputs, same_file
     from text.prompts import load_prompts
     synonyms, parts = description_lines(names, answers)
     files = {f'{text_set}_label_map.txt': names, f'{text_set}_synonyms.txt': synonyms,
              f'{text_set}_parts.txt': parts}
+    label_map = dict(inputs).get('--label-map')
+    written = [name for name in files if not (label_map and name.endswith('_label_map.txt')
+                                              and same_file(label_map, os.path.join(out, name)))]
+    refuse_writing_inputs([('--out', os.path.join(out, name)) for name in written], inputs)
+    check_writable(out, '--out')
     with tempfile.TemporaryDirectory() as staging:
         for name, lines in files.items():
             with open(os.path.join(staging, name), 'w', encoding='utf-8') as f:
                 f.write('\n'.join(lines) + '\n')
         load_prompts(text_set, staging, len(names))                # every check of the loader, before writing
-        for name in files:
+        for name in written:
             copy_file(os.path.join(staging, name), os.path.join(out, name))
-    return [os.path.join(out, name) for name in files]
+    return [os.path.join(out, name) for name in written]
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from lstbase.arguments import ArgumentParser
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
     ask = commands.add_parser('prompts', help='print the question for every class of a label map')
     ask.add_argument('--label-map', required=True, help='one class name per line, in label order')
@@ -133,14 +141,17 @@ def main(argv=None):
     read.add_argument('--out', required=True, help='the folder to give training as --text-dir')
     read.add_argument('--set', default='custom', help='the description set\'s name (default custom: config/custom)')
     args = parser.parse_args(argv)
+    if args.command == 'prompts' and args.synonyms < 1:
+        parser.error(f'--synonyms {args.synonyms}: expected at least 1')
     from text.prompts import read_names
     names = read_names(args.label_map)
     if args.command == 'prompts':
         print(prompts(names, args.synonyms), end='')
         return 0
-    with open(args.answers, encoding='utf-8-sig') as f:
-        answers = parse_answers(f.read(), names, args.answers)
-    for path in write_set(names, answers, args.out, args.set):
+    from lstbase.files import read_text
+    answers = parse_answers(read_text(args.answers, "the LLM's answers (a text file)"), names, args.answers)
+    inputs = [('--label-map', args.label_map), ('--answers', args.answers)]
+    for path in write_set(names, answers, args.out, args.set, inputs):
         print(f'wrote {path}')
     return 0
 

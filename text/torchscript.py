@@ -65,15 +65,6 @@ class _Unpickler(pickle.Unpickler):
         return storage
 
 
-def is_archive(path):
-    """A TorchScript archive: a zip holding its code and its pickled module tree."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    return any('/code/' in n for n in names) and any(n.endswith('/data.pkl') for n in names)
-
-
 def read_state_dict(path):
     """{name: tensor} of every tensor attribute of the archive's modules (its parameters and buffers), as
     `torch.jit.load(path).state_dict()` gives them, without running the archive."""

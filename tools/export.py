@@ -23,15 +23,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
-from lstbase.errors import run  # noqa: E402  (trained_model puts the project root on the path)
-from lstbase.files import atomic_path  # noqa: E402
+from lstbase.arguments import ArgumentParser  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.errors import run  # noqa: E402
+from lstbase.files import atomic_path, check_output_file, refuse_writing_inputs  # noqa: E402
 
 TOLERANCE = 1e-5
 INPUT, OUTPUT = 'skeleton', 'logits'
 
 
 def parse(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', required=True, help='the training config (<work_dir>/config.yaml)')
     parser.add_argument('--weights', required=True, help='the weights (a .pt state dict)')
     parser.add_argument('--format', choices=('torchscript', 'onnx'), required=True)
@@ -47,9 +48,19 @@ def parse(argv=None):
 def eager_model(config_path, weights_path):
     """(config, the trained model) of a config and its training weights."""
     config = trained_model.read_config(config_path)
-    if trained_model.is_torchscript(weights_path) or weights_path.lower().endswith('.onnx'):
+    if trained_model.is_exported(weights_path):
         raise UsageError(f'--weights {weights_path}: an exported model; export from the training weights (.pt)')
     return config, trained_model.trained_model(config, config_path, weights_path)
+
+
+def check_out(out, config_path, weights_path):
+    """Before anything is written: --out names a file that can be written, is none of the inputs, and replaces
+    nothing but an earlier export (a training state, weights or a config named by mistake would be lost)."""
+    check_output_file(out, '--out')
+    refuse_writing_inputs([('--out', out)], [('--config', config_path), ('--weights', weights_path)])
+    if os.path.isfile(out) and not trained_model.is_exported(out):
+        raise UsageError(f'--out {out}: exists and is no exported model; an export replaces only an earlier export: '
+                         f'choose another name')
 
 
 def example_inputs(model, frames):
@@ -79,7 +90,8 @@ def export_torchscript(network, example, out, check):
         warnings.simplefilter('ignore', FutureWarning)
         traced = torch.jit.trace(network, example, check_trace=False)          # the check below is stricter
     with atomic_path(out) as tmp:                                               # checked before it takes the name
-        torch.jit.save(traced, tmp)
+        with open(tmp, 'wb') as f:                  # through Python: a failed write by torch's own writer aborts
+            torch.jit.save(traced, f)
         check(tmp)
 
 
@@ -114,6 +126,7 @@ def compare(exported, model, inputs):
 def export(config_path, weights_path, fmt, out):
     """Write the network, checked before it takes the name `out`; returns (max difference, logit scale), or None
     when it cannot be run (ONNX without onnxruntime)."""
+    check_out(out, config_path, weights_path)
     config, model = eager_model(config_path, weights_path)
     network = model.inference_network()                         # the logits alone: no text-head weights written
     inputs = example_inputs(model, window_of(config, config_path))
@@ -127,8 +140,8 @@ def export(config_path, weights_path, fmt, out):
 
     def check(tmp):
         if runnable:
-            result.extend(verified(*compare(trained_model.load_network(config, config_path, tmp), model, inputs),
-                                   out))
+            exported = trained_model.load_network(config, config_path, tmp, trust_code=True)     # written here
+            result.extend(verified(*compare(exported, model, inputs), out))
 
     (export_torchscript if fmt == 'torchscript' else export_onnx)(network, inputs[0], out, check)
     channels, _, joints, persons = inputs[0].shape[1:]

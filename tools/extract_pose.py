@@ -22,12 +22,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.errors import run  # noqa: E402
 from preprocess import video  # noqa: E402
 
 
 def parse(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--input', nargs='+', required=True, help='video files or folders of them')
     parser.add_argument('--out', required=True, help='the annotation file to write (e.g. ann.pkl)')
     parser.add_argument('--layout', choices=sorted(video.LAYOUTS), default='coco',

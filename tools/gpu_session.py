@@ -37,6 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight'), os.path.join(ROOT, 'tools')]
 
 import reproduce  # noqa: E402
+from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.files import atomic_path, read_json, write_json  # noqa: E402
 from lstbase.processes import run_until  # noqa: E402
 from engine.checkpoint import STATE_FILE  # noqa: E402
@@ -500,7 +501,7 @@ def restore(opts):
 
 # ---------------------------------------------------------------------------------------------------- main
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument('--prepare', action='store_true', help='here: fill .gpu/ (wheels, data, text bank, release)')
     mode.add_argument('--restore', nargs='+', metavar='PATH', help='here: files (or their folder) a call returned')

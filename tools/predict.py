@@ -9,7 +9,8 @@ its test-time transform), annotation files in pyskl's format (`.pkl`, every samp
 .mkv, .webm: keypoints estimated offline, `make install-video`), or folders of them. Each file goes through the preprocessing and the config's test
 feeder, so a file of a preprocessed test split gets the test phase's logits. Several --config/--weights pairs
 (joint, bone, joint motion, bone motion, in that order) are fused with ensemble.py's weights. --weights also takes
-a model written by tools/export.py. Probabilities are the softmax of the (fused) scores.
+a model written by tools/export.py: ONNX, or TorchScript with --trust-code (a TorchScript file is a program: loading
+it runs its code). Probabilities are the softmax of the (fused) scores.
 
 A file that cannot be read is reported on one line and skipped; the exit status is then 1. A wrong argument,
 config or weights file ends with one `error:` line and status 2.
@@ -28,11 +29,12 @@ import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
 import ensemble  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.errors import run  # noqa: E402
 
 
 def parse(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', action='append', required=True,
                         help='a training config (<work_dir>/config.yaml); repeat for an ensemble')
     parser.add_argument('--weights', action='append', required=True,
@@ -43,6 +45,9 @@ def parse(argv=None):
     parser.add_argument('--top', type=int, default=5, help='how many classes to list per file (default 5)')
     parser.add_argument('--format', choices=('table', 'json', 'csv'), default='table')
     parser.add_argument('--alpha', type=float, default=1.0, help='bone weight when fusing two streams (ensemble.py)')
+    parser.add_argument('--trust-code', action='store_true',
+                        help='load TorchScript --weights: this runs the code the file holds (give it only for files '
+                             'you trust)')
     parser.add_argument('--batch-size', type=int, default=None,
                         help="files read per step (default: the first config's test_batch_size); each stream runs "
                              "its network in batches of its config's test_batch_size, as the test phase does")
@@ -51,11 +56,16 @@ def parse(argv=None):
         parser.error(f'{len(args.config)} --config but {len(args.weights)} --weights: give one weights file per config')
     if args.top < 1 or (args.batch_size is not None and args.batch_size < 1):
         parser.error('--top and --batch-size must be at least 1')
+    if not np.isfinite(args.alpha):
+        parser.error(f'--alpha {args.alpha}: expected a finite number')
+    twice = ensemble.given_twice([('--weights', weights) for weights in args.weights])
+    if twice:                                              # its logits fused with themselves: no ensemble at all
+        parser.error(f'{twice}: one stream given twice; give each stream its own weights')
     return args
 
 
-def load_streams(configs, weights):
-    streams = [trained_model.Stream(c, w) for c, w in zip(configs, weights)]
+def load_streams(configs, weights, trust_code=False):
+    streams = [trained_model.Stream(c, w, trust_code) for c, w in zip(configs, weights)]
     kinds = {(s.dataset, s.num_class, s.layout.num_node) for s in streams}
     if len(kinds) > 1:
         raise UsageError('the --config files disagree on the dataset, class count or layout: ' +
@@ -64,10 +74,14 @@ def load_streams(configs, weights):
     return streams
 
 
-def fused_scores(streams, samples, alpha):
-    """Scores of `samples`, one row each: the stream's logits, or the ensemble's weighted sum of them."""
-    logits = [stream.logits(samples) for stream in streams]
+def fused(logits, alpha):
+    """One stream's logits, or the ensemble's weighted sum of the streams'."""
     return logits[0] if len(logits) == 1 else ensemble.fuse(logits, alpha)
+
+
+def fused_scores(streams, samples, alpha):
+    """Scores of `samples`, one row each."""
+    return fused([stream.logits(samples) for stream in streams], alpha)
 
 
 def softmax(scores):
@@ -83,10 +97,10 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
     bar = tqdm(total=len(paths), desc='predict', unit='file', disable=len(paths) < 2, file=sys.stderr)
     for start in range(0, len(paths), batch_size):
         batch = paths[start:start + batch_size]
-        samples = read_samples(batch, streams, errors, bar)
-        if samples:
-            scores = fused_scores(streams, samples, alpha)
-            for sample, row in zip(samples, scores):
+        prepared = read_samples(batch, streams, errors, bar)
+        if prepared:
+            logits = [stream.run([inputs[k] for _, inputs in prepared]) for k, stream in enumerate(streams)]
+            for (sample, _), row in zip(prepared, fused(logits, alpha)):
                 if np.isfinite(row).all():
                     results.append(dict(path=sample.path, name=sample.name, label=sample.label, scores=row))
                 else:
@@ -98,19 +112,17 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
 
 
 def read_samples(paths, streams, errors, bar):
-    """The samples of the readable `paths` that fit the streams' layout; each other file adds (path, message) to
-    `errors`, shown above the bar."""
-    samples = []
+    """(sample, its input to each stream) of the `paths` that every stream's test feeder takes; each other file adds
+    (path, message) to `errors`, shown above the bar, and the rest go on."""
+    prepared = []
     for path in paths:
         try:
             found = trained_model.read_samples(path, streams[0].dataset, streams[0].video_layout)
-            for sample in found:
-                streams[0].check(sample)
-            samples += found
+            prepared += [(sample, [stream.prepare(sample) for stream in streams]) for sample in found]
         except UsageError as exc:
             errors.append((path, str(exc)))
             bar.write(f'error: {errors[-1][1]}', file=sys.stderr)
-    return samples
+    return prepared
 
 
 def ranked(scores, names, top):
@@ -153,7 +165,7 @@ def write_csv(results, names, top, out):
 
 def main(argv=None):
     args = parse(argv)
-    streams = load_streams(args.config, args.weights)
+    streams = load_streams(args.config, args.weights, args.trust_code)
     paths = trained_model.find_inputs(args.input)
     if not paths:
         raise UsageError(f'--input {" ".join(args.input)}: no {", ".join(trained_model.EXTENSIONS)} files')

@@ -18,7 +18,8 @@ Every arm but ctrgcn shares the seed's initial weights and data stream, so each 
 
 Schedules: full = the configs as released; medium = 22/110 and short = 6/110 of the released number of training
 samples (epochs, lr steps and warm-up scaled together; NW-UCLA drops `repeat` to 1 first: short = 30 epochs of 1,020
-samples); quick = 3 tiny epochs on generated data (unless --data-root is given), for tests.
+samples); quick = 3 tiny epochs on generated data (unless --data-root is given; custom benchmarks: your
+--ann-file), for tests.
 
 Interrupted runs resume, finished runs are skipped; at the end <out>/summary.md, summary.json and curves.png are
 written from whatever has finished (failed runs are listed with their last log line, kept in each run's exit.json so
@@ -51,6 +52,8 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 import ensemble  # noqa: E402
 import specs  # noqa: E402
 from engine.report import METRICS_FILE  # noqa: E402
+from lstbase import errors  # noqa: E402
+from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.files import plain, read_json, write_json  # noqa: E402
 from lstbase.processes import run_until  # noqa: E402
 from reproduce_summary import (EXIT_FILE, FOLDER_DELETED, INTERRUPTED, MACHINE_FILE, NOT_STARTED,  # noqa: E402
@@ -279,7 +282,7 @@ def machine_line(opts, threads):
 
 # ---------------------------------------------------------------------------------------------------- main
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--benchmark', default='ucla', choices=sorted(BENCHMARKS))
     p.add_argument('--streams', nargs='+', default=['joint'], choices=STREAMS)
     p.add_argument('--arms', nargs='+', default=['lst', 'control'], choices=ARMS)
@@ -317,16 +320,30 @@ def parse(argv=None):
                    help='after --: more arguments for every run, e.g. -- --amp False')
     opts = p.parse_args(argv)
     opts.extra = opts.extra[1:] if opts.extra[:1] == ['--'] else opts.extra
-    if opts.jobs < 1:
-        p.error(f'--jobs {opts.jobs}: expected at least 1')
-    if opts.time_limit is not None and opts.time_limit < 0:
-        p.error(f'--time-limit {opts.time_limit}: expected seconds >= 0')
+    check_values(p, opts)
+    if opts.ann_file and not os.path.isfile(opts.ann_file):
+        p.error(f'--ann-file {opts.ann_file}: no such file')
+    if opts.text_dir and not os.path.isdir(opts.text_dir):
+        p.error(f'--text-dir {opts.text_dir}: no such folder')
     if BENCHMARKS[opts.benchmark].data is None and not opts.summary_only and \
             not (opts.ann_file and opts.num_class and opts.text_dir):
         p.error(f'--benchmark {opts.benchmark} trains on your data: give --ann-file, --num-class and --text-dir')
     if opts.schedule == 'quick' and opts.head is None:    # the config's CLIP needs a download: the first check fails
         opts.head = QUICK_HEAD
     return opts
+
+
+def check_values(p, opts):
+    """Numbers in their ranges: they are passed to every run, which would stop on each of them."""
+    least = dict(jobs=1, threads=1, num_worker=0, num_class=2)
+    for key, value in least.items():
+        given = getattr(opts, key)
+        if given is not None and given < value:
+            p.error(f'--{key.replace("_", "-")} {given}: expected at least {value}')
+    if any(not 0 <= seed < 2 ** 32 for seed in opts.seeds):
+        p.error(f'--seeds {" ".join(map(str, opts.seeds))}: expected seeds in 0 .. 2**32 - 1')
+    if opts.time_limit is not None and not (math.isfinite(opts.time_limit) and opts.time_limit >= 0):
+        p.error(f'--time-limit {opts.time_limit}: expected seconds >= 0')
 
 
 def usable_cores():
@@ -374,7 +391,7 @@ def main(argv=None):
         opts.num_worker = max(1, usable_cores() // opts.jobs) if gpu else 0
     data_root = os.path.abspath(opts.data_root) if opts.data_root else None
     exported = os.path.exists(os.path.join(out, LABELS_FILE))      # an --export-results folder: no data needed
-    generated = opts.schedule == 'quick' and data_root is None
+    generated = opts.schedule == 'quick' and data_root is None and BENCHMARKS[opts.benchmark].data is not None
     if generated and not (opts.summary_only and exported):
         data_root = generated_data(opts.benchmark, out)
     runs, commands = {}, {}
@@ -518,4 +535,4 @@ def schedule_text(plans, opts):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(errors.run(main))

@@ -2,7 +2,8 @@
 
 A stream is a (config, weights) pair: the config (a work dir's `config.yaml` or a released one) names the model,
 the feeder and its test-time arguments (crop, window, modality); the weights are a state dict (a run's
-`runs-<epoch>-<step>.pt` or a released checkpoint) or a model written by tools/export.py (TorchScript or ONNX).
+`runs-<epoch>-<step>.pt` or a released checkpoint) or a model written by tools/export.py: ONNX (run by onnxruntime),
+or TorchScript, which is a program (loading it runs the code it holds) and is loaded only when the user trusts it.
 
 Input files go through the project's own code (`preprocess.convert.read_input`): NTU `.skeleton` files through the
 preprocessing's three steps, NW-UCLA `.json` files through the feeder's reader, annotation files (pyskl's format) as
@@ -12,7 +13,6 @@ the test phase.
 """
 import os
 import sys
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,8 @@ import specs  # noqa: E402
 from engine.args import load_config  # noqa: E402
 from engine.build import build  # noqa: E402
 from engine.weights import load_weights, read_weights, trained_as, trained_otherwise  # noqa: E402
+from lstbase.safe_load import is_torchscript  # noqa: E402
+from preprocess import annotations  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
 from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
@@ -74,18 +76,29 @@ def read_samples(path, dataset=None, layout='coco'):
         found, implied = read_input(path, dataset, layout)
     except (ValueError, OSError) as exc:                 # the preprocessing's and the readers' one-line errors
         raise UsageError(str(exc) if path in str(exc) else f'{path}: {exc}') from None
+    if not found:
+        raise UsageError(f'{path}: holds no samples')
     samples = []
     for annotation in found:
-        keypoint = np.asarray(annotation['keypoint'])
-        if not np.isfinite(keypoint).all():
-            raise UsageError(f'{path}: {annotation["frame_dir"]} holds NaN or Inf coordinates')
-        if not keypoint.any():
-            raise UsageError(f'{path}: {annotation["frame_dir"]}: every frame is zero (no skeleton)')
+        check_annotation(annotation, path)
         label = annotation.get('label')
         if label is None:
             label = label_from_name(annotation['frame_dir'], dataset or implied)
         samples.append(Sample(path, annotation, implied, label))
     return samples
+
+
+def check_annotation(annotation, path):
+    """A sample's keypoints (numbers of the format's shape, finite, not all zero) and label (a class index, when it
+    has one) as the feeders read them; UsageError naming the file and the sample otherwise."""
+    try:
+        keypoint, _ = annotations.keypoints(annotation, path)
+        if annotation.get('label') is not None:
+            annotations.label(annotation, path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not keypoint.any():
+        raise UsageError(f'{path}: {annotation["frame_dir"]}: every frame is zero (no skeleton)')
 
 
 def label_from_name(stem, dataset):
@@ -110,15 +123,29 @@ def find_inputs(paths):
 
 # ------------------------------------------------------------------------------------------------ networks
 class OnnxNetwork:
-    """An exported .onnx model run by onnxruntime, called like the torch networks."""
+    """An exported .onnx model run by onnxruntime, called like the torch networks. onnxruntime's errors derive from
+    Exception alone (its classes cannot be named without it installed): a file it cannot read is a UsageError, an
+    input it cannot run a RuntimeError, as TorchScript's."""
 
     def __init__(self, path):
         ort = import_onnxruntime(f'--weights {path}')
-        self.session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+        try:
+            self.session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+        except Exception as exc:
+            raise UsageError(f'--weights {path}: not a readable ONNX model ({last_line(exc)})') from None
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, x):
-        return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
+        try:
+            return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
+        except Exception as exc:
+            raise RuntimeError(last_line(exc)) from None
+
+
+def last_line(exc):
+    """What an error says in its last line (TorchScript's interpreter puts the failed operation's error there)."""
+    lines = str(exc).strip().splitlines()
+    return lines[-1].strip() if lines else type(exc).__name__
 
 
 def import_onnxruntime(why):
@@ -129,12 +156,9 @@ def import_onnxruntime(why):
     return onnxruntime
 
 
-def is_torchscript(path):
-    """A TorchScript archive holds its code; a saved state dict does not."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any('/code/' in name for name in archive.namelist())
+def is_exported(path):
+    """A model written by tools/export.py (TorchScript or ONNX), not training weights."""
+    return path.lower().endswith('.onnx') or is_torchscript(path)
 
 
 def build_model(config, config_path):
@@ -147,16 +171,39 @@ def build_model(config, config_path):
         raise UsageError(f'{config_path}: {exc}') from None
 
 
-def load_network(config, config_path, weights_path):
+def load_network(config, config_path, weights_path, trust_code=False):
     """The callable x -> logits of `weights_path`: a state dict in the config's model (its inference pass, as the
-    test phase runs it), or an exported model."""
+    test phase runs it), or an exported model. A TorchScript file is a program: `torch.jit.load` runs its objects'
+    `__setstate__` and its forward whatever code it holds, so it is loaded only with `trust_code`."""
     if not os.path.isfile(weights_path):
         raise UsageError(f'--weights {weights_path}: file not found')
     if weights_path.lower().endswith('.onnx'):
         return OnnxNetwork(weights_path)
     if is_torchscript(weights_path):
+        if not trust_code:
+            raise UsageError(f'--weights {weights_path}: a TorchScript program (tools/export.py writes them), and '
+                             f'loading one runs the code it holds: give --trust-code if you trust where it comes '
+                             f'from, or give the training weights (.pt state dict) instead')
         return torch.jit.load(weights_path, map_location='cpu').eval()
     return trained_model(config, config_path, weights_path).logits
+
+
+@torch.no_grad()
+def check_exported(network, model, frames, weights_path, config_path):
+    """An exported network must take the input of the config's `model` (`frames` frames) and give its classes: one
+    of another layout would fail at the first file, one of fewer classes spread its probabilities over the first
+    class names without a word."""
+    shape = (1, model.in_channels, frames, model.num_point, model.num_person)
+    try:
+        logits = network(torch.zeros(shape))
+    except RuntimeError as exc:
+        raise UsageError(f'--weights {weights_path} does not take the input of the model of {config_path} (N,C,T,V,M '
+                         f'= N,{",".join(map(str, shape[1:]))}): an export of another model? '
+                         f'({last_line(exc)})') from None
+    if not torch.is_tensor(logits) or tuple(logits.shape) != (1, model.num_class):
+        given = f'scores of shape {tuple(logits.shape)}' if torch.is_tensor(logits) else type(logits).__name__
+        raise UsageError(f'--weights {weights_path} gives {given} for one sample, but the model of {config_path} has '
+                         f'{model.num_class} classes (expected 1 x {model.num_class}): an export of another model?')
 
 
 def trained_model(config, config_path, weights_path):
@@ -199,9 +246,10 @@ def config_layout(config, spec):
 
 
 class Stream:
-    """One trained stream: its test feeder and network, from a config and weights."""
+    """One trained stream: its test feeder and network, from a config and weights (`trust_code`: TorchScript files
+    may be loaded, see load_network)."""
 
-    def __init__(self, config_path, weights_path):
+    def __init__(self, config_path, weights_path, trust_code=False):
         config = read_config(config_path)
         self.config_path, self.weights_path = config_path, weights_path
         self.num_class = config['model_args'].get('num_class', 60)
@@ -219,7 +267,10 @@ class Stream:
         self.text_dir = config.get('text_dir')
         # the test phase's batch size: the same kernels run, so a test sample's logits match bit for bit in practice
         self.batch_size = config.get('test_batch_size') or 256
-        self.network = load_network(config, config_path, weights_path)
+        self.network = load_network(config, config_path, weights_path, trust_code)
+        if is_exported(weights_path):
+            frames = self.feeder_module.input_frames(self.feeder_args)         # what the test feeder gives the model
+            check_exported(self.network, build_model(config, config_path), frames, weights_path, config_path)
 
     @property
     def class_names(self):
@@ -237,21 +288,22 @@ class Stream:
             raise UsageError(f'{sample.path}: {sample.name} has {joints} keypoints per person, but the model of '
                              f'{self.config_path} reads the {self.layout.name} layout ({self.layout.num_node})')
 
-    def inputs(self, samples):
-        """The test feeder's output for `samples`: a batch N,C,T,V,M as the test phase gives the model."""
-        data = []
-        for sample in samples:
-            self.check(sample)
-            try:
-                data.append(self.feeder_module.from_annotation(sample.annotation))
-            except ValueError as exc:
-                raise UsageError(f'{sample.path}: {sample.name}: {exc}') from None
-        labels = [-1 if s.label is None else s.label for s in samples]
-        feeder = self.feeder_class(**self.feeder_args, samples=(data, labels, [s.name for s in samples]))
-        return torch.from_numpy(np.stack([feeder[i][0] for i in range(len(feeder))]))
+    def prepare(self, sample):
+        """The test feeder's output for one sample (C,T,V,M), as the test phase gives it the model (the test
+        transform of a sample depends on that sample alone); a sample it cannot take is an error naming its file."""
+        self.check(sample)
+        label = -1 if sample.label is None else sample.label
+        try:
+            data = self.feeder_module.from_annotation(sample.annotation)
+            return self.feeder_class(**self.feeder_args, samples=([data], [label], [sample.name]))[0][0]
+        except ValueError as exc:
+            raise UsageError(f'{sample.path}: {sample.name}: {exc}') from None
 
     @torch.no_grad()
-    def logits(self, samples):
-        inputs = self.inputs(samples).float()
-        batches = torch.split(inputs, self.batch_size)
+    def run(self, inputs):
+        """Logits of prepared inputs, in batches of the config's test batch size: the kernels of the test phase."""
+        batches = torch.split(torch.from_numpy(np.stack(inputs)).float(), self.batch_size)
         return torch.cat([self.network(batch).float() for batch in batches]).numpy()
+
+    def logits(self, samples):
+        return self.run([self.prepare(sample) for sample in samples])

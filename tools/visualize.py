@@ -9,7 +9,8 @@ The sequence is drawn as the preprocessing leaves it (NTU: denoised, the two mai
 (2-D keypoints: the image's, y up): bones from the graph's
 edges (first person solid, second dashed), joints coloured by LST's four body-part groups (head, hands, hips,
 feet; a joint in two groups shows both colours as rings). The title gives the true label when the file name
-encodes it and, with --config/--weights (several pairs: an ensemble), the top-3 prediction.
+encodes it and, with --config/--weights (several pairs: an ensemble), the top-3 prediction; TorchScript --weights
+need --trust-code (loading one runs its code), as in tools/predict.py.
 --out: .gif or .mp4 (needs ffmpeg) animate the frames; .png is a strip of --panels frames. A video (.mp4, .avi, ...)
 is drawn as its own frames with the estimated COCO-17 skeleton on them and the top-3 prediction (.mp4 written by
 OpenCV, no ffmpeg needed; `make install-video`).
@@ -25,9 +26,10 @@ import predict  # noqa: E402
 import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
-from lstbase.errors import run  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.arguments import ArgumentParser  # noqa: E402  (trained_model puts the project root on the path)
+from lstbase.errors import run  # noqa: E402
 from lstbase.figures import pyplot  # noqa: E402
-from lstbase.files import atomic_path  # noqa: E402
+from lstbase.files import atomic_path, check_output_file, refuse_writing_inputs  # noqa: E402
 from model.ctrgcn import PART_OUTPUT_ORDER  # noqa: E402
 from preprocess import video  # noqa: E402
 from specs import layouts  # noqa: E402
@@ -40,11 +42,14 @@ FORMATS = ('.gif', '.mp4', '.png')
 
 
 def parse(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--input', required=True,
                         help='one .skeleton, .json, .npy, annotation (.pkl) or video file (drawn on its frames)')
     parser.add_argument('--config', action='append', default=[], help='a training config, for the prediction')
     parser.add_argument('--weights', action='append', default=[], help='its weights (one per --config)')
+    parser.add_argument('--trust-code', action='store_true',
+                        help='load TorchScript --weights: this runs the code the file holds (give it only for files '
+                             'you trust)')
     parser.add_argument('--out', required=True, help='x.gif, x.mp4 or x.png (a strip of frames)')
     parser.add_argument('--fps', type=int, default=15, help='frames per second of a .gif or .mp4')
     parser.add_argument('--step', type=int, default=1, help='draw every step-th frame')
@@ -224,10 +229,13 @@ def write_png(cv2, path, image):
         raise UsageError(f'{path}: OpenCV could not write the image')
 
 
-def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8):
+def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8, trust_code=False):
     """Draw `path` (its first sample) into `out`; returns the number of frames drawn (panels for a .png). A video
     is drawn as its own frames with the skeleton on them."""
-    streams = predict.load_streams(configs, weights) if configs else []
+    check_output_file(out, '--out')
+    refuse_writing_inputs([('--out', out)], [('--input', path)] + [('--config', c) for c in configs]
+                          + [('--weights', w) for w in weights])
+    streams = predict.load_streams(configs, weights, trust_code) if configs else []
     is_video = path.lower().endswith(video.VIDEO_EXTENSIONS)
     sample = trained_model.read_samples(path, streams[0].dataset if streams else None,
                                         streams[0].video_layout if streams else 'coco')[0]
@@ -255,7 +263,8 @@ def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8):
 
 def main(argv=None):
     args = parse(argv)
-    count = visualize(args.input, args.out, args.config, args.weights, args.fps, args.step, args.panels)
+    count = visualize(args.input, args.out, args.config, args.weights, args.fps, args.step, args.panels,
+                      args.trust_code)
     print(f'wrote {args.out} ({count} frames)')
     return 0
 
