@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""One lent GPU, one call: the GPU benchmark and the full-schedule NW-UCLA reproduction, resumable across calls.
+"""One time-boxed job on a bare GPU machine: the GPU benchmark and the full-schedule NW-UCLA reproduction,
+resumable across jobs.
 
-Run through tools/gpu_session.sh (it installs the carried wheels first); its header holds the device call to make.
+Run through tools/gpu_session.sh (it installs the carried wheels first); its header says how to run a job.
 
     bash tools/gpu_session.sh --prepare [--release-dir ../LST]   # here: fill .gpu/, the folder the call carries
     bash tools/gpu_session.sh [--budget 540] [--out DIR]          # there: bench, reproduce, pack into $OUT
