@@ -329,6 +329,38 @@ def test_summary_of_fake_runs_hand_counted(tmp_path):
         assert text in md, text
 
 
+def test_welch_difference_of_unpaired_arms_hand_counted():
+    from scipy.stats import ttest_ind
+    test = paired_stats.welch([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])
+    # variances of the means 1/3 and 4/3: df = (5/3)^2 / ((1/3)^2 / 2 + (4/3)^2 / 2) = 50/17
+    assert test['mean'] == pytest.approx(-2.0) and test['df'] == pytest.approx(50 / 17) and test['n'] == [3, 3]
+    reference = ttest_ind([1.0, 2.0, 3.0], [2.0, 4.0, 6.0], equal_var=False)
+    assert test['p'] == pytest.approx(reference.pvalue)
+    assert test['ci95'] == pytest.approx(list(reference.confidence_interval(0.95)))
+    one = paired_stats.welch([80.0], [70.0, 75.0])                               # one run in an arm: no interval
+    assert (one['mean'], one['ci95'], one['p'], one['n']) == (7.5, None, None, [1, 2])
+
+
+def test_ctrgcn_is_compared_unpaired_over_all_its_runs(tmp_path):
+    out = tmp_path / 'out'
+    fake_reproduction(out)
+    fake_run(out, 'ctrgcn', 'joint', 1, [0, 0, 0, 1, 1, 1])                      # 5/6
+    fake_run(out, 'ctrgcn', 'joint', 2, [0, 1, 1, 1, 1, 2])                      # 4/6
+    argv = SUMMARY_ONLY[:SUMMARY_ONLY.index('--arms') + 1] + ['lst', 'control', 'ctrgcn'] + \
+        SUMMARY_ONLY[SUMMARY_ONLY.index('--seeds'):]
+    assert reproduce.main(argv + ['--out', str(out)]) == 1                      # a failed run, and ctrgcn/bone not run
+    summary = json.loads((out / 'summary.json').read_text())
+    assert list(summary['paired']) == ['lst - control']                       # never paired with CTR-GCN
+    lst_joint = summary['unpaired']['lst - ctrgcn']['joint']['last']
+    # lst joint: 100, 83.33, 83.33 (all three runs); ctrgcn: 83.33, 66.67
+    assert lst_joint['n'] == [3, 2] and lst_joint['mean'] == pytest.approx(88.89 - 75.0, abs=0.01)
+    control = summary['unpaired']['control - ctrgcn']['joint']['last']
+    assert control['n'] == [2, 2] and control['mean'] == pytest.approx((50 + 66.67) / 2 - 75.0, abs=0.01)
+    assert 'bone' not in summary['unpaired']['lst - ctrgcn']                  # ctrgcn has no bone run here
+    md = (out / 'summary.md').read_text()
+    assert '## Unpaired difference, lst - ctrgcn' in md and "Welch" in md
+
+
 def test_a_summary_recomputed_from_the_exported_files_is_the_same(tmp_path):
     out, exported = tmp_path / 'out', tmp_path / 'results'
     fake_reproduction(out)

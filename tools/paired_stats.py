@@ -4,6 +4,8 @@ seed gives one paired difference, and each test sample one pair of verdicts (rig
   mean_std, paired_stat   mean +- sample std over seeds; for a difference also its 95% t-interval, the one-sample
                           t-test against 0 and the seeds that 80% power would need at the observed spread
   mcnemar                 McNemar's exact test on the samples right in one arm only
+  welch                   two arms not trained in pairs (CTR-GCN has its own weights and recipe): the difference of
+                          their means with Welch's t-interval and t-test
   top_confusion           the wrong class an arm predicts most often for the samples of one class
 """
 import math
@@ -81,6 +83,26 @@ def seeds_for_power(mean, std, target=POWER):
         middle = (low + high) // 2
         low, high = (low, middle) if power(middle, effect) >= target else (middle, high)
     return high
+
+
+def welch(a, b, level=LEVEL):
+    """Unpaired runs of two arms (lists of top-1, one per run): mean(a) - mean(b), Welch's t-interval of it (unequal
+    variances, Welch-Satterthwaite degrees of freedom), the two-sided p of Welch's t-test, and each arm's n. The
+    interval and p are None with fewer than two runs in an arm or no spread in either."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    result = dict(mean=float(a.mean() - b.mean()), n=[len(a), len(b)], ci95=None, df=None, p=None)
+    if len(a) < 2 or len(b) < 2:
+        return result
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return result
+    from scipy.stats import t
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = t.ppf(0.5 + level / 2, df) * math.sqrt(va + vb)
+    statistic = result['mean'] / math.sqrt(va + vb)
+    result.update(ci95=[float(result['mean'] - half), float(result['mean'] + half)], df=float(df),
+                  p=float(2 * t.sf(abs(statistic), df)))
+    return result
 
 
 def mcnemar(a_right, b_right):

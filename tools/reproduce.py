@@ -30,6 +30,8 @@ way (exit status 130) and starts no other.
 The summary compares each pair of arms seed by seed (tools/paired_stats.py): per stream and per fusion of streams the
 difference with its 95% t-interval, t-test p and the seeds that 80% power would need; McNemar's exact test per seed on
 the test samples right in one arm only; per class the same, with the class each arm most often predicts instead.
+ctrgcn, trained from its own weights and recipe, is compared with lst and control unpaired: the difference of the
+means over all runs, with Welch's t-interval.
 --export-results DIR copies the small files it reads (no weights) so that `--summary-only --out DIR` remakes it.
 """
 import argparse

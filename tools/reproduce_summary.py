@@ -15,13 +15,15 @@ from engine.report import LAST_SCORE_FILE, SCORE_FILE, read_metrics
 from lstbase.figures import pyplot, save_png
 from lstbase.files import UnreadableFile, read_json, write_json, write_text
 from lstbase.scores import top_k
-from paired_stats import mcnemar, mean_std, paired_stat, t_test, top_confusion
+from paired_stats import mcnemar, mean_std, paired_stat, t_test, top_confusion, welch
 from text.prompts import class_names
 
 STREAMS = ('joint', 'bone', 'joint_vel', 'bone_vel')
 # the paired comparisons (first - second) summarised when both arms are run: they differ in one setting each
 COMPARISONS = (('lst', 'control'), ('lst', 'lst_shuffled'), ('lst_shuffled', 'control'), ('lst', 'lst_names'),
                ('lst_names', 'control'), ('lst_te', 'lst'))
+# unpaired comparisons (first - second): CTR-GCN has its own initial weights, data stream and recipe
+UNPAIRED = (('lst', 'ctrgcn'), ('control', 'ctrgcn'))
 ENSEMBLES = {2: ('joint', 'bone'), 3: ('joint', 'bone', 'joint_vel'), 4: STREAMS}
 SCORE_FILES = {'best': SCORE_FILE, 'last': LAST_SCORE_FILE}          # the trainer's score files, per epoch kind
 # in each run's folder, besides the trainer's files
@@ -248,7 +250,8 @@ def difference(x, y):
 def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels, machine, data, text_dir=None):
     """summary.json: the runs (`runs`), each arm and stream over all its runs (`table`); per comparison 'a - b' the
     paired differences per stream (`paired`) and per fusion of streams (`fused_paired`), the per-class tables
-    (`per_class`); each arm's fusions (`ensembles`). Without test `labels`, nothing that reads score files."""
+    (`per_class`); each arm's fusions (`ensembles`); the unpaired comparisons with CTR-GCN (`unpaired`). Without test
+    `labels`, nothing that reads score files."""
     done = [r for r in records if r['status'] == 'done']
     comparisons = [(a, b) for a, b in COMPARISONS if a in arms and b in arms]
     paired, per_class, fused, fused_paired = {}, {}, {}, {}
@@ -269,9 +272,10 @@ def summarize(records, runs, benchmark, streams, arms, seeds, plan_text, labels,
                  for arm in arms for size in sizes}
         for a, b in comparisons:
             fused_paired[f'{a} - {b}'] = {str(size): compare_fusions(fused, (a, b), size) for size in sizes}
+    unpaired = {f'{a} - {b}': compare_unpaired(done, (a, b), streams) for a, b in UNPAIRED if a in arms and b in arms}
     return dict(benchmark=benchmark, schedule=plan_text, data=data, machine=machine, runs=records,
                 table=arm_table(done, arms, streams), paired=paired, fused_paired=fused_paired, per_class=per_class,
-                ensembles=fused)
+                ensembles=fused, unpaired=unpaired)
 
 
 def records_by_seed(done, stream, arms):
@@ -302,6 +306,16 @@ def compare_fusions(fused, arms, size):
     return dict(streams=members, **paired_difference(seeds, arms))
 
 
+def compare_unpaired(done, arms, streams):
+    """stream -> best / last: the two arms' difference over all their finished runs (Welch), for streams both ran."""
+    result = {}
+    for stream in streams:
+        groups = [[r for r in done if r['arm'] == arm and r['stream'] == stream] for arm in arms]
+        if all(groups):
+            result[stream] = {kind: welch(*[[r[kind] for r in group] for group in groups]) for kind in SCORE_FILES}
+    return result
+
+
 def arm_table(done, arms, streams):
     """Each arm and stream over all its finished runs (the paired sections use the paired seeds only)."""
     table = {}
@@ -327,6 +341,8 @@ def markdown(summary):
         lines.append(f'| {key} | {fmt(row["best"])} | {fmt(row["last"])} | {wall_text} |')
     for comparison, streams in s['paired'].items():
         lines += paired_markdown(comparison, streams, s['fused_paired'].get(comparison, {}))
+    for comparison, streams in s.get('unpaired', {}).items():
+        lines += unpaired_markdown(comparison, streams)
     for tables in s['per_class'].values():
         for stream, table in tables.items():
             lines += per_class_markdown(stream, table)
@@ -386,6 +402,27 @@ def paired_markdown(comparison, streams, fused):
             lines.append(f'| {stream} | {"; ".join(cells) or "-"} |')
     missing = [why for _, row in tested for why in row['missing']]
     return lines + (['', f'Left out (paired runs without their scores): {"; ".join(missing)}.'] if missing else [])
+
+
+def unpaired_markdown(comparison, streams):
+    """The unpaired differences of one comparison per stream."""
+    if not streams:
+        return []
+    lines = ['', f'## Unpaired difference, {comparison} (own initial weights, data stream and recipe)', '',
+             'Difference of the two arms\' means over all their finished runs, Welch\'s 95% t-interval and t-test '
+             '(unequal variances); the seeds are not paired, so the seed-to-seed spread of both arms is in it.', '',
+             '| stream | best | last |', '|---|---|---|']
+    for stream, row in streams.items():
+        lines.append(f'| {stream} | {welch_text(row["best"])} | {welch_text(row["last"])} |')
+    return lines
+
+
+def welch_text(test):
+    n = f'n={test["n"][0]}/{test["n"][1]}'
+    if test['ci95'] is None:
+        return f'{signed(test["mean"])} ({n})'
+    low, high = test['ci95']
+    return f'{signed(test["mean"])} ({n}, 95% CI [{signed(low)}, {signed(high)}], p {p_text(test["p"])})'
 
 
 def arms_text(arms, names):
