@@ -1,0 +1,64 @@
+"""docs/results.md states numbers of runs whose small files are kept in docs/runs/ucla-short: the summary that
+tools/reproduce.py recomputes from them must give those numbers, and the page must state them as computed."""
+import json
+import os
+import re
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+import reproduce  # noqa: E402
+
+RUNS = os.path.join(ROOT, 'docs', 'runs', 'ucla-short')
+
+
+@pytest.fixture(scope='module')
+def summary(tmp_path_factory):
+    out = tmp_path_factory.mktemp('summary')
+    argv = ['--benchmark', 'ucla', '--streams', 'joint', '--arms', 'lst', 'control', 'ctrgcn', '--seeds', '1', '2',
+            '3', '4', '5', '6', '--schedule', 'short', '--head', 'all-MiniLM-L6-v2', '--out', RUNS, '--summary-only',
+            '--summary-dir', str(out)]
+    assert reproduce.main(argv) == 0
+    return json.loads((out / 'summary.json').read_text())
+
+
+@pytest.fixture(scope='module')
+def page():
+    with open(os.path.join(ROOT, 'docs', 'results.md')) as f:
+        return re.sub(r'\s+', ' ', f.read())
+
+
+def signed(value):
+    return f'{value:+.2f}'
+
+
+def test_the_pre_registered_outcome_is_what_the_kept_runs_give(summary, page):
+    joint = summary['paired']['lst - control']['joint']
+    differences = [r['last'] for r in joint['per_seed']]
+    assert [r['seed'] for r in joint['per_seed']] == [4, 5, 6]
+    for seed, lst, control, difference in zip((4, 5, 6), joint['arms']['lst']['last']['values'],
+                                              joint['arms']['control']['last']['values'], differences):
+        assert f'| {seed} | {lst:.2f} (' in page and f'| {control:.2f} (' in page and signed(difference) in page
+    low, high = joint['last']['ci95']
+    assert f'mean {signed(joint["last"]["mean"])} points (last epoch), 95% t-interval [{low:+.2f}, {high:+.2f}]' \
+        in page
+    doffing = summary['per_class']['lst - control']['joint']['classes'][7]
+    assert doffing['name'] == 'doffing' and doffing['samples'] == 43
+    for test, difference in zip(doffing['mcnemar'], doffing['per_seed']):
+        assert f'{difference:+.1f} | {test["b"]} : {test["c"]} ({test["p"]:.2g})' in page
+
+
+def test_the_ctrgcn_arm_and_its_unpaired_differences_are_what_the_kept_runs_give(summary, page):
+    ctrgcn = summary['table']['ctrgcn/joint']
+    assert ctrgcn['last']['n'] == 3
+    for r in summary['runs']:
+        if r['arm'] == 'ctrgcn' and r['status'] == 'done':
+            assert f'| CTR-GCN, seed {r["seed"]} | {r["best"]:.2f} ({r["best_epoch"]}) | {r["last"]:.2f} |' in page
+    assert f'{ctrgcn["best"]["mean"]:.2f} +- {ctrgcn["best"]["std"]:.2f} | ' \
+           f'{ctrgcn["last"]["mean"]:.2f} +- {ctrgcn["last"]["std"]:.2f}' in page
+    for comparison, name in (('lst - ctrgcn', 'LST - CTR-GCN'), ('control - ctrgcn', 'control - CTR-GCN')):
+        cells = [f'{signed(t["mean"])}, 95% CI [{signed(t["ci95"][0])}, {signed(t["ci95"][1])}], p {t["p"]:.2f}'
+                 for t in (summary['unpaired'][comparison]['joint'][kind] for kind in ('best', 'last'))]
+        assert f'| {name} | {cells[0]} | {cells[1]} |' in page
