@@ -17,7 +17,7 @@ RUNS = os.path.join(ROOT, 'docs', 'runs', 'ucla-short')
 @pytest.fixture(scope='module')
 def summary(tmp_path_factory):
     out = tmp_path_factory.mktemp('summary')
-    argv = ['--benchmark', 'ucla', '--streams', 'joint', '--arms', 'lst', 'control', 'ctrgcn', '--seeds', '1', '2',
+    argv = ['--benchmark', 'ucla', '--streams', 'joint', '--arms', 'lst', 'control', 'lst_names', 'ctrgcn', '--seeds', '1', '2',
             '3', '4', '5', '6', '--schedule', 'short', '--head', 'all-MiniLM-L6-v2', '--out', RUNS, '--summary-only',
             '--summary-dir', str(out)]
     assert reproduce.main(argv) == 0
@@ -62,3 +62,17 @@ def test_the_ctrgcn_arm_and_its_unpaired_differences_are_what_the_kept_runs_give
         cells = [f'{signed(t["mean"])}, 95% CI [{signed(t["ci95"][0])}, {signed(t["ci95"][1])}], p {t["p"]:.2f}'
                  for t in (summary['unpaired'][comparison]['joint'][kind] for kind in ('best', 'last'))]
         assert f'| {name} | {cells[0]} | {cells[1]} |' in page
+
+
+def test_the_names_only_ablation_is_what_the_kept_runs_give(summary, page):
+    for comparison in ('lst - lst_names', 'lst_names - control'):
+        joint = summary['paired'][comparison]['joint']
+        assert [r['seed'] for r in joint['per_seed']] == [4, 5, 6]
+        for row, test in zip(joint['per_seed'], joint['mcnemar']['last']):
+            assert f'{signed(row["last"])} ({test["b"]} : {test["c"]}, {test["p"]:.2g})' in page
+        stat = joint['last']
+        low, high = stat['ci95']
+        assert f'{signed(stat["mean"])} +- {stat["std"]:.2f}, 95% CI [{signed(low)}, {signed(high)}], ' \
+               f'p {stat["p"]:.2f}' in page
+    names = summary['table']['lst_names/joint']['last']
+    assert f'| {names["mean"]:.2f} +- {names["std"]:.2f} |' in page
