@@ -198,8 +198,8 @@ def test_smoke_session_on_the_cpu_then_a_second_call_resumes(tmp_path):
                              '--work', str(tmp_path / 'read')]) == 0
     # a budget no machine runs out of: the second call finishes every run however slow the machine is
     _, stdout = session(tmp_path, 'second', '--state', str(tmp_path / 'state'), '--budget', '36000')
-    assert 'bench: status partial from an earlier call: kept' in stdout or \
-        'bench: status complete from an earlier call: kept' in stdout
+    assert 'bench: status partial from an earlier job: kept' in stdout or \
+        'bench: status complete from an earlier job: kept' in stdout
     check_returned_files(tmp_path / 'second')
     work2 = tmp_path / 'second-work'
     second = summaries(work2)

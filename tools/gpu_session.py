@@ -4,23 +4,23 @@ resumable across jobs.
 
 Run through tools/gpu_session.sh (it installs the carried wheels first); its header says how to run a job.
 
-    bash tools/gpu_session.sh --prepare [--release-dir ../LST]   # here: fill .gpu/, the folder the call carries
+    bash tools/gpu_session.sh --prepare [--release-dir ../LST]   # here: fill .gpu/, the folder a job takes along
     bash tools/gpu_session.sh [--budget 540] [--out DIR]          # there: bench, reproduce, pack into $OUT
-    bash tools/gpu_session.sh --restore FILES_OR_FOLDER           # here: what came back, for reading and the next call
+    bash tools/gpu_session.sh --restore FILES_OR_FOLDER           # here: what came back, for reading and the next job
     bash tools/gpu_session.sh --smoke --out DIR                   # the same parts on the CPU, tiny (the suite's test)
 
 Parts, each stopping when its share of --budget is spent and keeping what it has:
   bench      bench/run.py --device cuda: train step (fp32, fp16 and bf16 AMP, channels-last), inference, GPU memory,
              DataLoader vs step rate, torch.compile, the NTU-120 X-Sub epoch and the goals; skipped when an
-             earlier call's bench is in the state (--bench-again measures again);
+             earlier job's bench is in the state (--bench-again measures again);
   reproduce  tools/reproduce.py --schedule full on NW-UCLA, in this order: joint lst + control seeds 1-3, the four
              LST streams seed 1 (4-stream ensemble), CTR-GCN joint; --jobs runs share the GPU; at the end of the
-             budget running runs are stopped and resume from their last epoch in the next call;
+             budget running runs are stopped and resume from their last epoch in the next job;
   pack       into --out, at most 8 files of 15 MiB, 62 MiB in all: session.md; results.tar.gz.partNN (every
-             log, summary, score file and bench table: what to read); state.tar.gz.partNN (what the next call
+             log, summary, score file and bench table: what to read); state.tar.gz.partNN (what the next job
              resumes from: those files plus the checkpoint and best-epoch weights of unfinished runs, the most
              advanced first, up to --state-mb); weights.tar.gz.partNN (best-epoch weights of runs finished in
-             this call, as room allows).
+             this job, as room allows).
 """
 import argparse
 import glob
@@ -44,7 +44,7 @@ from lstbase.processes import run_until  # noqa: E402
 from engine.checkpoint import STATE_FILE  # noqa: E402
 from engine.report import read_metrics  # noqa: E402
 
-CARRY = os.path.join(ROOT, '.gpu')             # what the call carries (git-ignored): wheels, data, banks, state
+CARRY = os.path.join(ROOT, '.gpu')             # what a job takes along (git-ignored): wheels, data, banks, state
 HEAD = 'all-MiniLM-L6-v2'                     # the text encoder of the LST arms: no download, banks built here
 WHEELS = ('ftfy', 'wcwidth')                  # what the GPU machine lacks
 DEVICE_PYTHON = ['--python-version', '3.12', '--implementation', 'cp', '--platform', 'manylinux_2_17_x86_64',
@@ -55,7 +55,7 @@ MiB = 2 ** 20
 PART_BYTES, OUT_FILES, OUT_BYTES = 15 * MiB, 8, 62 * MiB
 MAX_STATE_MB = 56                             # 4 parts: with results and session.md, 6 of the 8 files
 PACKED = ('bench', 'logs', 'reproduce')       # what of the work folder travels back (and session.json)
-SESSION = 'session.json'                      # every call's record, the last one last
+SESSION = 'session.json'                      # every job's record, the last one last
 RUN_STATE_FILES = ('config.yaml', 'metrics.json', 'log.txt', 'machine.txt', 'epoch1_test_score.pkl',
                    'last_test_score.pkl')      # of a run folder, carried in the state (with its resume files)
 BENCH_SHARE = 0.5                             # of the budget, when the bench runs
@@ -191,7 +191,7 @@ def pack_plan(work, state_bytes):
                                                                               'seed*', 'config.yaml')))]
     folders = {r.folder for r in runs}
     # logs, curves, per-epoch tables and summaries go back with the results only: the state carries what the next
-    # call reads (the bench's results, each run's settings, metrics, log and scores) and the resume files
+    # job reads (the bench's results, each run's settings, metrics, log and scores) and the resume files
     state_small = [p for p in small if os.path.relpath(p, work).startswith('bench' + os.sep) or
                    (os.path.dirname(p) in folders and os.path.basename(p) in RUN_STATE_FILES)]
     unfinished = sorted((r for r in runs if not r.finished and r.resume_files), key=lambda r: -r.epochs)
@@ -236,7 +236,7 @@ def fitting(items, size, room):
 
 # ---------------------------------------------------------------------------------------------------- the record
 def write_session(work, record):
-    """<work>/session.json: the records of the earlier calls (restored with the state), then this one."""
+    """<work>/session.json: the records of the earlier jobs (restored with the state), then this one."""
     path = os.path.join(work, SESSION)
     calls = [c for c in (read_json(path)['calls'] if os.path.exists(path) else []) if c['started'] != record['started']]
     calls.append(record)
@@ -254,18 +254,18 @@ def session_markdown(record):
             lines.append(f'  - {stage["stage"]}: {stage["status"]}' +
                          ''.join(f'\n    - {r}' for r in stage.get('runs', [])))
     pack = record.get('pack', {})
-    lines += [f'- state (resumes next call): {", ".join(pack.get("state_runs", [])) or "no unfinished run"}']
+    lines += [f'- state (resumes next job): {", ".join(pack.get("state_runs", [])) or "no unfinished run"}']
     lines += [f'- dropped from the state: {d}' for d in pack.get('dropped_from_state', [])]
     lines += [f'- weights left out (no room): {", ".join(pack["weights_left_out"])}'] if pack.get('weights_left_out') else []
     lines += ['', '| file | MiB |', '|---|---|'] + [f'| {n} | {b / MiB:.2f} |' for n, b in pack.get('files', {}).items()]
-    lines += ['', 'Next: `bash tools/gpu_session.sh --restore <these files>`, then the same device call (README, '
+    lines += ['', 'Next: `bash tools/gpu_session.sh --restore <these files>`, then the same job again (README, '
                   'Performance, GPU session).']
     return '\n'.join(lines) + '\n'
 
 
 # ---------------------------------------------------------------------------------------------------- parts
 def restore_state(state_dir, work):
-    """The previous call's state into a new work folder (a warm machine's work folder is newer: kept)."""
+    """The previous job's state into a new work folder (a warm machine's work folder is newer: kept)."""
     parts = archive_parts(state_dir, 'state')
     if os.path.isdir(os.path.join(work, 'reproduce')) or not parts:
         return 'kept the work folder' if parts else 'no earlier state'
@@ -314,7 +314,7 @@ def run_bench(opts, clock, work):
     path = os.path.join(folder, stem + '.json')
     earlier = bench_status(path)
     if earlier and not opts.bench_again:
-        return dict(status=f'{earlier} from an earlier call: kept (--bench-again measures again)', goals=goals(path))
+        return dict(status=f'{earlier} from an earlier job: kept (--bench-again measures again)', goals=goals(path))
     seconds = min(opts.budget * BENCH_SHARE, clock.left() - RESERVE_S[opts.kind])
     if seconds < MIN_STAGE_S[opts.kind]:
         return dict(status='not run: the budget is spent')
@@ -411,7 +411,7 @@ def session(opts):
 
 # ---------------------------------------------------------------------------------------------------- here
 def prepare(opts):
-    """Fill .gpu/ with what the GPU machine lacks; report what the call would carry."""
+    """Fill .gpu/ with what the GPU machine lacks; report what a job would take along."""
     os.makedirs(CARRY, exist_ok=True)
     fetch_wheels(os.path.join(CARRY, 'whl'))
     pack_data(opts.data or os.path.join(UCLA_DATA, 'all_sqe'), os.path.join(CARRY, 'NW-UCLA.tar.xz'))
@@ -419,10 +419,10 @@ def prepare(opts):
     if opts.release_dir:
         copy_release(opts.release_dir, os.path.join(CARRY, 'release'))
     travel = travelling_bytes()
-    say(f'the call carries {travel / MiB:.1f} MiB (limit 64): .gpu {folder_bytes(CARRY) / MiB:.1f} MiB, of which '
+    say(f'a job takes along {travel / MiB:.1f} MiB (limit 64): .gpu {folder_bytes(CARRY) / MiB:.1f} MiB, of which '
         f'state {folder_bytes(opts.state) / MiB:.1f} MiB')
     if travel > 64 * MiB:
-        raise SystemExit(f'the working tree and .gpu come to {travel / MiB:.1f} MiB, over the 64 MiB a call carries: '
+        raise SystemExit(f'the working tree and .gpu come to {travel / MiB:.1f} MiB, over the 64 MiB a job takes along: '
                          f'drop state parts from {opts.state} or lower --state-mb')
     return 0
 
@@ -478,7 +478,7 @@ def travelling_bytes():
 
 
 def restore(opts):
-    """What a call returned: state parts into --state (for the next call), everything unpacked into --work."""
+    """What a job returned: state parts into --state (for the next job), everything unpacked into --work."""
     paths = [p for arg in opts.restore for p in (sorted(files_under(arg)) if os.path.isdir(arg) else [arg])]
     folder = os.path.dirname(os.path.abspath(paths[0])) if paths else None
     by_name = {name: [p for p in paths if os.path.basename(p).startswith(f'{name}.tar.gz.part')]
@@ -496,7 +496,7 @@ def restore(opts):
     for name in ('state', 'results', 'weights'):
         if by_name[name]:
             extract(sorted(by_name[name]), opts.work)
-    say(f'state for the next call: {len(by_name["state"])} part(s) in {opts.state}; everything unpacked in {opts.work}')
+    say(f'state for the next job: {len(by_name["state"])} part(s) in {opts.state}; everything unpacked in {opts.work}')
     return 0
 
 
@@ -505,17 +505,17 @@ def parse(argv=None):
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument('--prepare', action='store_true', help='here: fill .gpu/ (wheels, data, text bank, release)')
-    mode.add_argument('--restore', nargs='+', metavar='PATH', help='here: files (or their folder) a call returned')
+    mode.add_argument('--restore', nargs='+', metavar='PATH', help='here: files (or their folder) a job returned')
     mode.add_argument('--smoke', action='store_true', help='the session on the CPU, tiny, quick schedule')
     p.add_argument('--budget', type=float, default=None, help='seconds for the session (default 540; smoke 140)')
     p.add_argument('--out', default=os.environ.get('OUT'), help='where the archives go (default: $OUT)')
     p.add_argument('--work', default=None, help='work folder (default work_dir/gpu; smoke: <out>-work)')
-    p.add_argument('--state', default=os.path.join(CARRY, 'state'), help='state parts of the last call')
+    p.add_argument('--state', default=os.path.join(CARRY, 'state'), help='state parts of the last job')
     p.add_argument('--parts', nargs='+', choices=['bench', 'reproduce'], default=['bench', 'reproduce'])
     p.add_argument('--bench-again', action='store_true', help='measure even if the state holds a bench')
     p.add_argument('--jobs', type=int, default=2, help='runs sharing the device (the state of each unfinished '
                                                        'NW-UCLA LST run is about 23 MiB: 2 fit the carry)')
-    p.add_argument('--state-mb', type=float, default=50, help='MiB of state carried to the next call')
+    p.add_argument('--state-mb', type=float, default=50, help='MiB of state taken to the next job')
     p.add_argument('--data', default=None, help='the NW-UCLA all_sqe folder (smoke: where generated data goes)')
     p.add_argument('--text-cache-dir', default=None, help='frozen text banks (default .gpu/text_bank; smoke: the '
                                                           "trainer's default)")

@@ -341,7 +341,7 @@ def markdown(summary):
         lines.append(f'| {key} | {fmt(row["best"])} | {fmt(row["last"])} | {wall_text} |')
     for comparison, streams in s['paired'].items():
         lines += paired_markdown(comparison, streams, s['fused_paired'].get(comparison, {}))
-    for comparison, streams in s.get('unpaired', {}).items():
+    for comparison, streams in s['unpaired'].items():
         lines += unpaired_markdown(comparison, streams)
     for tables in s['per_class'].values():
         for stream, table in tables.items():
