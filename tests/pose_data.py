@@ -1,7 +1,9 @@
 """2-D COCO-17 keypoints made from real motion, for the tests of the annotation format and `custom` datasets.
 
-NW-UCLA's Kinect skeletons (3-D, 20 joints) are seen by a pinhole camera (640 x 480 pixels) and their joints mapped
-to COCO-17; COCO's face keypoints, which Kinect lacks, are put around the head joint. The classes get names and
+NW-UCLA's Kinect skeletons (3-D, 20 joints) are seen by a pinhole camera and their joints mapped to COCO-17; COCO's
+face keypoints, which Kinect lacks, are put around the head joint. Two framings (FRAMINGS): `close`, 640 x 480 with
+the person about 60% of the frame's height, and `far`, 1920 x 1080 with a wide lens, the person about 15% of the
+height and off centre (the same motion as a distant camera sees it). The classes get names and
 descriptions of our own (not NW-UCLA's), written as a user would for `--text-dir`.
 """
 import json
@@ -12,6 +14,8 @@ import numpy as np
 from preprocess import annotations
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 525.0
+# framing -> (width, height, focal length, principal point x, y), pixels
+FRAMINGS = {'close': (WIDTH, HEIGHT, FOCAL, WIDTH / 2, HEIGHT / 2), 'far': (1920, 1080, 330.0, 700.0, 620.0)}
 # COCO-17 keypoint <- NW-UCLA joint (0-based): nose, eyes and ears from the head (offsets below), then shoulders,
 # elbows, wrists, hips, knees, ankles (left first)
 COCO_FROM_UCLA = [3, 3, 3, 3, 3, 4, 8, 5, 9, 6, 10, 12, 16, 13, 17, 14, 18]
@@ -36,18 +40,20 @@ PARTS = [
 ]
 
 
-def project(skeleton):
+def project(skeleton, framing='close'):
     """T x 20 x 3 Kinect coordinates (metres, y up, z away from the camera) -> T x 17 x 2 COCO pixels."""
+    _, _, focal, centre_x, centre_y = FRAMINGS[framing]
     joints = skeleton[:, COCO_FROM_UCLA] + FACE_OFFSETS
     depth = np.maximum(joints[..., 2], 0.5)
-    u = FOCAL * joints[..., 0] / depth + WIDTH / 2
-    v = -FOCAL * joints[..., 1] / depth + HEIGHT / 2
+    u = focal * joints[..., 0] / depth + centre_x
+    v = -focal * joints[..., 1] / depth + centre_y
     return np.stack([u, v], axis=-1)
 
 
-def write_coco_from_ucla(ucla_root, out, per_class=None):
-    """An annotation file of NW-UCLA seen as 2-D COCO-17 keypoints, splits 'train' (views 1, 2) and 'val' (view 3);
-    `per_class` keeps the first sequences of each class and split. Returns the path."""
+def write_coco_from_ucla(ucla_root, out, per_class=None, framing='close'):
+    """An annotation file of NW-UCLA seen as 2-D COCO-17 keypoints in a framing, splits 'train' (views 1, 2) and
+    'val' (view 3); `per_class` keeps the first sequences of each class and split. Returns the path."""
+    width, height = FRAMINGS[framing][:2]
     from feeders import feeder_ucla
     samples, split = [], {}
     for name in ('train', 'val'):
@@ -61,9 +67,9 @@ def write_coco_from_ucla(ucla_root, out, per_class=None):
         for stem, label in kept:
             with open(os.path.join(ucla_root, stem + '.json')) as f:
                 skeleton = np.asarray(json.load(f)['skeletons'], dtype=np.float64)
-            keypoint = project(skeleton)[None].astype(np.float32)
-            samples.append(dict(frame_dir=stem, label=label, total_frames=len(skeleton), img_shape=(HEIGHT, WIDTH),
-                                original_shape=(HEIGHT, WIDTH), keypoint=keypoint,
+            keypoint = project(skeleton, framing)[None].astype(np.float32)
+            samples.append(dict(frame_dir=stem, label=label, total_frames=len(skeleton), img_shape=(height, width),
+                                original_shape=(height, width), keypoint=keypoint,
                                 keypoint_score=np.full(keypoint.shape[:3], 0.9, np.float32)))
     annotations.save(out, samples, split)
     return out

@@ -92,7 +92,7 @@ def softmax(scores):
 def predict(streams, paths, alpha=1.0, batch_size=None):
     """(results, errors): a dict per file read (path, name, label, scores) and (path, one-line message) per file
     not read."""
-    results, errors = [], []
+    results, errors, spread = [], [], {}
     batch_size = batch_size or streams[0].batch_size
     bar = tqdm(total=len(paths), desc='predict', unit='file', disable=len(paths) < 2, file=sys.stderr)
     for start in range(0, len(paths), batch_size):
@@ -100,6 +100,10 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
         prepared = read_samples(batch, streams, errors, bar)
         if prepared:
             logits = [stream.run([inputs[k] for _, inputs in prepared]) for k, stream in enumerate(streams)]
+            far = [any(flags) for flags in zip(*[stream.far_outside() or [False] * len(prepared)
+                                                  for stream in streams])]
+            for (sample, _), outside in zip(prepared, far):
+                spread.setdefault(sample.path, []).append(outside)
             for (sample, _), row in zip(prepared, fused(logits, alpha)):
                 if np.isfinite(row).all():
                     results.append(dict(path=sample.path, name=sample.name, label=sample.label, scores=row))
@@ -108,7 +112,21 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
                     bar.write(f'error: {errors[-1][1]}', file=sys.stderr)
         bar.update(len(batch))
     bar.close()
+    warn_far_outside(spread)
     return results, errors
+
+
+def warn_far_outside(spread):
+    """One warning per file whose samples lie far outside what the model was trained on (trained_model.InputSpread):
+    its predictions are not to be trusted, most often because the camera frames people otherwise."""
+    for path, flags in spread.items():
+        if any(flags):
+            which = 'its keypoints lie' if len(flags) == 1 else (
+                'every sample lies' if all(flags) else f'{sum(flags)} of its {len(flags)} samples lie')
+            print(f'warning: {path}: {which} far outside what the model was trained on (inputs beyond '
+                  f'{trained_model.FAR_OUTSIDE:g} standard deviations of its training statistics), so its predictions '
+                  f'mean little: another camera framing or scale? 2-D models with `normalise: person` are not '
+                  f'affected by framing (docs/custom-data.md)', file=sys.stderr)
 
 
 def read_samples(paths, streams, errors, bar):

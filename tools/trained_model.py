@@ -224,6 +224,33 @@ def trained_model(config, config_path, weights_path):
     return model.eval()
 
 
+# ------------------------------------------------------------------------------------------------ inputs far out
+FAR_OUTSIDE = 3.0       # root-mean-square z-score beyond which an input lies far outside the training data
+
+
+class InputSpread:
+    """How far the inputs of a trained model lie from its training data: the root-mean-square z-score, per sample,
+    of what its first BatchNorm (`data_bn`, on the input itself) receives, against the running mean and variance it
+    kept in training. A model's own test data gives about 1 or less (0.4 to 0.7 measured); keypoints of another
+    camera framing under image-size normalisation gave 4.1 (tests/test_framing.py)."""
+
+    def __init__(self, model):
+        self.values = []
+        norm = getattr(model, 'data_bn', None)
+        if isinstance(norm, torch.nn.BatchNorm1d) and norm.running_var is not None:
+            norm.register_forward_pre_hook(self._record)
+
+    def _record(self, norm, inputs):
+        x = inputs[0].float()                                    # N, M*V*C, T
+        z = (x - norm.running_mean[:, None]) / torch.sqrt(norm.running_var[:, None] + norm.eps)
+        self.values += z.pow(2).mean(dim=(1, 2)).sqrt().tolist()
+
+    def take(self):
+        """The values recorded since the last call (empty for a model without data_bn, e.g. an export)."""
+        values, self.values = self.values, []
+        return values
+
+
 # ------------------------------------------------------------------------------------------------ streams
 def read_config(path):
     try:
@@ -268,6 +295,7 @@ class Stream:
         # the test phase's batch size: the same kernels run, so a test sample's logits match bit for bit in practice
         self.batch_size = config.get('test_batch_size') or 256
         self.network = load_network(config, config_path, weights_path, trust_code)
+        self.spread = InputSpread(getattr(self.network, '__self__', self.network))
         if is_exported(weights_path):
             frames = self.feeder_module.input_frames(self.feeder_args)         # what the test feeder gives the model
             check_exported(self.network, build_model(config, config_path), frames, weights_path, config_path)
@@ -302,8 +330,14 @@ class Stream:
     @torch.no_grad()
     def run(self, inputs):
         """Logits of prepared inputs, in batches of the config's test batch size: the kernels of the test phase."""
+        self.spread.take()
         batches = torch.split(torch.from_numpy(np.stack(inputs)).float(), self.batch_size)
         return torch.cat([self.network(batch).float() for batch in batches]).numpy()
 
     def logits(self, samples):
         return self.run([self.prepare(sample) for sample in samples])
+
+    def far_outside(self):
+        """For each input of the last run(): whether it lay far outside the model's training data (all False when
+        the network cannot tell, e.g. an export)."""
+        return [value > FAR_OUTSIDE for value in self.spread.take()]
