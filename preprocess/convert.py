@@ -96,12 +96,12 @@ def from_ntu_raw(raw_dirs, dataset, strict=False):
 INPUT_EXTENSIONS = ('.skeleton', '.json', '.npy', '.pkl') + video.VIDEO_EXTENSIONS
 
 
-def read_input(path, dataset=None, layout='coco'):
+def read_input(path, dataset=None, layout='coco', max_persons=video.DEFAULT_MAX_PERSONS):
     """(annotations, the dataset the file's format implies or None) of one input file: an NTU `.skeleton` file (the
     three preprocessing steps; `dataset` 'ntu120' pads a lone actor with a copy, as NTU120's files), an NW-UCLA
     `.json` file, a `.npy` array C,T,V,M (a sample as a feeder holds it), an annotation file (`.pkl`: all of it), or
-    a video (its keypoints estimated offline in `layout`, 'coco' or 'ntu': preprocess.video). Labels come from the
-    annotations, else from NTU and NW-UCLA file names."""
+    a video (its keypoints estimated offline in `layout`, 'coco' or 'ntu', up to `max_persons` people followed:
+    preprocess.video). Labels come from the annotations, else from NTU and NW-UCLA file names."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in INPUT_EXTENSIONS:
         raise ValueError(f'{path}: unknown input type {extension!r}; expected {", ".join(INPUT_EXTENSIONS)}')
@@ -113,7 +113,7 @@ def read_input(path, dataset=None, layout='coco'):
         return annotations.select(samples, None, None, path), None
     if extension in video.VIDEO_EXTENSIONS:
         video.check_installed()
-        found = video.annotation(video.Video(path, stem), video.extract(path, layout))
+        found = video.annotation(video.Video(path, stem), video.extract(path, layout, max_persons=max_persons))
         del found['label']                                  # the extractor's placeholder: the class is unknown
         return [found], None
     if extension == '.skeleton':

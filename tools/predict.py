@@ -48,14 +48,17 @@ def parse(argv=None):
     parser.add_argument('--trust-code', action='store_true',
                         help='load TorchScript --weights: this runs the code the file holds (give it only for files '
                              'you trust)')
+    parser.add_argument('--max-persons', type=int, default=trained_model.DEFAULT_MAX_PERSONS,
+                        help=f'people followed in a video (default {trained_model.DEFAULT_MAX_PERSONS}; '
+                             f'tools/extract_pose.py)')
     parser.add_argument('--batch-size', type=int, default=None,
                         help="files read per step (default: the first config's test_batch_size); each stream runs "
                              "its network in batches of its config's test_batch_size, as the test phase does")
     args = parser.parse_args(argv)
     if len(args.config) != len(args.weights):
         parser.error(f'{len(args.config)} --config but {len(args.weights)} --weights: give one weights file per config')
-    if args.top < 1 or (args.batch_size is not None and args.batch_size < 1):
-        parser.error('--top and --batch-size must be at least 1')
+    if args.top < 1 or args.max_persons < 1 or (args.batch_size is not None and args.batch_size < 1):
+        parser.error('--top, --max-persons and --batch-size must be at least 1')
     if not np.isfinite(args.alpha):
         parser.error(f'--alpha {args.alpha}: expected a finite number')
     twice = ensemble.given_twice([('--weights', weights) for weights in args.weights])
@@ -89,7 +92,7 @@ def softmax(scores):
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def predict(streams, paths, alpha=1.0, batch_size=None):
+def predict(streams, paths, alpha=1.0, batch_size=None, max_persons=trained_model.DEFAULT_MAX_PERSONS):
     """(results, errors): a dict per file read (path, name, label, scores) and (path, one-line message) per file
     not read."""
     results, errors, spread = [], [], {}
@@ -97,7 +100,7 @@ def predict(streams, paths, alpha=1.0, batch_size=None):
     bar = tqdm(total=len(paths), desc='predict', unit='file', disable=len(paths) < 2, file=sys.stderr)
     for start in range(0, len(paths), batch_size):
         batch = paths[start:start + batch_size]
-        prepared = read_samples(batch, streams, errors, bar)
+        prepared = read_samples(batch, streams, errors, bar, max_persons)
         if prepared:
             logits = [stream.run([inputs[k] for _, inputs in prepared]) for k, stream in enumerate(streams)]
             far = [any(flags) for flags in zip(*[stream.far_outside() or [False] * len(prepared)
@@ -129,13 +132,13 @@ def warn_far_outside(spread):
                   f'affected by framing (docs/custom-data.md)', file=sys.stderr)
 
 
-def read_samples(paths, streams, errors, bar):
+def read_samples(paths, streams, errors, bar, max_persons=trained_model.DEFAULT_MAX_PERSONS):
     """(sample, its input to each stream) of the `paths` that every stream's test feeder takes; each other file adds
     (path, message) to `errors`, shown above the bar, and the rest go on."""
     prepared = []
     for path in paths:
         try:
-            found = trained_model.read_samples(path, streams[0].dataset, streams[0].video_layout)
+            found = trained_model.read_samples(path, streams[0].dataset, streams[0].video_layout, max_persons)
             prepared += [(sample, [stream.prepare(sample) for stream in streams]) for sample in found]
         except UsageError as exc:
             errors.append((path, str(exc)))
@@ -187,7 +190,7 @@ def main(argv=None):
     paths = trained_model.find_inputs(args.input)
     if not paths:
         raise UsageError(f'--input {" ".join(args.input)}: no {", ".join(trained_model.EXTENSIONS)} files')
-    results, errors = predict(streams, paths, args.alpha, args.batch_size)
+    results, errors = predict(streams, paths, args.alpha, args.batch_size, args.max_persons)
     names = streams[0].class_names
     top = min(args.top, len(names))
     if args.format == 'json':

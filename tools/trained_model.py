@@ -30,7 +30,7 @@ from engine.weights import load_weights, read_weights, trained_as, trained_other
 from lstbase.safe_load import is_torchscript  # noqa: E402
 from preprocess import annotations  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
-from preprocess.video import LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
+from preprocess.video import DEFAULT_MAX_PERSONS, LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
 from text.prompts import class_names  # noqa: E402
 from torchlight import import_class  # noqa: E402
@@ -69,11 +69,12 @@ class Sample:
         return LAYOUT_BY_JOINTS.get(np.shape(self.annotation['keypoint'])[2])
 
 
-def read_samples(path, dataset=None, layout='coco'):
+def read_samples(path, dataset=None, layout='coco', max_persons=DEFAULT_MAX_PERSONS):
     """The samples of one input file (an annotation file holds many). `dataset`: the model's (how NTU files are
-    padded, how a label is read from a file name); `layout`: the keypoints estimated in a video ('coco' or 'ntu')."""
+    padded, how a label is read from a file name); `layout`: the keypoints estimated in a video ('coco' or 'ntu'),
+    and `max_persons` the people followed in it."""
     try:
-        found, implied = read_input(path, dataset, layout)
+        found, implied = read_input(path, dataset, layout, max_persons)
     except (ValueError, OSError) as exc:                 # the preprocessing's and the readers' one-line errors
         raise UsageError(str(exc) if path in str(exc) else f'{path}: {exc}') from None
     if not found:
@@ -292,13 +293,15 @@ class Stream:
         self.layout = config_layout(config, self.spec)
         self.feeder_args = dict(config['test_feeder_args'])
         self.text_dir = config.get('text_dir')
+        self.num_person = config['model_args'].get('num_person', 2)             # CTR-GCN's default: NTU's two
+        self.input_frames = self.feeder_module.input_frames(self.feeder_args)   # what the test feeder gives the model
         # the test phase's batch size: the same kernels run, so a test sample's logits match bit for bit in practice
         self.batch_size = config.get('test_batch_size') or 256
         self.network = load_network(config, config_path, weights_path, trust_code)
         self.spread = InputSpread(getattr(self.network, '__self__', self.network))
         if is_exported(weights_path):
-            frames = self.feeder_module.input_frames(self.feeder_args)         # what the test feeder gives the model
-            check_exported(self.network, build_model(config, config_path), frames, weights_path, config_path)
+            check_exported(self.network, build_model(config, config_path), self.input_frames, weights_path,
+                           config_path)
 
     @property
     def class_names(self):

@@ -12,8 +12,10 @@ feet; a joint in two groups shows both colours as rings). The title gives the tr
 encodes it and, with --config/--weights (several pairs: an ensemble), the top-3 prediction; TorchScript --weights
 need --trust-code (loading one runs its code), as in tools/predict.py.
 --out: .gif or .mp4 (needs ffmpeg) animate the frames; .png is a strip of --panels frames. A video (.mp4, .avi, ...)
-is drawn as its own frames with the estimated COCO-17 skeleton on them and the top-3 prediction (.mp4 written by
-OpenCV, no ffmpeg needed; `make install-video`).
+is drawn as its own frames with every tracked person's COCO-17 skeleton and id on them (--max-persons, as
+tools/extract_pose.py) and the top-3 prediction (.mp4 written by OpenCV, no ffmpeg needed; `make install-video`);
+with --timeline (and a model) each person's current label instead, from tools/timeline.py's windows (--window,
+--stride).
 """
 import argparse
 import os
@@ -23,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import predict  # noqa: E402
+import timeline  # noqa: E402
 import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
@@ -54,13 +57,21 @@ def parse(argv=None):
     parser.add_argument('--fps', type=int, default=15, help='frames per second of a .gif or .mp4')
     parser.add_argument('--step', type=int, default=1, help='draw every step-th frame')
     parser.add_argument('--panels', type=int, default=8, help='frames in a .png strip')
+    parser.add_argument('--max-persons', type=int, default=video.DEFAULT_MAX_PERSONS,
+                        help=f'people followed in a video (default {video.DEFAULT_MAX_PERSONS})')
+    parser.add_argument('--timeline', action='store_true',
+                        help='a video: draw each person\'s current label (tools/timeline.py) instead of one for all')
+    parser.add_argument('--window', type=int, help='--timeline: frames per window (default: the model\'s input)')
+    parser.add_argument('--stride', type=int, help='--timeline: frames between windows (default: a quarter window)')
     args = parser.parse_args(argv)
+    if args.timeline and not args.config:
+        parser.error('--timeline needs a model: give --config and --weights')
     if len(args.config) != len(args.weights):
         parser.error(f'{len(args.config)} --config but {len(args.weights)} --weights: give one weights file per config')
     if os.path.splitext(args.out)[1].lower() not in FORMATS:
         parser.error(f'--out {args.out}: expected a name ending in {", ".join(FORMATS)}')
-    if min(args.fps, args.step, args.panels) < 1:
-        parser.error('--fps, --step and --panels must be at least 1')
+    if min(args.fps, args.step, args.panels, args.max_persons, args.window or 1, args.stride or 1) < 1:
+        parser.error('--fps, --step, --panels, --max-persons, --window and --stride must be at least 1')
     return args
 
 
@@ -160,17 +171,19 @@ def render_strip(sample, layout, frames, title, out, panels):
     return len(picked)
 
 
-def render_overlay(path, sample, title, out, fps, step, panels):
-    """The video's own frames with the 2-D COCO skeleton (pixels) drawn on them and the title on top: .mp4 (OpenCV's
-    writer, no ffmpeg needed), .gif, or a .png strip of `panels` frames. Returns the frames (panels) written."""
+def render_overlay(path, sample, title, out, fps, step, panels, labels=None):
+    """The video's own frames with each person's 2-D COCO skeleton (pixels) and id (and, with `labels`: per frame,
+    person slot -> text, that person's label) drawn on them and the title on top: .mp4 (OpenCV's writer, no ffmpeg
+    needed), .gif, or a .png strip of `panels` frames. Returns the frames (panels) written."""
     import cv2
     from PIL import Image
-    keypoint, score = sample.annotation['keypoint'][0], sample.annotation['keypoint_score'][0]
+    keypoint, score = sample.annotation['keypoint'], sample.annotation['keypoint_score']
     layout = layouts.get('coco')
     drawn = []
     for t, frame in enumerate(video.read_frames(path)):
-        if t % step == 0 and t < len(keypoint):
-            drawn.append(overlay(cv2, frame, keypoint[t], score[t], layout, title))
+        if t % step == 0 and t < keypoint.shape[1]:
+            texts = {m: labels[t].get(m, '') if labels else '' for m in range(len(keypoint))}
+            drawn.append(overlay(cv2, frame, keypoint[:, t], score[:, t], layout, title, texts))
     if out.lower().endswith('.png'):
         drawn = [drawn[i] for i in np.linspace(0, len(drawn) - 1, min(panels, len(drawn))).round().astype(int)]
         strip = np.concatenate([cv2.resize(f, (320, round(320 * f.shape[0] / f.shape[1]))) for f in drawn], axis=1)
@@ -187,26 +200,48 @@ def render_overlay(path, sample, title, out, fps, step, panels):
     return len(drawn)
 
 
-def overlay(cv2, frame, keypoint, score, layout, title, threshold=0.1):
-    """One BGR frame with the skeleton's bones and its joints coloured by LST's part groups, and the title."""
+def overlay(cv2, frame, keypoints, scores, layout, title, texts, threshold=0.1):
+    """One BGR frame with each person's bones, joints coloured by LST's part groups, id and text above the head, and
+    the title."""
     frame = frame.copy()
     thickness = max(2, frame.shape[1] // 400)
-    points = [tuple(int(round(v)) for v in xy) for xy in keypoint]
-    for joint, neighbour in layout.inward:
-        if min(score[joint], score[neighbour]) > threshold:
-            cv2.line(frame, points[joint], points[neighbour], (40, 40, 40), thickness + 2)
-            cv2.line(frame, points[joint], points[neighbour], (235, 235, 235), thickness)
-    for part in PART_OUTPUT_ORDER:
-        colour = tuple(int(255 * c) for c in matplotlib_bgr(PART_COLOURS[part]))
-        for joint in layout.groups['joint'][part]:
-            if score[joint] > threshold:
-                cv2.circle(frame, points[joint], 2 * thickness + 1, colour, -1)
     scale = frame.shape[1] / 1200
+    for person, (keypoint, score) in enumerate(zip(keypoints, scores)):
+        if not score.any():
+            continue
+        points = [tuple(int(round(v)) for v in xy) for xy in keypoint]
+        for joint, neighbour in layout.inward:
+            if min(score[joint], score[neighbour]) > threshold:
+                cv2.line(frame, points[joint], points[neighbour], (40, 40, 40), thickness + 2)
+                cv2.line(frame, points[joint], points[neighbour], (235, 235, 235), thickness)
+        for part in PART_OUTPUT_ORDER:
+            colour = tuple(int(255 * c) for c in matplotlib_bgr(PART_COLOURS[part]))
+            for joint in layout.groups['joint'][part]:
+                if score[joint] > threshold:
+                    cv2.circle(frame, points[joint], 2 * thickness + 1, colour, -1)
+        seen = keypoint[score > threshold] if (score > threshold).any() else keypoint
+        top = (int(seen[:, 0].min()), max(int(seen[:, 1].min() - 20 * scale), int(30 * scale)))
+        put_text(cv2, frame, f'{person} {texts[person]}'.strip(), top, 0.8 * scale, thickness)
     for row, line in enumerate(title.splitlines()):
-        origin = (10, int(40 * scale * (row + 1)))
-        cv2.putText(frame, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4 * thickness, cv2.LINE_AA)
-        cv2.putText(frame, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+        put_text(cv2, frame, line, (10, int(40 * scale * (row + 1))), scale, thickness)
     return frame
+
+
+def put_text(cv2, frame, text, origin, scale, thickness):
+    """White text with a black outline, readable on any background."""
+    cv2.putText(frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4 * thickness, cv2.LINE_AA)
+    cv2.putText(frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+def frame_labels(segments, persons, frames):
+    """For each frame, person slot -> 'label 87%' of the segment covering it (a pair's label for both)."""
+    labels = [{} for _ in range(frames)]
+    for segment in segments:
+        for slot in map(int, segment.person.split('+')):
+            if slot < persons:
+                for t in range(segment.start, min(segment.end, frames)):
+                    labels[t][slot] = f'{segment.name} {segment.score:.0%}'
+    return labels
 
 
 def matplotlib_bgr(name):
@@ -229,16 +264,18 @@ def write_png(cv2, path, image):
         raise UsageError(f'{path}: OpenCV could not write the image')
 
 
-def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8, trust_code=False):
+def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8, trust_code=False,
+              max_persons=video.DEFAULT_MAX_PERSONS, timeline_windows=None):
     """Draw `path` (its first sample) into `out`; returns the number of frames drawn (panels for a .png). A video
-    is drawn as its own frames with the skeleton on them."""
+    is drawn as its own frames with the people on them; `timeline_windows` = (window or None, stride or None) draws
+    each person's label of the moment (needs a model)."""
     check_output_file(out, '--out')
     refuse_writing_inputs([('--out', out)], [('--input', path)] + [('--config', c) for c in configs]
                           + [('--weights', w) for w in weights])
     streams = predict.load_streams(configs, weights, trust_code) if configs else []
     is_video = path.lower().endswith(video.VIDEO_EXTENSIONS)
     sample = trained_model.read_samples(path, streams[0].dataset if streams else None,
-                                        streams[0].video_layout if streams else 'coco')[0]
+                                        streams[0].video_layout if streams else 'coco', max_persons)[0]
     prediction = None
     if streams:
         streams[0].check(sample)
@@ -252,8 +289,12 @@ def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8, trust
         names = class_names(sample.dataset) if sample.dataset else []
     title = title_of(sample, prediction, names)
     if is_video:
-        drawn = sample if sample.layout == 'coco' else trained_model.read_samples(path)[0]     # pixels to draw
-        return render_overlay(path, drawn, title, out, fps, step, panels)
+        drawn = sample if sample.layout == 'coco' else trained_model.read_samples(path, None, 'coco', max_persons)[0]
+        labels = None
+        if timeline_windows and streams:
+            labels = people_labels(path, sample, streams, names, *timeline_windows)
+            title = sample.name
+        return render_overlay(path, drawn, title, out, fps, step, panels, labels)
     frames = shown_frames(sample.joints, step)
     if out.lower().endswith('.png'):
         return render_strip(sample, layout, frames, title, out, panels)
@@ -261,10 +302,21 @@ def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8, trust
     return len(frames)
 
 
+def people_labels(path, sample, streams, names, window=None, stride=None):
+    """Per frame, person slot -> its label of the moment (tools/timeline.py's segments)."""
+    keypoint = np.asarray(sample.annotation['keypoint'], np.float32)
+    score = sample.annotation.get('keypoint_score')
+    people = timeline.People(sample.name, keypoint, score, sample.annotation.get('img_shape'), timeline.video_fps(path))
+    window = window or streams[0].input_frames
+    segments = timeline.timeline_of([people], timeline.Scorer(streams, path), window, stride or max(1, window // 4),
+                                    names)
+    return frame_labels(segments, keypoint.shape[0], keypoint.shape[1])
+
+
 def main(argv=None):
     args = parse(argv)
     count = visualize(args.input, args.out, args.config, args.weights, args.fps, args.step, args.panels,
-                      args.trust_code)
+                      args.trust_code, args.max_persons, (args.window, args.stride) if args.timeline else None)
     print(f'wrote {args.out} ({count} frames)')
     return 0
 

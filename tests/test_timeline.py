@@ -1,0 +1,199 @@
+"""tools/timeline.py: windows over each person, segments of one label, the pair of people a two-person model takes,
+and the live stream (tools/live.py): bounded delay and memory, Ctrl-C, a missing camera, a stream that stops, nobody.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from tools_helpers import ROOT, seeded_weights  # noqa: I100  (puts tools/ on the path)
+import live  # noqa: E402
+import segments  # noqa: E402
+import timeline  # noqa: E402
+from test_video import CLIP, needs_blazepose, needs_clip, needs_cv2, standing_person, write_video  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------------------ windows, segments
+def test_windows_cover_every_frame_the_last_flush_with_the_end():
+    assert segments.window_starts(100, 32, 8) == [0, 8, 16, 24, 32, 40, 48, 56, 64, 68]
+    assert segments.window_starts(96, 32, 8)[-1] == 64
+    assert segments.window_starts(20, 32, 8) == [0]
+
+
+def decided(labels, window=8, stride=2, length=None):
+    """The segments of one subject whose windows (every `stride` frames) are decided as `labels`."""
+    line = segments.Timeline(stride, ['a', 'b', 'c'])
+    for k, label in enumerate(labels):
+        line.add(('s', '0'), k * stride, k * stride + window, label, 0.5 + 0.1 * label)
+    return [(s.start, s.end, s.label) for s in line.close()]
+
+
+def test_each_window_labels_the_frames_around_its_centre_and_runs_merge():
+    # windows of 8 every 2: window k labels [2k + 3, 2k + 5) (the first from 0, the last to its end)
+    assert decided([0, 0, 0, 1, 1, 1]) == [(0, 9, 0), (9, 18, 1)]
+    assert decided([0, 0, 2, 0, 0]) == [(0, 7, 0), (7, 9, 2), (9, 16, 0)]
+
+
+def test_a_skipped_window_leaves_a_gap_and_scores_are_the_mean_probability():
+    line = segments.Timeline(4, ['a', 'b'])
+    line.add(('s', '0'), 0, 16, 0, 0.9)
+    line.add(('s', '0'), 4, 20, 0, 0.7)
+    line.add(('s', '0'), 24, 40, 0, 0.5)                     # the windows at 8, 12, 16, 20 were not decided
+    first, second = line.close()
+    assert (first.start, first.end, second.start, second.end) == (0, 20, 24, 40)
+    assert first.score == pytest.approx(0.8) and first.record(10)['end_s'] == 2.0
+
+
+def test_a_two_person_model_takes_the_pair_together_longest_the_others_alone():
+    presence = np.zeros((4, 10), bool)
+    presence[0, :6] = presence[1, 3:] = presence[2, 2:] = True  # 1 and 2 together in 7 frames, 0 and 2 in 4
+    assert timeline.subjects(presence, 2) == [('1+2', (1, 2)), ('0', (0,))]
+    assert timeline.subjects(presence, 1) == [('0', (0,)), ('1', (1,)), ('2', (2,))]
+    presence[1:] = False
+    assert timeline.subjects(presence, 2) == [('0', (0,))]
+
+
+def test_windows_where_the_person_is_mostly_away_are_not_decided():
+    keypoint = np.zeros((1, 100, 17, 2), np.float32)
+    keypoint[0, :40] = keypoint[0, 80:] = 1.0
+    people = timeline.People('x', keypoint, np.ones((1, 100, 17), np.float32), (10, 10), 30.0)
+    starts = [start for _, start, _, _ in timeline.windows(people, 1, 20, 10)]
+    assert starts == [0, 10, 20, 30, 70, 80]                  # 40 and 50 see nobody; 30, 70 half the time
+
+
+# ------------------------------------------------------------------------------------------------ live streams
+class VirtualClock:
+    """Time that passes only when told: the estimator's work and the source's waits."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += max(0.0, seconds)
+
+
+class SlowFinder:
+    """A person in every frame, each frame costing `cost` seconds of the virtual clock."""
+
+    def __init__(self, clock, cost, stop_after=None):
+        self.clock, self.cost, self.calls, self.stop_after = clock, cost, 0, stop_after
+
+    def __call__(self, rgb):
+        self.calls += 1
+        if self.calls == self.stop_after:
+            raise KeyboardInterrupt                           # the user presses Ctrl-C here
+        self.clock.sleep(self.cost)
+        return [(0, standing_person())]
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    """A COCO-17 CTR-GCN of 3 classes (seeded weights) and its Scorer."""
+    base = tmp_path_factory.mktemp('model')
+    config = yaml.safe_load(open(os.path.join(ROOT, 'config', 'custom', 'ctrgcn_joint_2d.yaml')))
+    config['model_args']['num_class'] = 3
+    (base / 'c.yaml').write_text(yaml.safe_dump(config))
+    weights = seeded_weights(base / 'c.yaml', base / 'w.pt')
+    return str(base / 'c.yaml'), weights
+
+
+def scorer_of(model):
+    import predict
+    return timeline.Scorer(predict.load_streams([model[0]], [model[1]]), 'stream')
+
+
+@needs_cv2
+def test_a_stream_slower_to_estimate_than_to_come_skips_frames_and_stays_on_time(tmp_path, model):
+    """A 30 frames/s file whose frames take 50 ms each to estimate (20 frames/s): frames are skipped, and every
+    decided window is at most one frame's work and one frame's interval behind the stream (the newest frame may have
+    come just after the last look), at the start as at the end."""
+    clip = write_video(tmp_path / 'long.avi', frames=300, size=(32, 24))
+    clock = VirtualClock()
+    source = live.PacedFile(clip, clock, clock.sleep)
+    source.fps = 30.0
+    lines = []
+    found, stats = live.run_stream(source, SlowFinder(clock, 0.05), scorer_of(model), 32, 8, ['a', 'b', 'c'],
+                                   'coco', 'long', log=lines.append)
+    assert stats['read'] == 300 and stats['processed'] + stats['skipped'] == 300 and stats['skipped'] > 50
+    assert len(lines) == len(stats['delays']) >= 20 and 'skipped so far' in lines[-1]
+    assert max(stats['delays']) <= 0.05 + 1 / 30 + 1e-6          # a naive queue would be 5 s behind by the end
+    assert found and 300 - 8 <= found[-1].end <= 300 and not stats['interrupted']   # the last decision: a stride
+
+
+def test_a_stream_keeps_only_the_last_window_of_frames():
+    recent = live.RecentPeople('coco', 32)
+    for index in range(0, 1000, 3):
+        recent.add(index, [(0, standing_person()), (4, standing_person())], 48, 64)
+        assert len(recent.frames) <= 11 and recent.frames[0][0] > index - 32
+    people, ids = recent.people('x', 30.0)
+    assert ids == [0, 4] and people.keypoint.shape == (2, 11, 17, 2)
+
+
+@needs_cv2
+def test_ctrl_c_ends_the_stream_with_what_was_decided(tmp_path, model):
+    clip = write_video(tmp_path / 'c.avi', frames=200, size=(32, 24))
+    clock = VirtualClock()
+    found, stats = live.run_stream(live.PacedFile(clip, clock, clock.sleep), SlowFinder(clock, 0.01, stop_after=120),
+                                   scorer_of(model), 32, 8, ['a', 'b', 'c'], 'coco', 'c', log=lambda line: None)
+    assert stats['interrupted'] and stats['processed'] == 119 and found and found[-1].end <= 120
+
+
+def run_tool(*argv, timeout=600):
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'timeline.py'), *map(str, argv)],
+                          capture_output=True, text=True, timeout=timeout, env=dict(os.environ, OMP_NUM_THREADS='1'))
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith(('error:', 'warning:'))]
+
+
+@needs_cv2
+def test_a_camera_that_is_not_there_is_one_line(tmp_path, model):
+    result = run_tool('--config', model[0], '--weights', model[1], '--input', '9', '--stream', '--out',
+                      tmp_path / 't.json')
+    assert result.returncode == 2 and error_lines(result.stderr) == [
+        'error: --input 9: cannot be opened (no such camera, or busy; or a URL OpenCV cannot read)']
+    assert not os.listdir(tmp_path)
+
+
+@needs_blazepose
+def test_a_stream_that_stops_mid_way_keeps_what_was_decided(tmp_path, model):
+    """A file cut in the middle (its header still announces every frame): one warning line, the timeline of the
+    frames before the cut written, status 1. Nobody in a video: one line, status 1."""
+    if not os.path.isfile(CLIP):
+        pytest.skip('the NTU clip (../shared/datasets/video) is not here')
+    cut = tmp_path / 'cut.avi'
+    data = open(CLIP, 'rb').read()
+    cut.write_bytes(data[:len(data) * 2 // 3])
+    result = run_tool('--config', model[0], '--weights', model[1], '--input', cut, '--stream', '--window', 16,
+                      '--stride', 4, '--out', tmp_path / 't.json')
+    lines = error_lines(result.stderr)
+    assert result.returncode == 1 and len(lines) == 1 and 'stopped after' in lines[0] and 'of the 72 frames' in lines[0]
+    assert json.loads((tmp_path / 't.json').read_text())['segments']
+    nobody = write_video(tmp_path / 'dark.avi', frames=40, level=0, size=(64, 48))
+    result = run_tool('--config', model[0], '--weights', model[1], '--input', nobody, '--stream', '--window', 16)
+    assert result.returncode == 1 and error_lines(result.stderr) == [
+        f'error: --input {nobody}: nobody in view long enough to decide a window in 40 frames']
+
+
+@needs_blazepose
+@needs_clip
+def test_ctrl_c_on_the_real_tool_writes_the_timeline_so_far(tmp_path, model):
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tools', 'timeline.py'), '--config', model[0],
+                                '--weights', model[1], '--input', CLIP, '--stream', '--window', '8', '--stride', '4',
+                                '--out', str(tmp_path / 't.json')], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    first = process.stdout.readline()                             # the first decided window
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert 'person' in first and process.returncode == 0, err
+    assert json.loads((tmp_path / 't.json').read_text())['segments']
