@@ -370,6 +370,57 @@ def test_real_clip_in_ntu_layout_stands_upright_facing_the_camera(real_clip):
     assert (joints[:, 4, 0] < joints[:, 8, 0]).mean() > 0.9            # left shoulder on the camera's right
 
 
+def clip_frames():
+    import cv2
+    return [cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in video.read_frames(CLIP)]
+
+
+def write_frames(path, frames, fps=30):
+    """RGB frames as a video (MJPG in .avi: every frame decodes as written, near enough)."""
+    import cv2
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), fps, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return str(path)
+
+
+@needs_blazepose
+@needs_clip
+def test_clip_beside_its_mirror_in_a_wider_frame_gives_one_track_per_person(tmp_path):
+    """The clip and its mirror image side by side (3840 x 1080, four men the size of a tenth of the width): four
+    tracks, each in at least 80% of the frames."""
+    wide = write_frames(tmp_path / 'wide.avi', [np.concatenate([f, f[:, ::-1]], axis=1) for f in clip_frames()])
+    skeleton = video.extract(wide, 'coco', max_persons=4)
+    assert skeleton.keypoint.shape[:2] == (4, CLIP_FRAMES) and skeleton.shape == (1080, 3840)
+    in_view = (skeleton.score.sum(axis=2) > 0).sum(axis=1)
+    assert (in_view >= 0.8 * CLIP_FRAMES).all(), in_view
+    hips = [np.median(skeleton.keypoint[m, :, 11:13, 0][skeleton.score[m, :, 11] > 0]) for m in range(4)]
+    assert sum(x < 1920 for x in hips) == 2                                # two men in each half
+
+
+@needs_blazepose
+@needs_clip
+def test_one_person_in_view_the_tracker_finds_what_mediapipes_own_does(tmp_path):
+    """The man on the right alone (a crop of the first 30 frames, before the hug): --max-persons 1 is MediaPipe's own
+    tracker, frame for frame; the tracker of several people finds the same person within a few pixels (it runs the
+    same two models, without MediaPipe's smoothing)."""
+    one = write_frames(tmp_path / 'one.avi', [f[:, 900:1540] for f in clip_frames()[:30]])
+    legacy = video.extract(one, 'coco', max_persons=1)
+    with video.blazepose() as own:
+        import cv2
+        expected = [video.coco_keypoints(own(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)), 1080, 640)[0]
+                    for f in video.read_frames(one)]
+    np.testing.assert_array_equal(legacy.keypoint, np.stack(expected)[None])
+    several = video.extract(one, 'coco', max_persons=2)
+    assert several.keypoint.shape == (1, 30, 17, 2)
+    distance = np.linalg.norm(several.keypoint[0] - legacy.keypoint[0], axis=-1)
+    shoulders = np.linalg.norm(legacy.keypoint[0, :, 5] - legacy.keypoint[0, :, 6], axis=-1)
+    assert np.median(distance) < 0.05 * np.median(shoulders) and np.percentile(distance, 90) < 0.15 * np.median(
+        shoulders)
+
+
 @needs_blazepose
 def test_real_estimator_on_an_empty_video_and_random_bytes(tmp_path):
     empty = write_video(tmp_path / 'empty.avi', frames=20, level=120)
