@@ -117,6 +117,22 @@ def refuse_writing_inputs(outputs, inputs, advice=None):
                                  f'it reads; {advice or f"choose another {output}"}')
 
 
+def refuse_replacing(path, lines, what, advice):
+    """Before anything is written: ValueError when `path` exists holding other lines than `lines` (blank lines and
+    the spaces around a line aside), naming its first line that differs. A file of the same lines is no loss: a
+    command run again rewrites it."""
+    if not os.path.exists(path):
+        return
+    held = [line.strip() for line in read_text(path, what).splitlines() if line.strip()]
+    if held == list(lines):
+        return
+    line = next((i for i, (old, new) in enumerate(zip(held, lines)) if old != new), min(len(held), len(lines)))
+    there = repr(held[line]) if line < len(held) else 'nothing'
+    given = repr(lines[line]) if line < len(lines) else 'nothing'
+    raise ValueError(f'{path} exists with other {what} ({len(held)} lines; line {line + 1}: {there} there, {given} '
+                     f'now) and would be replaced: {advice}')
+
+
 def atomic_write(path, write, mode='wb'):
     """`write(f)` into a file opened in `mode`, which then takes the name `path`."""
     with atomic_path(path) as tmp, open(tmp, mode) as f:
