@@ -175,13 +175,21 @@ def plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
+def not_a_regular_file(path, what):
+    """For a `path` that is no regular file, the error saying what it is instead (a folder; a pipe, a socket or a
+    device, which a reader would wait on), or None when nothing is there."""
+    if os.path.isdir(path):
+        return IsADirectoryError(f'{path}: is a folder; expected {what}')
+    if os.path.exists(path):
+        return OSError(f'{path}: not a regular file (a pipe, a socket or a device); expected {what}')
+    return None
+
+
 def read_text(path, what):
     """The text of a UTF-8 file (without a byte-order mark); one line naming the file and `what` it should be when it
-    is missing, a folder or not UTF-8 (a UTF-16 file saved by an editor)."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(f'{path}: is a folder; expected {what}')
+    is missing, no regular file or not UTF-8 (a UTF-16 file saved by an editor)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: not found; expected {what}')
+        raise not_a_regular_file(path, what) or FileNotFoundError(f'{path}: not found; expected {what}')
     try:
         with open(path, encoding='utf-8-sig') as f:
             return f.read()
