@@ -5,13 +5,15 @@
     python tools/extract_pose.py --input videos/ --out data/videos/ann.pkl --labels-from-folders [--val-fraction 0.2]
 
 --input: video files, or folders walked for .mp4 .avi .mov .mkv .webm (any case). Each video gives one sample (one
-person) named by its file stem; where stems repeat, by its path below those videos' shared folder (`jump/001.mp4`).
+person) named by its file stem; where stems repeat, by its path below those videos' shared folder without the
+extension (`jump/001`; with it where only the extension tells two apart).
 --layout coco: 2-D COCO-17 keypoints in pixels with BlazePose's visibility as score; ntu: 3-D NTU RGB+D 25 joints in
 metres (joints BlazePose lacks are made up: see preprocess/video.py).
 --labels-from-folders: the class of a video is the folder holding it; classes sorted by name get labels 0..K-1 and
 are written to <out stem>_label_map.txt, one per line (an existing one naming other classes is refused, not
 replaced). Videos under root/train/<class>/ and root/val/<class>/ get the splits train and val. --val-fraction F
-instead puts a seeded share F of each class in val, the rest in train.
+instead puts a seeded share F of each class in val (F x n rounded, ties to train: 0.5 of 3 videos puts 1 in val),
+the rest in train.
 Without --labels-from-folders every label is 0, a placeholder (the file serves prediction, not accuracy).
 
 An interrupted run resumes: each video's result is kept in a hidden `.<out name>.parts/` folder beside the output
