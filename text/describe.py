@@ -56,6 +56,7 @@ def prompts(names, synonyms=10):
 
 def parse_answers(text, names, path):
     """{class name: {field: text}} from the pasted answers; every class must have one answer with every field."""
+    from text.prompts import says_nothing
     answers, current, where = {}, None, {}
     for number, line in enumerate(text.splitlines(), start=1):
         header = HEADER.match(line)
@@ -79,7 +80,7 @@ def parse_answers(text, names, path):
         raise AnswerError(f'{path}: no answer for {len(missing)} class(es), e.g. {missing[0]!r} (each answer starts '
                           f'with "### <class name>")')
     for name in names:
-        absent = [f for f in FIELDS if not answers[name].get(f)]
+        absent = [f for f in FIELDS if not answers[name].get(f) or says_nothing(f, clean(answers[name][f]))]
         if absent:
             raise AnswerError(f'{path}, line {where[name]}: the answer for {name!r} has no {", ".join(absent)}')
     return answers
@@ -110,7 +111,7 @@ def write_set(names, answers, out, text_set='custom', inputs=()):
     ((flag, path) of the files read) are never written onto; the label map the names were read from, when it is
     already `out`'s, is left as it is (how the README's commands run)."""
     from lstbase.files import check_writable, copy_file, refuse_replacing, refuse_writing_inputs, same_file
-    from text.prompts import load_prompts
+    from text.prompts import DescriptionError, load_prompts
     synonyms, parts = description_lines(names, answers)
     files = {f'{text_set}_label_map.txt': names, f'{text_set}_synonyms.txt': synonyms,
              f'{text_set}_parts.txt': parts}
@@ -125,7 +126,10 @@ def write_set(names, answers, out, text_set='custom', inputs=()):
         for name, lines in files.items():
             with open(os.path.join(staging, name), 'w', encoding='utf-8') as f:
                 f.write('\n'.join(lines) + '\n')
-        load_prompts(text_set, staging, len(names))                # every check of the loader, before writing
+        try:
+            load_prompts(text_set, staging, len(names))            # every check of the loader, before writing
+        except DescriptionError as exc:
+            raise DescriptionError(f'{str(exc).replace(staging, out)} (as it would be written; nothing was)') from None
         for name in written:
             copy_file(os.path.join(staging, name), os.path.join(out, name))
     return [os.path.join(out, name) for name in written]

@@ -214,11 +214,16 @@ def load_prompts(dataset, text_dir=None, num_class=None, part_text=True):
                                    f'name;head ...;hand ...;arm ...;hip ...;leg ...;foot ...')
         _check_name(path, number, fields[0], name)
         for part, field in zip(PARTS, fields[1:]):
-            words = field.replace(':', ' ').split()
-            if not words or (len(words) == 1 and words[0].lower() == part):         # '' or just the part's name
+            if says_nothing(part, field):
                 raise DescriptionError(f'{path}, line {number}: the {part} description is empty')
         parts.append(dict(zip(PARTS, fields[1:])))
     return ClassPrompts(names, synonyms, parts, part_text)
+
+
+def says_nothing(part, description):
+    """Whether a body part's description is empty or just the part's name ('head:')."""
+    words = description.replace(':', ' ').split()
+    return not words or (len(words) == 1 and words[0].lower() == part)
 
 
 def derangement(n, seed=0):
