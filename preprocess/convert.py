@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from lstbase.arguments import ArgumentParser
-from lstbase.files import check_output_file, refuse_writing_inputs
+from lstbase.files import check_output_file, not_a_regular_file, refuse_writing_inputs
 from preprocess import annotations, ntu, video
 
 # preprocessed file stem -> pyskl's benchmark name
@@ -116,7 +116,7 @@ def read_input(path, dataset=None, layout='coco'):
     if extension not in INPUT_EXTENSIONS:
         raise ValueError(f'{path}: unknown input type {extension!r}; expected {", ".join(INPUT_EXTENSIONS)}')
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: file not found')
+        raise not_a_regular_file(path, 'an input file') or FileNotFoundError(f'{path}: file not found')
     stem = os.path.splitext(os.path.basename(path))[0]
     if extension == '.pkl':
         samples, _ = annotations.load(path)
