@@ -25,3 +25,17 @@ def main(family=None, argv=None):
         with locked(args.work_dir, 'work dir') if main_process and args.phase == 'train' else contextlib.nullcontext():
             init_seed(args.seed)
             Processor(args).start()
+
+
+def check(family=None, argv=None):
+    """Every check a run makes before it trains, writing nothing: its arguments, model, data (the feeders' checks of
+    every sample, labels within the model's classes, a batch that fits, the graph's layout) and descriptions.
+    tools/reproduce.py runs it before it starts many runs."""
+    from engine.args import parse_args
+    from engine.build import build, datasets
+    from text.prompts import load_prompts
+    args = parse_args(family, argv)
+    model = build('model', args.model, args.model_args)
+    datasets(args, 1, model)
+    if model.text_head:
+        load_prompts(args.dataset, args.text_dir, model.num_class, args.part_text)

@@ -21,26 +21,61 @@ def build(kind, name, arguments):
         raise ValueError(f'{kind} {name}: {exc} (arguments given: {", ".join(sorted(arguments)) or "none"})') from None
 
 
-def data_loaders(arg, world, device, shuffle):
-    """{'train': ..., 'test': ...} (no 'train' in the test phase). The training order comes from the `shuffle`
-    generator (DDP: the DistributedSampler's, from the seed); loader workers are started afresh each epoch, seeded
-    from that epoch's shuffle generator."""
-    loader_args = dict(num_workers=min(arg.num_worker, os.cpu_count() or 1), pin_memory=device.type == 'cuda')
+def datasets(arg, world, model):
+    """{'train': ..., 'test': ...} feeders (no 'train' in the test phase), checked: splits with samples and labels of
+    the model's classes, a training set of at least one batch, keypoints in the layout of the model's graph."""
     num_class = arg.model_args.get('num_class')
-    loaders = {}
+    found = {}
     if arg.phase == 'train':
-        train_set = build('feeder', arg.feeder, arg.train_feeder_args)
-        check_split(train_set, 'training', num_class)
-        check_batch_size(arg.batch_size, world, len(train_set))
-        sampler = torch.utils.data.distributed.DistributedSampler(train_set, seed=arg.seed) if world > 1 else None
+        found['train'] = build('feeder', arg.feeder, arg.train_feeder_args)
+        check_split(found['train'], 'training', num_class)
+        check_batch_size(arg.batch_size, world, len(found['train']))
+    found['test'] = build('feeder', arg.feeder, arg.test_feeder_args)
+    check_split(found['test'], 'test', num_class)
+    for split, dataset in found.items():
+        check_layout(dataset, f'{split}_feeder_args', model, arg.model_args.get('graph'))
+    return found
+
+
+def data_loaders(arg, sets, world, device, shuffle):
+    """{'train': ..., 'test': ...} loaders of the `datasets`. The training order comes from the `shuffle` generator
+    (DDP: the DistributedSampler's, from the seed); loader workers are started afresh each epoch, seeded from that
+    epoch's shuffle generator."""
+    loader_args = dict(num_workers=min(arg.num_worker, os.cpu_count() or 1), pin_memory=device.type == 'cuda')
+    loaders = {}
+    if 'train' in sets:
+        sampler = torch.utils.data.distributed.DistributedSampler(sets['train'], seed=arg.seed) if world > 1 else None
         loaders['train'] = torch.utils.data.DataLoader(
-            train_set, batch_size=arg.batch_size // world, shuffle=sampler is None, sampler=sampler, drop_last=True,
-            generator=shuffle, **loader_args)
-    test_set = build('feeder', arg.feeder, arg.test_feeder_args)
-    check_split(test_set, 'test', num_class)
-    loaders['test'] = torch.utils.data.DataLoader(test_set, batch_size=arg.test_batch_size, shuffle=False,
+            sets['train'], batch_size=arg.batch_size // world, shuffle=sampler is None, sampler=sampler,
+            drop_last=True, generator=shuffle, **loader_args)
+    loaders['test'] = torch.utils.data.DataLoader(sets['test'], batch_size=arg.test_batch_size, shuffle=False,
                                                   drop_last=False, **loader_args)
     return loaders
+
+
+def data_warnings(arg, sets):
+    """Warnings about legal but surprising data: the feeders' notes (each once: both splits may read one file), and
+    a test split holding samples of the training split."""
+    found = [note for dataset in sets.values() for note in dataset.notes]
+    if 'train' in sets:
+        trained = {str(name) for name in sets['train'].sample_name}
+        shared = [str(name) for name in sets['test'].sample_name if str(name) in trained]
+        if shared:
+            source = arg.test_feeder_args.get('ann_file', arg.test_feeder_args.get('data_path', arg.feeder))
+            found.append(f'{source}: {len(shared)} of the {len(sets["test"].label)} test samples are in the training '
+                         f'split too (e.g. {shared[0]!r}): their accuracy measures no new data')
+    return list(dict.fromkeys(found))
+
+
+def check_layout(dataset, where, model, graph_name):
+    """The feeder's keypoint layout (its bones) must be the model's graph's."""
+    ours, theirs = getattr(dataset, 'layout', None), getattr(getattr(model, 'graph', None), 'layout', None)
+    if ours is None or theirs is None or (ours.num_node, ours.bone_pairs) == (theirs.num_node, theirs.bone_pairs):
+        return
+    raise ValueError(f'{where} layout {ours.name!r} ({ours.num_node} joints) and model_args graph {graph_name} layout '
+                     f'{theirs.name!r} ({theirs.num_node} joints) differ in their edges: the model would read the '
+                     f'data\'s joints and bones on another skeleton; give both the same layout (a YAML anchor, '
+                     f'docs/custom-data.md)')
 
 
 def check_split(dataset, split, num_class):

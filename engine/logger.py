@@ -1,5 +1,6 @@
 """The run's log: lines on the console and in <work_dir>/log.txt."""
 import os
+import sys
 import time
 
 from lstbase.files import unwritable
@@ -22,12 +23,16 @@ class Logger:
         """A line for the console alone (e.g. the best epoch's evaluation again, already in log.txt)."""
         self.write(text, print_time, to_file=False)
 
-    def write(self, text, print_time, to_file):
+    def warning(self, text):
+        """A legal but surprising input: a line `warning: <what, where>` on stderr, and in log.txt."""
+        self.write(f'warning: {text}', False, self.to_file, sys.stderr)
+
+    def write(self, text, print_time, to_file, stream=None):
         if not self.enabled:
             return
         if print_time:
             text = f'[ {time.asctime()} ] {text}'
-        print(text, flush=True)
+        print(text, flush=True, file=stream or sys.stdout)
         if not to_file:
             return
         if self.pending is None:

@@ -24,6 +24,9 @@ class EpochLoop:
         self.arg, self.net, self.criterion, self.optimizer, self.scaler = arg, net, criterion, optimizer, scaler
         self.loader, self.device, self.use_amp, self.shuffle = loader, device, use_amp, shuffle
         self.writer, self.log, self.is_main = writer, log, is_main         # the main process alone writes curves
+        self.normalisations = [(name, module) for name, module in net.named_modules()
+                               if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+                               and module.running_var is not None]
 
     def run(self, epoch, progress):
         """Train epoch `epoch` (0-based), counting steps in `progress`; (mean loss, mean accuracy) over processes."""
@@ -68,11 +71,25 @@ class EpochLoop:
         if not math.isfinite(loss_value):
             raise TrainingError(f'the loss is {loss_value} at {where}: training stopped before saving anything of '
                                 f'this epoch; lower base_lr or check the data for NaN/Inf')
+        self.check_statistics(where)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return loss_value, (logits.argmax(1) == label).float().mean().item()
+
+    def check_statistics(self, where):
+        """BatchNorm's running statistics must stay finite: values whose squares overflow float32 make them Inf while
+        the loss stays finite, and the saved model then predicts one class."""
+        if not self.normalisations:
+            return
+        finite = torch.stack([torch.isfinite(module.running_var).all() & torch.isfinite(module.running_mean).all()
+                              for _, module in self.normalisations])
+        if not finite.all():
+            name = self.normalisations[int(torch.argmin(finite.int()))][0]
+            raise TrainingError(f'the BatchNorm statistics of {name} are not finite (Inf or NaN) at {where}: '
+                                f'training stopped before saving anything of this epoch; the data holds values too '
+                                f'large to square in float32 (check its range), or lower base_lr')
 
     def summary(self, losses, accs, timer):
         mean_loss, mean_acc = float(dist.all_mean(np.mean(losses))), float(dist.all_mean(np.mean(accs)))

@@ -13,7 +13,7 @@ import torch
 
 from engine import distributed as dist
 from engine.args import save_config
-from engine.build import build, data_loaders
+from engine.build import build, data_loaders, data_warnings, datasets
 from engine.checkpoint import Checkpoint, Progress
 from engine.criterion import build_criterion
 from engine.logger import Logger
@@ -41,7 +41,10 @@ class Processor:
         self.model = build('model', arg.model, arg.model_args).to(self.device)
         self.weights_epoch, global_step = load_initial_weights(self.model, arg, self.log) if arg.weights \
             else (None, 0)
-        self.data_loader = data_loaders(arg, self.world, self.device, self.generators['shuffle'])
+        sets = datasets(arg, self.world, self.model)
+        self.data_loader = data_loaders(arg, sets, self.world, self.device, self.generators['shuffle'])
+        for warning in data_warnings(arg, sets):
+            self.log.warning(warning)
         self.report = Report(arg.work_dir, class_names(arg.dataset, self.model.num_class, arg.text_dir))
         if arg.phase == 'train':
             self.prepare_training(Progress(global_step))

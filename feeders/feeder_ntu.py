@@ -152,6 +152,8 @@ class Feeder(tools.LabelledDataset):
     samples held in memory instead of `data_path`'s (tools/predict.py: a trained model on single files).
     """
 
+    layout = layouts.NAMED['ntu']
+
     def __init__(self, data_path, label_path=None, p_interval=1, split='train', random_choose=False,
                  random_shift=False, random_move=False, random_rot=False, window_size=-1, normalization=False,
                  debug=False, use_mmap=False, bone=False, vel=False, batch_augment=False, samples=None):
@@ -197,7 +199,7 @@ class Feeder(tools.LabelledDataset):
         if self.random_rot:
             batch = tools.random_rotate(batch)
         if self.bone:
-            batch = tools.to_bone(batch, layouts.NAMED['ntu'].bone_pairs)
+            batch = tools.to_bone(batch, self.layout.bone_pairs)
         if self.vel:
             batch = tools.to_motion(batch)
         return batch

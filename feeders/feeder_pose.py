@@ -134,6 +134,7 @@ class Feeder(tools.LabelledDataset):
             self.label = [annotations.label(a, ann_file) for a in chosen]
             self.sample_name = [a['frame_dir'] for a in chosen]
         self.samples = [self.read(a, dims) for a in chosen]
+        self.notes = annotations.notes(data, ann_file) if samples is None else []
         self.dims = self.samples[0][0].shape[-1] if self.samples else dims
         self.check_settings()
 

@@ -117,6 +117,8 @@ class Feeder(tools.LabelledDataset):
     `root`'s files (tools/predict.py: a trained model on single files).
     """
 
+    layout = layouts.NAMED['ucla']
+
     def __init__(self, data_path, label_path, repeat=1, random_choose=False, random_shift=False, random_move=False,
                  window_size=-1, normalization=False, debug=False, use_mmap=True, root=DEFAULT_ROOT, samples=None):
         # the release matched substrings ('val' in label_path): a typo then trained or tested on the wrong thing
@@ -144,7 +146,7 @@ class Feeder(tools.LabelledDataset):
         label = self.label[index % len(self.data)]
         data = tools.ucla_normalise(sequence, self.split == 'train', WINDOW)             # C, T, V, M
         if self.bone:
-            data = tools.to_bone(data, layouts.NAMED['ucla'].bone_pairs)
+            data = tools.to_bone(data, self.layout.bone_pairs)
         if self.motion:
             data = tools.to_motion(data)
         return data.astype(np.float32), label, index

@@ -12,7 +12,10 @@ from lstbase.scores import top_k
 
 
 class LabelledDataset(Dataset):
-    """What every feeder shares: `label`, one class index per sample, and the top-k accuracy of scores on them."""
+    """What every feeder shares: `label`, one class index per sample, and the top-k accuracy of scores on them;
+    `notes`, warnings about legal but surprising data that the run prints."""
+
+    notes = ()
 
     def top_k(self, score, k):
         return top_k(score, self.label, k)

@@ -117,6 +117,22 @@ def refuse_writing_inputs(outputs, inputs, advice=None):
                                  f'it reads; {advice or f"choose another {output}"}')
 
 
+def refuse_replacing(path, lines, what, advice):
+    """Before anything is written: ValueError when `path` exists holding other lines than `lines` (blank lines and
+    the spaces around a line aside), naming its first line that differs. A file of the same lines is no loss: a
+    command run again rewrites it."""
+    if not os.path.exists(path):
+        return
+    held = [line.strip() for line in read_text(path, what).splitlines() if line.strip()]
+    if held == list(lines):
+        return
+    line = next((i for i, (old, new) in enumerate(zip(held, lines)) if old != new), min(len(held), len(lines)))
+    there = repr(held[line]) if line < len(held) else 'nothing'
+    given = repr(lines[line]) if line < len(lines) else 'nothing'
+    raise ValueError(f'{path} exists with other {what} ({len(held)} lines; line {line + 1}: {there} there, {given} '
+                     f'now) and would be replaced: {advice}')
+
+
 def atomic_write(path, write, mode='wb'):
     """`write(f)` into a file opened in `mode`, which then takes the name `path`."""
     with atomic_path(path) as tmp, open(tmp, mode) as f:
@@ -159,13 +175,21 @@ def plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
+def not_a_regular_file(path, what):
+    """For a `path` that is no regular file, the error saying what it is instead (a folder; a pipe, a socket or a
+    device, which a reader would wait on), or None when nothing is there."""
+    if os.path.isdir(path):
+        return IsADirectoryError(f'{path}: is a folder; expected {what}')
+    if os.path.exists(path):
+        return OSError(f'{path}: not a regular file (a pipe, a socket or a device); expected {what}')
+    return None
+
+
 def read_text(path, what):
     """The text of a UTF-8 file (without a byte-order mark); one line naming the file and `what` it should be when it
-    is missing, a folder or not UTF-8 (a UTF-16 file saved by an editor)."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(f'{path}: is a folder; expected {what}')
+    is missing, no regular file or not UTF-8 (a UTF-16 file saved by an editor)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: not found; expected {what}')
+        raise not_a_regular_file(path, what) or FileNotFoundError(f'{path}: not found; expected {what}')
     try:
         with open(path, encoding='utf-8-sig') as f:
             return f.read()

@@ -11,6 +11,8 @@ import re
 import warnings
 import zipfile
 
+from lstbase.files import not_a_regular_file
+
 # What score files and the preprocessing's intermediates hold: containers, numbers, strings, numpy arrays and scalars.
 DATA_GLOBALS = {
     ('builtins', name) for name in
@@ -57,7 +59,7 @@ def _numpy_dtype_class(module, name):
 def load_pickle(path, what='pickle', extra_globals=()):
     """Unpickle `path` accepting only DATA_GLOBALS (and `extra_globals`, as (module, name) pairs)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: {what} not found')
+        raise not_a_regular_file(path, what) or FileNotFoundError(f'{path}: {what} not found')
     with open(path, 'rb') as f:
         try:
             return _RestrictedUnpickler(f, path, DATA_GLOBALS | set(extra_globals)).load()
@@ -87,7 +89,7 @@ def load_torch(path, what='PyTorch file'):
     import numpy as np
     import torch
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: {what} not found')
+        raise not_a_regular_file(path, what) or FileNotFoundError(f'{path}: {what} not found')
     if is_torchscript(path):
         raise UnsafeFileError(f'{path}: refused to read it as a {what}: a TorchScript program, which loading runs '
                               f'(tools/export.py writes them; give the training weights, a .pt state dict)')

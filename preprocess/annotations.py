@@ -6,10 +6,16 @@ or the bare list of annotations that pyskl's `tools/data/custom_2d_skeleton.py` 
 
     frame_dir       str, the sample's name (score files are keyed by it)
     label           int, 0-based class
-    total_frames    int, T
-    keypoint        float array M x T x V x C: C = 2 (pixels, 2-D) or 3 (3-D, any unit)
-    keypoint_score  float array M x T x V, 2-D only (the pose estimator's confidence)
+    total_frames    int, T (optional; when given, keypoint's T)
+    keypoint        float array M x T x V x C: C = 2 (pixels, 2-D) or 3 (3-D, any unit); M = 0 (nobody found, as
+                    in pyskl's files) is read as one person of zeros
+    keypoint_score  float array M x T x V, 2-D only (the pose estimator's confidence; without it, 1.0)
     img_shape       (height, width) of the frames the 2-D keypoints are in; original_shape likewise
+
+Coordinates are bounded: 2-D ones within +-IMAGE_SIZES x the image's width (x) and height (y), since pose estimators
+place a hidden joint outside the image but not that far; 3-D ones within +-LARGEST_3D, a bound no unit gives (100 km
+in metres, 100 m in millimetres). Beyond that the numbers are no skeleton, and their squares overflow float32 in
+BatchNorm's statistics: such a file is refused, naming the sample, the coordinate and the bound.
 
 Files are read with the restricted unpickler (containers, numbers, strings, numpy arrays): a file that asks for
 anything else is refused with the global it named, and nothing of it runs.
@@ -20,6 +26,11 @@ import numpy as np
 
 from lstbase.files import atomic_write
 from lstbase.safe_load import load_pickle
+
+
+IMAGE_SIZES = 10
+LARGEST_3D = 1e5
+AXES = 'xyz'
 
 
 class AnnotationError(ValueError):
@@ -83,7 +94,7 @@ def keypoints(annotation, path, num_node=None, dims=None):
     if 'keypoint' not in annotation:
         raise AnnotationError(f'{where}: no "keypoint" array')
     keypoint = np.asarray(annotation['keypoint'])
-    if keypoint.ndim != 4 or keypoint.shape[-1] not in (2, 3) or 0 in keypoint.shape:
+    if keypoint.ndim != 4 or keypoint.shape[-1] not in (2, 3) or 0 in keypoint.shape[1:]:
         raise AnnotationError(f'{where}: keypoint of shape {keypoint.shape}, expected M x T x V x C with C = 2 (2-D) '
                               f'or 3 (3-D)')
     if not np.issubdtype(keypoint.dtype, np.number):
@@ -105,7 +116,55 @@ def keypoints(annotation, path, num_node=None, dims=None):
         if array is not None and not np.isfinite(array).all():
             frame = int(np.argmin(np.isfinite(array).reshape(array.shape[0], array.shape[1], -1).all(-1).all(0)))
             raise AnnotationError(f'{where}: {name} holds NaN or Inf (frame {frame})')
+    frames = annotation.get('total_frames', keypoint.shape[1])
+    if isinstance(frames, bool) or frames != keypoint.shape[1]:
+        raise AnnotationError(f'{where}: total_frames {frames!r}, but keypoint holds {keypoint.shape[1]} frames '
+                              f'(M x T x V x C): the two must agree')
+    check_range(keypoint, annotation, path)
+    if not len(keypoint):                                     # nobody found: one person of zeros
+        keypoint = np.zeros((1,) + keypoint.shape[1:], keypoint.dtype)
+        score = None if score is None else np.zeros(keypoint.shape[:3], score.dtype)
     return keypoint, score
+
+
+def notes(annotations, path):
+    """Warnings about a file's legal but surprising samples, a line each with their count and a first one: 2-D
+    keypoints without scores (1.0 is used: some converters leave them out), and samples where nobody was found
+    (M = 0, as in pyskl's files: one person of zeros)."""
+    shapes = [np.shape(a['keypoint']) for a in annotations]
+    unscored = [a['frame_dir'] for a, shape in zip(annotations, shapes)
+                if shape[-1] == 2 and a.get('keypoint_score') is None]
+    nobody = [a['frame_dir'] for a, shape in zip(annotations, shapes) if not shape[0]]
+    found = []
+    if unscored:
+        found.append(f'{path}: {len(unscored)} of {len(annotations)} samples have 2-D keypoints without '
+                     f'keypoint_score (e.g. frame_dir {unscored[0]!r}): their scores are taken as 1.0')
+    if nobody:
+        found.append(f'{path}: {len(nobody)} of {len(annotations)} samples hold nobody (keypoint M = 0, e.g. '
+                     f'frame_dir {nobody[0]!r}): each is read as one person of zeros')
+    return found
+
+
+def check_range(keypoint, annotation, path):
+    """Coordinates within the bounds of the module's docstring; AnnotationError naming the first beyond them."""
+    bounds, words = coordinate_bounds(annotation, keypoint.shape[-1], path)
+    far = np.argwhere(np.abs(keypoint) > np.array(bounds))
+    if len(far):
+        person, frame, joint, axis = far[0]
+        raise AnnotationError(f'{path}, frame_dir {annotation.get("frame_dir")!r}: keypoint '
+                              f'{float(keypoint[person, frame, joint, axis]):g} (person {person}, frame {frame}, '
+                              f'joint {joint}, {AXES[axis]}) is beyond {words[axis]}: expected a skeleton\'s '
+                              f'coordinates')
+
+
+def coordinate_bounds(annotation, dims, path):
+    """(the largest |coordinate| per axis, how each is said) for keypoints of `dims` dimensions."""
+    if dims == 3:
+        return [LARGEST_3D] * 3, [f'+-{LARGEST_3D:g} (100 km in metres, 100 m in millimetres)'] * 3
+    height, width = image_shape(annotation, path)
+    bounds = [IMAGE_SIZES * width, IMAGE_SIZES * height]
+    return bounds, [f'+-{IMAGE_SIZES} x the image {side} ({bound:g} px; img_shape ({height:g}, {width:g}))'
+                    for side, bound in (('width', bounds[0]), ('height', bounds[1]))]
 
 
 def label(annotation, path, num_class=None):
@@ -113,10 +172,12 @@ def label(annotation, path, num_class=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise AnnotationError(f'{path}, frame_dir {annotation.get("frame_dir")!r}: label {value!r}, expected an '
                               f'integer class index')
-    if value < 0 or (num_class is not None and value >= num_class):
+    if num_class is not None and not 0 <= value < num_class:
         raise AnnotationError(f'{path}, frame_dir {annotation.get("frame_dir")!r}: label {int(value)} outside '
-                              f'0..{num_class - 1 if num_class else "num_class - 1"} (model_args num_class '
-                              f'{num_class})')
+                              f'0..{num_class - 1} (model_args num_class {num_class})')
+    if value < 0:
+        raise AnnotationError(f'{path}, frame_dir {annotation.get("frame_dir")!r}: label {int(value)}, expected a '
+                              f'class index >= 0')
     return int(value)
 
 

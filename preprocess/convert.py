@@ -6,15 +6,17 @@
         --out data/ntu/ntu60_3d.pkl
 
 NW-UCLA: the JSON coordinates as they are (one person, 20 joints), splits `train` (views 1 and 2) and `val` (view 3),
-in the NW-UCLA feeder's order. NTU from a preprocessed file: its two splits (`xsub_train`/`xsub_val`, `xview_*` or
-`xset_*`, pyskl's names), each sample's frames up to the zero padding, both person slots as the NTU feeder reads
-them. NTU from the raw `.skeleton` files: the three preprocessing steps per file and every benchmark's splits in one
-file (as pyskl's ntu60_3danno.pkl); unreadable files are skipped and listed.
+in the NW-UCLA feeder's order; a file that cannot be read is one `error:` line and the others go on (exit status
+1). NTU from a preprocessed file: its two splits (`xsub_train`/`xsub_val`, `xview_*` or `xset_*`, pyskl's names),
+each sample's frames up to the zero padding, both person slots as the NTU feeder reads them. NTU from the raw
+`.skeleton` files: the three preprocessing steps per file and every benchmark's splits in one file (as pyskl's
+ntu60_3danno.pkl); unreadable files are skipped and listed.
 """
 import argparse
 import glob
 import logging
 import os
+import sys
 import zipfile
 
 import numpy as np
@@ -22,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from lstbase.arguments import ArgumentParser
-from lstbase.files import check_output_file, refuse_writing_inputs
+from lstbase.files import check_output_file, not_a_regular_file, refuse_writing_inputs
 from preprocess import annotations, ntu, video
 
 # preprocessed file stem -> pyskl's benchmark name
@@ -38,17 +40,25 @@ def ntu_annotation(name, joints, label):
     return dict(frame_dir=name, label=int(label), total_frames=len(joints), keypoint=keypoint)
 
 
-def from_ucla(root):
-    """(annotations, split) of an NW-UCLA folder of JSON files."""
+def from_ucla(root, failures=None):
+    """(annotations, split) of an NW-UCLA folder of JSON files. A file that cannot be read is left out, its one-line
+    reason added to the list `failures`; without one, it stops the conversion."""
     from feeders import feeder_ucla
     result, split = [], {}
     for name in ('train', 'val'):
         stems, labels = feeder_ucla.split_files(root, name)
-        split[name] = stems
+        split[name] = []
         for stem, label in zip(stems, tqdm(labels, desc=f'NW-UCLA {name}', leave=False)):
-            sequence = feeder_ucla.load_sequence(os.path.join(root, stem + '.json'))
+            try:
+                sequence = feeder_ucla.load_sequence(os.path.join(root, stem + '.json'))
+            except ValueError as exc:
+                if failures is None:
+                    raise
+                failures.append(str(exc))
+                continue
             # float64 as read: through the pose feeder's ucla pipeline they give the NW-UCLA feeder's values
             result.append(dict(frame_dir=stem, label=label, total_frames=len(sequence), keypoint=sequence[None]))
+            split[name].append(stem)
     return result, split
 
 
@@ -106,7 +116,7 @@ def read_input(path, dataset=None, layout='coco', max_persons=video.DEFAULT_MAX_
     if extension not in INPUT_EXTENSIONS:
         raise ValueError(f'{path}: unknown input type {extension!r}; expected {", ".join(INPUT_EXTENSIONS)}')
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: file not found')
+        raise not_a_regular_file(path, 'an input file') or FileNotFoundError(f'{path}: file not found')
     stem = os.path.splitext(os.path.basename(path))[0]
     if extension == '.pkl':
         samples, _ = annotations.load(path)
@@ -179,9 +189,9 @@ def main(argv=None):
         p.error(f'--out {args.out}: expected an annotation file name ending in .pkl')
     check_output_file(args.out, '--out')
     refuse_writing_inputs([('--out', args.out)], [('--input', path) for path in files_read(args.input)])
-    skipped = []
+    skipped, failures = [], []
     if args.source == 'ucla':
-        result, split = from_ucla(args.input[0])
+        result, split = from_ucla(args.input[0], failures)
     elif args.source == 'ntu-npz':
         result, split = from_ntu_npz(args.input[0])
     else:
@@ -189,10 +199,13 @@ def main(argv=None):
     annotations.save(args.out, result, split)
     for line in skipped:
         print(f'skipped: {line}')
+    for line in failures:
+        print(f'error: {line}', file=sys.stderr)
     print(f'{args.out}: {len(result)} samples, splits ' + ', '.join(f'{k} ({len(v)})' for k, v in split.items()))
+    return 1 if failures else 0
 
 
 if __name__ == '__main__':
     from lstbase.errors import run
     logging.basicConfig(level=logging.INFO, format='%(message)s')
-    run(main)
+    sys.exit(run(main))

@@ -34,8 +34,9 @@ Others are taken from the nearest BlazePose landmark, at a slightly different pl
 24) are the index knuckles and the thumbs (23, 25) the thumb knuckles, short of Kinect's fingertips; the feet (16,
 20) are the toe tips, ahead of Kinect's foot joint.
 
-Samples: frame_dir is the file's stem; where stems repeat, each such video is named by its path below the folder
-that those videos share (`jump/001.mp4`, `run/001.mp4`), so no two samples share a name. img_shape = original_shape
+Samples: frame_dir is the file's stem (pyskl's convention); where stems repeat, each such video is named by its path
+below the folder that those videos share, without the extension (`jump/001`, `run/001`), and where even that repeats
+(`001.mp4` and `001.avi` in one folder) with it, so no two samples share a name. img_shape = original_shape
 = (height, width) of the frames. The label is the class folder's index with labels from folders, otherwise 0: a
 placeholder, since the format needs a class (the file then serves prediction, not accuracy).
 """
@@ -414,14 +415,18 @@ def find_videos(inputs):
 
 
 def frame_dirs(paths):
-    """A unique sample name per video: its stem, or where stems repeat, its path below those videos' shared folder
-    (with '/' between folders and the extension kept, so that two names never coincide)."""
+    """A unique sample name per video: its stem (pyskl's frame_dir), or where stems repeat, its path below those
+    videos' shared folder without the extension ('/' between folders); where even that repeats (a.mp4 and a.avi in
+    one folder), its path with the extension."""
     stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
     repeated = {s for s, n in Counter(stems).items() if n > 1}
     clashing = [os.path.abspath(p) for p, s in zip(paths, stems) if s in repeated]
     root = os.path.commonpath([os.path.dirname(p) for p in clashing]) if clashing else ''
-    return [os.path.relpath(os.path.abspath(p), root).replace(os.sep, '/') if s in repeated else s
-            for p, s in zip(paths, stems)]
+    named = [os.path.relpath(os.path.abspath(p), root).replace(os.sep, '/') if s in repeated else s
+             for p, s in zip(paths, stems)]
+    short = [os.path.splitext(n)[0] if s in repeated else n for n, s in zip(named, stems)]
+    twice = {n for n, count in Counter(short).items() if count > 1}
+    return [n if m in twice else m for n, m in zip(named, short)]
 
 
 def _folder_names(path):
@@ -464,8 +469,10 @@ def _label_from_folders(videos):
 
 
 def _split_by_fraction(videos, fraction, seed):
-    """Each class's videos in an order drawn from the seed and their names; the first round(fraction * n) go to val.
-    A video's draw depends only on the seed and its own name, so adding videos moves few others."""
+    """Each class's videos in an order drawn from the seed and their names; the first fraction x n, rounded to the
+    nearest with ties to train, go to val (0.5 of 3 videos: 1), so val is never the larger part unless the
+    fraction is above 0.5. A video's draw depends only on the seed and its own name, so adding videos moves few
+    others."""
     if not 0 < fraction < 1:
         raise ValueError(f'--val-fraction {fraction}: expected a fraction between 0 and 1 (exclusive)')
 
@@ -474,12 +481,12 @@ def _split_by_fraction(videos, fraction, seed):
 
     for label in sorted({v.label for v in videos}):
         members = sorted((v for v in videos if v.label == label), key=draw)
-        count = math.floor(fraction * len(members) + 0.5)
+        count = math.ceil(round(fraction * len(members), 9) - 0.5)
         for index, video in enumerate(members):
             video.split = 'val' if index < count else 'train'
     if not any(v.split == 'val' for v in videos):
         raise ValueError(f'--val-fraction {fraction} puts no video in val (a class of n videos gives it '
-                         f'round({fraction} x n)): raise it')
+                         f'{fraction} x n rounded, ties to train): raise it')
 
 
 def check_output(out, inputs, paths):

@@ -134,11 +134,14 @@ def declared(spec, where='layout'):
 
 def _pairs(value, where):
     try:
-        pairs = tuple((int(a), int(b)) for a, b in value)
+        pairs = tuple((a, b) for a, b in value)
     except (TypeError, ValueError):
         raise ValueError(f'{where}: expected a list of [joint, neighbour] pairs of joint indexes') from None
     if not pairs:
         raise ValueError(f'{where}: no edges')
+    for pair in pairs:
+        if any(isinstance(joint, bool) or not isinstance(joint, int) for joint in pair):
+            raise ValueError(f'{where}: {list(pair)!r} is not a pair of joint indexes (whole numbers)')
     return pairs
 
 

@@ -157,7 +157,7 @@ def test_labels_and_splits_from_folders_with_repeated_stems(tmp_path):
     videos, classes = video.plan(paths, labels_from_folders=True)
     assert classes == ['jump', 'run']
     assert [(v.frame_dir, v.label, v.split) for v in videos] == [
-        ('train/run/a.mp4', 1, 'train'), ('b', 0, 'train'), ('val/jump/a.mp4', 0, 'val'), ('c', 1, 'val')]
+        ('train/run/a', 1, 'train'), ('b', 0, 'train'), ('val/jump/a', 0, 'val'), ('c', 1, 'val')]
     with pytest.raises(ValueError, match='already split'):
         video.plan(paths, labels_from_folders=True, val_fraction=0.5)
     with pytest.raises(ValueError, match='some not'):
@@ -192,8 +192,8 @@ def test_tool_writes_labels_splits_and_label_map(tmp_path, monkeypatch, capsys):
     with using(FakeEstimator(), monkeypatch):
         assert extract_pose.main(['--input', str(root), '--out', str(out), '--labels-from-folders']) == 0
     items, split = annotations.load(out)
-    assert split == {'train': ['b', 'train/run/a.avi'], 'val': ['val/jump/a.avi']}
-    assert [(a['frame_dir'], a['label']) for a in items] == [('b', 0), ('train/run/a.avi', 1), ('val/jump/a.avi', 0)]
+    assert split == {'train': ['b', 'train/run/a'], 'val': ['val/jump/a']}
+    assert [(a['frame_dir'], a['label']) for a in items] == [('b', 0), ('train/run/a', 1), ('val/jump/a', 0)]
     assert (tmp_path / 'out' / 'ann_label_map.txt').read_text() == 'jump\nrun\n'
     assert items[0]['keypoint'].shape == (1, 5, 17, 2) and items[0]['img_shape'] == (48, 64)
     assert sorted(os.listdir(tmp_path / 'out')) == ['ann.pkl', 'ann_label_map.txt']       # the parts are gone

@@ -15,7 +15,8 @@ label map (one class name per line, in label order), asking for an answer in a f
 
 `parse` reads the pasted answers (any order, extra text between them is ignored), and writes <set>_synonyms.txt and
 <set>_parts.txt (and <set>_label_map.txt) into --out, after every check the training's loader makes: one answer per
-class, every field there, no empty description. Nothing is written when a check fails.
+class, every field there, no empty description. A <set>_label_map.txt already in --out that names other classes is
+refused, not replaced (the descriptions there are its classes'). Nothing is written when a check fails.
 """
 import argparse
 import os
@@ -55,6 +56,7 @@ def prompts(names, synonyms=10):
 
 def parse_answers(text, names, path):
     """{class name: {field: text}} from the pasted answers; every class must have one answer with every field."""
+    from text.prompts import says_nothing
     answers, current, where = {}, None, {}
     for number, line in enumerate(text.splitlines(), start=1):
         header = HEADER.match(line)
@@ -78,7 +80,7 @@ def parse_answers(text, names, path):
         raise AnswerError(f'{path}: no answer for {len(missing)} class(es), e.g. {missing[0]!r} (each answer starts '
                           f'with "### <class name>")')
     for name in names:
-        absent = [f for f in FIELDS if not answers[name].get(f)]
+        absent = [f for f in FIELDS if not answers[name].get(f) or says_nothing(f, clean(answers[name][f]))]
         if absent:
             raise AnswerError(f'{path}, line {where[name]}: the answer for {name!r} has no {", ".join(absent)}')
     return answers
@@ -108,8 +110,8 @@ def write_set(names, answers, out, text_set='custom', inputs=()):
     """Check the three files with the training's loader in a temporary folder, then put them into `out`. `inputs`
     ((flag, path) of the files read) are never written onto; the label map the names were read from, when it is
     already `out`'s, is left as it is (how the README's commands run)."""
-    from lstbase.files import check_writable, copy_file, refuse_writing_inputs, same_file
-    from text.prompts import load_prompts
+    from lstbase.files import check_writable, copy_file, refuse_replacing, refuse_writing_inputs, same_file
+    from text.prompts import DescriptionError, load_prompts
     synonyms, parts = description_lines(names, answers)
     files = {f'{text_set}_label_map.txt': names, f'{text_set}_synonyms.txt': synonyms,
              f'{text_set}_parts.txt': parts}
@@ -118,17 +120,23 @@ def write_set(names, answers, out, text_set='custom', inputs=()):
                                               and same_file(label_map, os.path.join(out, name)))]
     refuse_writing_inputs([('--out', os.path.join(out, name)) for name in written], inputs)
     check_writable(out, '--out')
+    refuse_replacing(os.path.join(out, f'{text_set}_label_map.txt'), names, 'class names',
+                     'the descriptions there belong to those classes; choose another --out, or move that set away')
     with tempfile.TemporaryDirectory() as staging:
         for name, lines in files.items():
             with open(os.path.join(staging, name), 'w', encoding='utf-8') as f:
                 f.write('\n'.join(lines) + '\n')
-        load_prompts(text_set, staging, len(names))                # every check of the loader, before writing
+        try:
+            load_prompts(text_set, staging, len(names))            # every check of the loader, before writing
+        except DescriptionError as exc:
+            raise DescriptionError(f'{str(exc).replace(staging, out)} (as it would be written; nothing was)') from None
         for name in written:
             copy_file(os.path.join(staging, name), os.path.join(out, name))
     return [os.path.join(out, name) for name in written]
 
 
 def main(argv=None):
+    import specs
     from lstbase.arguments import ArgumentParser
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
@@ -139,7 +147,8 @@ def main(argv=None):
     read.add_argument('--label-map', required=True)
     read.add_argument('--answers', required=True, help='a text file with the answers pasted one after the other')
     read.add_argument('--out', required=True, help='the folder to give training as --text-dir')
-    read.add_argument('--set', default='custom', help='the description set\'s name (default custom: config/custom)')
+    read.add_argument('--set', default='custom', choices=sorted({spec.text_files for spec in specs.SPECS.values()}),
+                      help='the description set\'s name (default custom: config/custom)')
     args = parser.parse_args(argv)
     if args.command == 'prompts' and args.synonyms < 1:
         parser.error(f'--synonyms {args.synonyms}: expected at least 1')

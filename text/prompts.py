@@ -58,7 +58,23 @@ def read_names(path):
     count = len([line for line in read_text(path, 'a label map').splitlines() if line.strip()])
     if count == 0:
         raise DescriptionError(f'{path}: no class names (one per line, in label order)')
-    return _read_lines(path, count, count)
+    return _check_names(path, _read_lines(path, count, count))
+
+
+def _check_names(path, names):
+    """`names` (a label map's), refused when a name holds a separator of the description files or is given twice
+    (case aside: two classes with one text target)."""
+    first = {}
+    for number, name in enumerate(names, start=1):
+        separator = next((s for s in ';,' if s in name), None)
+        if separator:
+            raise DescriptionError(f'{path}, line {number}: class name {name!r} holds {separator!r}, which separates '
+                                   f'the fields of the description files; rename the class')
+        if name.lower() in first:
+            raise DescriptionError(f'{path}, lines {first[name.lower()]} and {number}: class {name!r} twice; every '
+                                   f'class needs a name of its own')
+        first[name.lower()] = number
+    return names
 
 
 def _check_name(path, number, name, expected):
@@ -145,7 +161,7 @@ def load_label_map(dataset, text_dir=None, num_class=None):
     """
     prefix, count, most = _set_files(dataset, num_class, text_dir)
     path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_label_map.txt')
-    names = _read_lines(path, count, most)
+    names = _check_names(path, _read_lines(path, count, most))
     reference_path = os.path.join(TEXT_DIR, f'{prefix}_label_map.txt')
     if text_dir and os.path.abspath(text_dir) != TEXT_DIR and os.path.exists(reference_path):
         whole_set = len([line for line in read_text(path, 'a label map').splitlines() if line.strip()]) == most
@@ -198,11 +214,16 @@ def load_prompts(dataset, text_dir=None, num_class=None, part_text=True):
                                    f'name;head ...;hand ...;arm ...;hip ...;leg ...;foot ...')
         _check_name(path, number, fields[0], name)
         for part, field in zip(PARTS, fields[1:]):
-            words = field.replace(':', ' ').split()
-            if not words or (len(words) == 1 and words[0].lower() == part):         # '' or just the part's name
+            if says_nothing(part, field):
                 raise DescriptionError(f'{path}, line {number}: the {part} description is empty')
         parts.append(dict(zip(PARTS, fields[1:])))
     return ClassPrompts(names, synonyms, parts, part_text)
+
+
+def says_nothing(part, description):
+    """Whether a body part's description is empty or just the part's name ('head:')."""
+    words = description.replace(':', ' ').split()
+    return not words or (len(words) == 1 and words[0].lower() == part)
 
 
 def derangement(n, seed=0):

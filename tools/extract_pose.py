@@ -5,14 +5,17 @@
     python tools/extract_pose.py --input videos/ --out data/videos/ann.pkl --labels-from-folders [--val-fraction 0.2]
 
 --input: video files, or folders walked for .mp4 .avi .mov .mkv .webm (any case). Each video gives one sample named
-by its file stem; where stems repeat, by its path below those videos' shared folder (`jump/001.mp4`).
+by its file stem; where stems repeat, by its path below those videos' shared folder without the extension
+(`jump/001`; with it where only the extension tells two apart).
 --max-persons N (default 2): up to N people found in each frame and followed with one id each; the sample holds every
 person tracked (M), the most present first. 1: MediaPipe's own single-person tracker, as earlier versions.
 --layout coco: 2-D COCO-17 keypoints in pixels with BlazePose's visibility as score; ntu: 3-D NTU RGB+D 25 joints in
 metres (joints BlazePose lacks are made up: see preprocess/video.py).
 --labels-from-folders: the class of a video is the folder holding it; classes sorted by name get labels 0..K-1 and
-are written to <out stem>_label_map.txt, one per line. Videos under root/train/<class>/ and root/val/<class>/ get
-the splits train and val. --val-fraction F instead puts a seeded share F of each class in val, the rest in train.
+are written to <out stem>_label_map.txt, one per line (an existing one naming other classes is refused, not
+replaced). Videos under root/train/<class>/ and root/val/<class>/ get the splits train and val. --val-fraction F
+instead puts a seeded share F of each class in val (F x n rounded, ties to train: 0.5 of 3 videos puts 1 in val),
+the rest in train.
 Without --labels-from-folders every label is 0, a placeholder (the file serves prediction, not accuracy).
 
 An interrupted run resumes: each video's result is kept in a hidden `.<out name>.parts/` folder beside the output
@@ -26,6 +29,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.errors import run  # noqa: E402
+from lstbase.files import refuse_replacing  # noqa: E402
 from preprocess import video  # noqa: E402
 
 
@@ -53,6 +57,9 @@ def main(argv=None):
     paths = video.find_videos(args.input)
     video.check_output(args.out, args.input, paths)
     videos, classes = video.plan(paths, args.labels_from_folders, args.val_fraction, args.seed)
+    if classes:
+        refuse_replacing(video.label_map_path(args.out), classes, 'class names',
+                         'the labels written would not match it; choose another --out, or move it away')
     extraction = video.extract_all(videos, args.out, args.layout, args.max_persons)
     if not extraction.annotations:
         print(f'none of the {len(videos)} videos gave a skeleton; nothing written', file=sys.stderr)

@@ -21,6 +21,8 @@ samples (epochs, lr steps and warm-up scaled together; NW-UCLA drops `repeat` to
 samples); quick = 3 tiny epochs on generated data (unless --data-root is given; custom benchmarks: your
 --ann-file), for tests.
 
+On your own data (custom-2d, custom-3d) every run's arguments, data, classes and descriptions are checked with the
+training's own checks before the first run starts: a mistake is one `error:` line (exit status 2), nothing written.
 Interrupted runs resume, finished runs are skipped; at the end <out>/summary.md, summary.json and curves.png are
 written from whatever has finished (failed runs are listed with their last log line, kept in each run's exit.json so
 that --summary-only says it too). With --time-limit, no run starts after that many seconds and running ones are
@@ -167,6 +169,17 @@ def command(run, benchmark, schedule, opts, data_root):
     elif opts.text_dir and run.arm != 'ctrgcn':
         argv += ['--text-dir', os.path.abspath(opts.text_dir)]
     return argv + ARM_ARGS[run.arm] + opts.extra, plan
+
+
+def check_runs(benchmark, commands):
+    """Before any run on your own data starts, each arm and stream's command through the training's own checks
+    (engine.check: its arguments, model, every sample, labels, descriptions), in this process: a mistake is one
+    error, not a table of failed runs. (The released benchmarks' data comes from the project's preprocessing.)"""
+    from engine import check
+    script = specs.get(BENCHMARKS[benchmark].spec).script
+    family = script[len('main_multipart_'):-len('.py')] if script.startswith('main_multipart_') else None
+    for argv in commands.values():
+        check(family, argv[argv.index('--config'):])
 
 
 def execute(run, argv, threads, deadline=None, machine=None):
@@ -406,6 +419,8 @@ def main(argv=None):
                 runs[arm, stream, seed], commands[arm, stream, seed], plans[arm, stream] = run, argv, plan
     machine = machine_line(opts, threads)
     todo = [key for key, run in runs.items() if not run.finished(plans[key[:2]]['num_epoch'])]
+    if todo and not opts.summary_only and BENCHMARKS[opts.benchmark].data is None:      # your own data
+        check_runs(opts.benchmark, {key[:2]: commands[key] for key in todo})
     # a finished run is skipped, so it must be the experiment this command asks for, or the summary would mix them
     changed = [f'{runs[key].name}: {"; ".join(diff)}' for key in runs if key not in todo
                for diff in [changed_settings(runs[key], commands[key])] if diff]
