@@ -9,12 +9,14 @@ NW-UCLA: the JSON coordinates as they are (one person, 20 joints), splits `train
 in the NW-UCLA feeder's order. NTU from a preprocessed file: its two splits (`xsub_train`/`xsub_val`, `xview_*` or
 `xset_*`, pyskl's names), each sample's frames up to the zero padding, both person slots as the NTU feeder reads
 them. NTU from the raw `.skeleton` files: the three preprocessing steps per file and every benchmark's splits in one
-file (as pyskl's ntu60_3danno.pkl); unreadable files are skipped and listed.
+file (as pyskl's ntu60_3danno.pkl); unreadable files are skipped, each named on its own line, and the exit status
+is then 1.
 """
 import argparse
 import glob
 import logging
 import os
+import sys
 import zipfile
 
 import numpy as np
@@ -188,11 +190,15 @@ def main(argv=None):
         result, split, skipped = from_ntu_raw(args.input, args.dataset, args.strict)
     annotations.save(args.out, result, split)
     for line in skipped:
-        print(f'skipped: {line}')
+        print(f'skipped: {line}', file=sys.stderr)
     print(f'{args.out}: {len(result)} samples, splits ' + ', '.join(f'{k} ({len(v)})' for k, v in split.items()))
+    if skipped:
+        print(f'{len(skipped)} of {len(result) + len(skipped)} files skipped (listed above)', file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == '__main__':
     from lstbase.errors import run
     logging.basicConfig(level=logging.INFO, format='%(message)s')
-    run(main)
+    sys.exit(run(main))
