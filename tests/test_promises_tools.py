@@ -26,3 +26,15 @@ def test_convert_with_a_skipped_file_ends_with_status_1_and_the_count(ws, tmp_pa
     assert result.returncode == 1, result.stderr
     assert 'skipped: ' in result.stderr and 'S001C001P001R001A001.skeleton' in result.stderr
     assert '1 of 9 files skipped' in result.stderr and (tmp_path / 'ann.pkl').exists()
+
+
+def test_demo_table_names_the_fusion_weights_not_model_weights(ws, tmp_path):
+    """The demo's last line: the release's fusion weights (1 x joint + 1 x bone), not weights of a released model."""
+    (tmp_path / 'demo' / 'ntu').mkdir(parents=True)
+    shutil.copy(ws / 'data' / 'NTU60_CS.npz', tmp_path / 'demo' / 'ntu' / 'NTU60_CV.npz')   # its test split
+    for stream in ('joint', 'bone'):
+        shutil.copytree(ws / 'joint', tmp_path / 'work' / f'lst_{stream}')
+    result = command([os.path.join('config', 'demo', 'summary.py'), tmp_path / 'work', tmp_path / 'demo'])
+    assert result.returncode == 0, result.stderr
+    last = [line for line in result.stdout.splitlines() if line.startswith('ensemble')][0]
+    assert 'fusion weights' in last and 'released weights' not in last
