@@ -38,3 +38,16 @@ def test_demo_table_names_the_fusion_weights_not_model_weights(ws, tmp_path):
     assert result.returncode == 0, result.stderr
     last = [line for line in result.stdout.splitlines() if line.startswith('ensemble')][0]
     assert 'fusion weights' in last and 'released weights' not in last
+
+
+def test_describe_parse_keeps_a_repeated_part_name_once(tmp_path):
+    (tmp_path / 'labels.txt').write_text('wave\nclap\n')
+    answers = ''.join(f'### {name}\nSynonyms: {name} now\nHead: The head tilts down.\nHand: hand: opens wide\n'
+                      f'Arm: Arm - swings out\nHip: stays still\nLeg: The legs bend\nFoot: flat\n'
+                      for name in ('wave', 'clap'))
+    (tmp_path / 'answers.txt').write_text(answers)
+    result = command(['-m', 'text.describe', 'parse', '--label-map', tmp_path / 'labels.txt', '--answers',
+                      tmp_path / 'answers.txt', '--out', tmp_path / 'text'])
+    assert result.returncode == 0, result.stderr
+    first = (tmp_path / 'text' / 'custom_parts.txt').read_text().splitlines()[0]
+    assert first == 'wave;head tilts down;hand opens wide;arm swings out;hip stays still;legs bend;foot flat'
