@@ -4,8 +4,12 @@ import os
 import shutil
 
 import pytest
+import yaml
 
-from bad_inputs import command, make_workspace
+from bad_inputs import command, config, fails, make_workspace, train
+from tools_helpers import ROOT
+
+import predict  # noqa: E402  (tools/ is on the path through tools_helpers)
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +55,29 @@ def test_describe_parse_keeps_a_repeated_part_name_once(tmp_path):
     assert result.returncode == 0, result.stderr
     first = (tmp_path / 'text' / 'custom_parts.txt').read_text().splitlines()[0]
     assert first == 'wave;head tilts down;hand opens wide;arm swings out;hip stays still;legs bend;foot flat'
+
+
+def with_classes(ws, folder, num_class):
+    """The joint stream's template config (not its run's config.yaml) with another class count."""
+    settings = yaml.safe_load((ws / 'configs' / 'joint.yaml').read_text())
+    settings['model_args']['num_class'] = num_class
+    (folder / 'template.yaml').write_text(yaml.safe_dump(settings))
+    return str(folder / 'template.yaml')
+
+
+def test_a_label_map_of_other_classes_names_num_class(ws, tmp_path, capsys):
+    text = tmp_path / 'text'
+    shutil.copytree(ws / 'text', text)
+    label_map = text / 'ntu120_label_map.txt'
+    label_map.write_text(label_map.read_text() + ''.join(f'class {k}\n' for k in range(4, 10)))
+    fails(capsys, train, 'ntu', '--config', config(ws, tmp_path, text_dir=str(text)), '--work-dir', tmp_path / 'run',
+          match=['ntu120_label_map.txt: 10 classes, expected 4 (model_args num_class) or 120'])
+
+
+def test_weights_with_another_config_than_their_runs_name_it(ws, tmp_path, capsys):
+    weights, advice = ws / 'joint' / 'best.pt', f'use {ws / "joint" / "config.yaml"}, the config these weights were'
+    template = with_classes(ws, tmp_path, 6)
+    fails(capsys, predict.main, ['--config', template, '--weights', str(weights), '--input', str(ws / 'raw')],
+          match=['does not fit', 'size mismatch', advice])
+    fails(capsys, train, 'ntu', '--config', template, '--work-dir', tmp_path / 'test', '--phase', 'test',
+          '--weights', weights, match=['size mismatch', advice])

@@ -218,7 +218,7 @@ def trained_model(config, config_path, weights_path):
               file=sys.stderr)
     model = build_model(config, config_path)
     try:
-        load_weights(model, weights, weights_path, f'the config\'s {type(model).__name__}')
+        load_weights(model, weights, weights_path, f'the config\'s {type(model).__name__}', config_path=config_path)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return model.eval()
