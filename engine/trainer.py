@@ -42,7 +42,8 @@ class Processor:
         self.weights_epoch, global_step = load_initial_weights(self.model, arg, self.log) if arg.weights \
             else (None, 0)
         self.data_loader = data_loaders(arg, self.world, self.device, self.generators['shuffle'])
-        self.report = Report(arg.work_dir, class_names(arg.dataset, self.model.num_class, arg.text_dir))
+        self.report = Report(arg.work_dir, class_names(arg.dataset, self.model.num_class, arg.text_dir,
+                                                       lambda message: self.log(f'WARNING: {message}')))
         if arg.phase == 'train':
             self.prepare_training(Progress(global_step))
         elif self.is_main:

@@ -81,3 +81,15 @@ def test_weights_with_another_config_than_their_runs_name_it(ws, tmp_path, capsy
           match=['does not fit', 'size mismatch', advice])
     fails(capsys, train, 'ntu', '--config', template, '--work-dir', tmp_path / 'test', '--phase', 'test',
           '--weights', weights, match=['size mismatch', advice])
+
+
+def test_predict_warns_when_the_configs_text_dir_is_gone(ws, tmp_path, capsys):
+    settings = yaml.safe_load((ws / 'joint' / 'config.yaml').read_text())
+    settings['text_dir'] = str(tmp_path / 'gone')
+    (tmp_path / 'config.yaml').write_text(yaml.safe_dump(settings))
+    capsys.readouterr()
+    assert predict.main(['--config', str(tmp_path / 'config.yaml'), '--weights', str(ws / 'joint' / 'best.pt'),
+                         '--input', str(ws / 'raw')]) == 0
+    captured = capsys.readouterr()
+    assert f'warning: no class names (text_dir {tmp_path / "gone"} not found)' in captured.err
+    assert '1. class ' in captured.out

@@ -158,14 +158,17 @@ def load_label_map(dataset, text_dir=None, num_class=None):
     return names
 
 
-def class_names(dataset, num_class=None, text_dir=None):
+def class_names(dataset, num_class=None, text_dir=None, warn=None):
     """The names of `dataset`'s first `num_class` classes (without: every class of its label map), 'class <k>' for
     each class no label map names (your own class set without one, or generated data past it): what score tables,
-    figures and predictions show."""
+    figures and predictions show. `warn` is told why when the label map cannot be read (e.g. text_dir is gone)."""
     try:
         names = load_label_map(dataset, text_dir, num_class)
-    except (ValueError, OSError):                       # DescriptionError is a ValueError
+    except (ValueError, OSError) as exc:                # DescriptionError is a ValueError
         names = []
+        if warn:
+            reason = f'text_dir {text_dir} not found' if text_dir and not os.path.isdir(text_dir) else str(exc)
+            warn(f'no class names ({reason}): the classes are shown as "class <k>"')
     return names + [f'class {k}' for k in range(len(names), num_class or 0)]
 
 

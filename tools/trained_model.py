@@ -43,6 +43,11 @@ class UsageError(ValueError):
     """A user's mistake (file, argument): reported as one line, without a traceback."""
 
 
+def warn(message):
+    """A legal but surprising input: one `warning:` line, and the command goes on."""
+    print(f'warning: {message}', file=sys.stderr)
+
+
 # ------------------------------------------------------------------------------------------------ input files
 @dataclass
 class Sample:
@@ -214,8 +219,7 @@ def trained_model(config, config_path, weights_path):
     differences = trained_otherwise(weights, trained_as(config['model'], config['model_args'],
                                                         config['test_feeder_args']))
     if differences:
-        print(f'warning: {weights_path} was saved for another model or modality ({"; ".join(differences)})',
-              file=sys.stderr)
+        warn(f'{weights_path} was saved for another model or modality ({"; ".join(differences)})')
     model = build_model(config, config_path)
     try:
         load_weights(model, weights, weights_path, f'the config\'s {type(model).__name__}', config_path=config_path)
@@ -274,7 +278,7 @@ class Stream:
 
     @property
     def class_names(self):
-        return class_names(self.dataset, self.num_class, self.text_dir)
+        return class_names(self.dataset, self.num_class, self.text_dir, warn)
 
     @property
     def video_layout(self):
