@@ -1,15 +1,22 @@
 """Issue 31, the tools' part: every tool keeps every promise of README and docs/reference.md. Each test runs the real
 command on small generated data: what it refused, warned about or went on with, and its exit status."""
+import csv
+import io
+import json
 import os
+import pickle
 import shutil
 
+import numpy as np
 import pytest
 import yaml
 
 from bad_inputs import command, config, fails, make_workspace, train
-from tools_helpers import ROOT
+from preprocess import annotations, convert
+from tools_helpers import ROOT, seeded_weights
 
 import predict  # noqa: E402  (tools/ is on the path through tools_helpers)
+import visualize  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +25,28 @@ pytestmark = pytest.mark.slow
 def ws(tmp_path_factory):
     """The bad-input workspace: an LST joint stream trained one epoch on tiny NTU data (joint/), raw NTU files
     (raw/), NW-UCLA files (ucla/all_sqe/), descriptions (text/)."""
-    return make_workspace(tmp_path_factory.mktemp('promises_tools'))
+    base = make_workspace(tmp_path_factory.mktemp('promises_tools'))
+    convert.main(['ntu-raw', '--dataset', 'ntu60', '--input', str(base / 'raw'), '--out', str(base / 'ann.pkl')])
+    return base
+
+
+def run_predict(capsys, ws, *argv, format='table'):
+    """predict with the joint stream, as its command line runs: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    code = predict.main(['--config', str(ws / 'joint' / 'config.yaml'), '--weights', str(ws / 'joint' / 'best.pt'),
+                         '--format', format] + [str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def sample_names(path, split=None):
+    samples, splits = annotations.load(path)
+    return [a['frame_dir'] for a in annotations.select(samples, splits, split, path)]
+
+
+def write_annotations(path, samples):
+    path.write_bytes(pickle.dumps(samples))
+    return path
 
 
 def test_convert_with_a_skipped_file_ends_with_status_1_and_the_count(ws, tmp_path):
@@ -93,3 +121,104 @@ def test_predict_warns_when_the_configs_text_dir_is_gone(ws, tmp_path, capsys):
     captured = capsys.readouterr()
     assert f'warning: no class names (text_dir {tmp_path / "gone"} not found)' in captured.err
     assert '1. class ' in captured.out
+
+
+# ------------------------------------------------------------------------------------------------ annotation files
+def test_predict_names_the_file_and_the_sample_of_each_row(ws, capsys):
+    ann, names = ws / 'ann.pkl', sample_names(ws / 'ann.pkl')
+    code, table, _ = run_predict(capsys, ws, '--input', ann, '--top', 1)
+    heads = [line.split('  (true: ')[0] for line in table.splitlines() if not line.startswith(' ')]
+    assert code == 0 and heads == [f'{ann}:{name}' for name in names]
+    _, out, _ = run_predict(capsys, ws, '--input', ann, '--top', 1, format='csv')
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r['file'], r['sample']) for r in rows] == [(str(ann), name) for name in names]
+    _, out, _ = run_predict(capsys, ws, '--input', ann, format='json')
+    assert [(r['file'], r['sample']) for r in json.loads(out)] == [(str(ann), name) for name in names]
+
+
+def test_a_bad_sample_of_an_annotation_file_is_its_own_line(ws, tmp_path, capsys):
+    samples, _ = annotations.load(ws / 'ann.pkl')
+    bad = samples[2]['frame_dir']
+    samples[2] = dict(samples[2], keypoint=np.zeros_like(samples[2]['keypoint']))
+    ann = write_annotations(tmp_path / 'ann.pkl', samples)
+    code, out, err = run_predict(capsys, ws, '--input', ann, format='json')
+    records = json.loads(out)
+    assert code == 1 and [r['sample'] for r in records if 'scores' in r] == [a['frame_dir'] for a in samples
+                                                                            if a['frame_dir'] != bad]
+    assert [(r['file'], r['sample'], r['error']) for r in records if 'error' in r] == [
+        (str(ann), bad, f'{ann}:{bad}: every frame is zero (no skeleton)')]
+    assert f'error: {ann}:{bad}: every frame is zero' in err
+
+
+def test_predict_and_visualize_pick_samples_of_an_annotation_file(ws, tmp_path, capsys):
+    ann, names = ws / 'ann.pkl', sample_names(ws / 'ann.pkl')
+    _, out, _ = run_predict(capsys, ws, '--input', ann, '--samples', names[3], names[1], format='json')
+    assert [r['sample'] for r in json.loads(out)] == [names[3], names[1]]
+    _, out, _ = run_predict(capsys, ws, '--input', ann, '--split', 'xview_val', format='json')
+    assert [r['sample'] for r in json.loads(out)] == sample_names(ann, 'xview_val')
+    code, out, err = run_predict(capsys, ws, '--input', ann, '--samples', names[0], 'nobody')
+    assert code == 1 and out == '' and f"error: --samples nobody: no such sample in {ann}; it has 8: " \
+                                      f"'{names[0]}', '{names[1]}'" in err
+    frames = {a['frame_dir']: int(a['keypoint'].any(axis=(0, 2, 3)).sum()) for a in annotations.load(ann)[0]}
+    longest = max(names, key=frames.get)
+    assert frames[longest] != frames[names[0]]                  # drawing the first sample would be seen
+    assert visualize.main(['--input', str(ann), '--samples', longest, '--out', str(tmp_path / 'x.gif')]) == 0
+    assert capsys.readouterr().out.strip().endswith(f'({frames[longest]} frames)')
+    fails(capsys, visualize.main, ['--input', str(ann), '--samples', 'nobody', '--out', str(tmp_path / 'y.gif')],
+          match=['--samples nobody: no such sample', f"'{names[0]}'"])
+    assert not (tmp_path / 'y.gif').exists()
+
+
+# ------------------------------------------------------------------------------------------------ true labels
+def custom_config(folder, layout, dims, num_point, num_class=4):
+    """A CTR-GCN config of your own skeletons (the pose feeder), seeded weights: (config, weights)."""
+    settings = yaml.safe_load(open(os.path.join(ROOT, 'config', 'custom', 'ctrgcn_joint_2d.yaml')))
+    for split in ('train', 'test'):
+        settings[f'{split}_feeder_args'].update(layout=layout, dims=dims, window_size=16)
+    settings['model_args'].update(num_class=num_class, num_point=num_point, graph_args=dict(layout=layout))
+    (folder / f'{layout}.yaml').write_text(yaml.safe_dump(settings))
+    config = str(folder / f'{layout}.yaml')
+    return config, seeded_weights(config, folder / f'{layout}.pt')
+
+
+def test_a_truth_only_where_the_label_is_the_models(ws, tmp_path, capsys):
+    skeleton = sorted((ws / 'raw').iterdir())[0]
+    config, weights = custom_config(tmp_path, 'ntu', 3, 25)
+    capsys.readouterr()
+    assert predict.main(['--config', config, '--weights', weights, '--input', str(skeleton), '--format', 'json']) == 0
+    assert [r['true_label'] for r in json.loads(capsys.readouterr().out)] == [None]    # NTU's action, not its class
+    samples, _ = annotations.load(ws / 'ann.pkl')
+    unlabelled = write_annotations(tmp_path / 'extracted.pkl', [dict(a, label=0, frame_dir=f'clip{k}')  # as extract_pose
+                                                               for k, a in enumerate(samples)])
+    code, table, _ = run_predict(capsys, ws, '--input', unlabelled, '--top', 1)
+    assert code == 0 and table.count(str(unlabelled)) == len(samples) and '(true: ' not in table
+    _, table, _ = run_predict(capsys, ws, '--input', ws / 'ann.pkl', '--top', 1)
+    assert table.count('(true: ') == len(samples)                                      # a labelled file's truth
+
+
+# ------------------------------------------------------------------------------------------------ .npy of 2-D keypoints
+def test_npy_of_2d_keypoints_reads_x_y_score_in_pixels_of_img_shape(tmp_path, capsys):
+    config, weights = custom_config(tmp_path, 'coco', 2, 17, num_class=3)
+    rng = np.random.default_rng(0)
+    keypoint = rng.uniform(0, 100, size=(1, 20, 17, 2)).astype(np.float32)
+    score = rng.uniform(0, 1, size=(1, 20, 17)).astype(np.float32)
+    sample = dict(frame_dir='s', total_frames=20, keypoint=keypoint, img_shape=(120, 160))
+    write_annotations(tmp_path / 'scored.pkl', [dict(sample, keypoint_score=score)])
+    write_annotations(tmp_path / 'unscored.pkl', [sample])
+    np.save(tmp_path / 'scored.npy', np.concatenate([keypoint, score[..., None]], -1).transpose(3, 1, 2, 0))
+    np.save(tmp_path / 'unscored.npy', keypoint.transpose(3, 1, 2, 0))
+    inputs = [str(tmp_path / f'{name}.{kind}') for name in ('scored', 'unscored') for kind in ('pkl', 'npy')]
+    argv = ['--config', config, '--weights', weights, '--format', 'json', '--input', *inputs]
+    capsys.readouterr()
+    assert predict.main(argv + ['--img-shape', '120', '160']) == 0
+    scores = {os.path.basename(r['file']): r['scores'] for r in json.loads(capsys.readouterr().out)}
+    assert scores['scored.npy'] == scores['scored.pkl'] and scores['unscored.npy'] == scores['unscored.pkl']
+    assert scores['scored.npy'] != scores['unscored.npy']
+    assert predict.main(argv) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error: ')]
+    assert err == [f'error: {tmp_path / name}.npy: 2-D keypoints in pixels are read with the size of their image, '
+                   f'which a .npy cannot hold: give --img-shape HEIGHT WIDTH' for name in ('scored', 'unscored')]
+    write_annotations(tmp_path / 'deep.pkl', [dict(sample, keypoint=rng.normal(size=(1, 20, 17, 3)))])
+    assert predict.main(['--config', config, '--weights', weights, '--input', str(tmp_path / 'deep.pkl')]) == 1
+    assert f'error: {tmp_path / "deep.pkl"}:s: 3-D keypoints, but the model of {config} reads 2-D ones' in \
+        capsys.readouterr().err

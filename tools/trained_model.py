@@ -49,6 +49,33 @@ def warn(message):
 
 
 # ------------------------------------------------------------------------------------------------ input files
+@dataclass(frozen=True)
+class InputOptions:
+    """What the command line says about reading the inputs: `split` and `samples` (frame_dirs, in the order given)
+    pick samples of annotation files; `img_shape` (height, width) is the image that the pixels of a .npy sample of
+    2-D keypoints are in (a .npy cannot hold it)."""
+    split: str = None
+    samples: tuple = ()
+    img_shape: tuple = None
+
+
+def add_input_options(parser):
+    parser.add_argument('--split', help='annotation files: the samples of this split (default: every sample)')
+    parser.add_argument('--samples', nargs='+', metavar='NAME', help='annotation files: these samples (frame_dir)')
+    parser.add_argument('--img-shape', nargs=2, type=int, metavar=('HEIGHT', 'WIDTH'),
+                        help='.npy inputs of a 2-D model (x, y in pixels [, score]): the size of their image')
+
+
+def input_options(parser, args):
+    if args.img_shape and min(args.img_shape) < 1:
+        parser.error(f'--img-shape {" ".join(map(str, args.img_shape))}: expected a height and a width in pixels')
+    return InputOptions(args.split, tuple(args.samples or ()), tuple(args.img_shape) if args.img_shape else None)
+
+
+def is_annotation_file(path):
+    return path.lower().endswith('.pkl')
+
+
 @dataclass
 class Sample:
     path: str
@@ -59,6 +86,11 @@ class Sample:
     @property
     def name(self):
         return self.annotation['frame_dir']
+
+    @property
+    def where(self):
+        """Its file, and for a sample of an annotation file its name too: `ann.pkl:S001C001P001R001A001`."""
+        return f'{self.path}:{self.name}' if is_annotation_file(self.path) else self.path
 
     @property
     def joints(self):
@@ -74,18 +106,23 @@ class Sample:
         return LAYOUT_BY_JOINTS.get(np.shape(self.annotation['keypoint'])[2])
 
 
-def read_samples(path, dataset=None, layout='coco'):
-    """The samples of one input file (an annotation file holds many). `dataset`: the model's (how NTU files are
-    padded, how a label is read from a file name); `layout`: the keypoints estimated in a video ('coco' or 'ntu')."""
+def read_samples(path, dataset=None, layout='coco', options=InputOptions(), dims=None):
+    """The samples of one input file (an annotation file holds many: those `options` pick). `dataset`: the model's
+    (how NTU files are padded, which file names tell a label); `layout`: the keypoints estimated in a video ('coco'
+    or 'ntu'); `dims` 2: the model reads 2-D keypoints (a .npy's channels are then x, y [, score] in pixels). A file
+    that cannot be read is a UsageError; its samples are checked one by one (`check_sample`)."""
     try:
-        found, implied = read_input(path, dataset, layout)
+        found, implied = read_input(path, dataset, layout, options.split)
     except (ValueError, OSError) as exc:                 # the preprocessing's and the readers' one-line errors
         raise UsageError(str(exc) if path in str(exc) else f'{path}: {exc}') from None
     if not found:
         raise UsageError(f'{path}: holds no samples')
+    if is_annotation_file(path) and options.samples:
+        found = picked(found, options, path)
+    if path.lower().endswith('.npy') and dims == 2:
+        found = [pixel_keypoints(annotation, options.img_shape, path) for annotation in found]
     samples = []
     for annotation in found:
-        check_annotation(annotation, path)
         label = annotation.get('label')
         if label is None:
             label = label_from_name(annotation['frame_dir'], dataset or implied)
@@ -93,17 +130,45 @@ def read_samples(path, dataset=None, layout='coco'):
     return samples
 
 
-def check_annotation(annotation, path):
-    """A sample's keypoints (numbers of the format's shape, finite, not all zero) and label (a class index, when it
-    has one) as the feeders read them; UsageError naming the file and the sample otherwise."""
+def picked(found, options, path):
+    """The annotations `options.samples` names, in that order; an unknown name is an error showing a few known."""
+    by_name = {annotation['frame_dir']: annotation for annotation in found}
+    unknown = [name for name in options.samples if name not in by_name]
+    if unknown:
+        where = f'split {options.split!r} of {path}' if options.split else path
+        known = ', '.join(map(repr, list(by_name)[:4])) + (', ...' if len(by_name) > 4 else '')
+        raise UsageError(f'--samples {unknown[0]}: no such sample in {where}; it has {len(by_name)}: {known}')
+    return [by_name[name] for name in options.samples]
+
+
+def pixel_keypoints(annotation, img_shape, path):
+    """A .npy sample for a 2-D model: its channels x, y in pixels of an image of `img_shape` and, when there is a
+    third, the score."""
+    if img_shape is None:
+        raise UsageError(f'{path}: 2-D keypoints in pixels are read with the size of their image, which a .npy '
+                         f'cannot hold: give --img-shape HEIGHT WIDTH')
+    keypoint = annotation['keypoint']
+    converted = dict(annotation, keypoint=keypoint[..., :2], img_shape=img_shape)
+    if keypoint.shape[-1] == 3:
+        converted['keypoint_score'] = keypoint[..., 2]
+    return converted
+
+
+def check_sample(sample):
+    """A sample's keypoints (numbers of the format's shape, finite, not all zero, the image size of 2-D ones) and
+    label (a class index, when it has one) as the feeders read them; UsageError naming the file and the sample
+    otherwise."""
+    annotation, path = sample.annotation, sample.path
     try:
         keypoint, _ = annotations.keypoints(annotation, path)
+        if keypoint.shape[-1] == 2:
+            annotations.image_shape(annotation, path)
         if annotation.get('label') is not None:
             annotations.label(annotation, path)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not keypoint.any():
-        raise UsageError(f'{path}: {annotation["frame_dir"]}: every frame is zero (no skeleton)')
+        raise UsageError(f'{sample.where}: every frame is zero (no skeleton)')
 
 
 def label_from_name(stem, dataset):
@@ -268,6 +333,7 @@ class Stream:
         self.dataset = self.spec.name
         self.layout = config_layout(config, self.spec)
         self.feeder_args = dict(config['test_feeder_args'])
+        self.dims = self.feeder_args.get('dims')             # the pose feeder's 2 or 3; None: as the data has them
         self.text_dir = config.get('text_dir')
         # the test phase's batch size: the same kernels run, so a test sample's logits match bit for bit in practice
         self.batch_size = config.get('test_batch_size') or 256
@@ -285,12 +351,21 @@ class Stream:
         """The keypoints to estimate in a video for this model: its layout's ('coco' 2-D or 'ntu' 3-D)."""
         return self.layout.name if self.layout.name in VIDEO_LAYOUTS else 'coco'
 
+    def read(self, path, options=InputOptions()):
+        """The samples of one input file, read for this model (read_samples)."""
+        return read_samples(path, self.dataset, self.video_layout, options, self.dims)
+
     def check(self, sample):
-        """A sample of another keypoint set than the model's is an error naming the file."""
-        joints = np.shape(sample.annotation['keypoint'])[2]
+        """A sample that is not as the format says, or of another keypoint set or dimension than the model's, is an
+        error naming the file (and the sample of an annotation file)."""
+        check_sample(sample)
+        _, _, joints, dims = np.shape(sample.annotation['keypoint'])
         if joints != self.layout.num_node:
             raise UsageError(f'{sample.path}: {sample.name} has {joints} keypoints per person, but the model of '
                              f'{self.config_path} reads the {self.layout.name} layout ({self.layout.num_node})')
+        if self.dims and dims != self.dims:
+            raise UsageError(f'{sample.where}: {dims}-D keypoints, but the model of {self.config_path} reads '
+                             f'{self.dims}-D ones')
 
     def prepare(self, sample):
         """The test feeder's output for one sample (C,T,V,M), as the test phase gives it the model (the test
@@ -301,7 +376,7 @@ class Stream:
             data = self.feeder_module.from_annotation(sample.annotation)
             return self.feeder_class(**self.feeder_args, samples=([data], [label], [sample.name]))[0][0]
         except ValueError as exc:
-            raise UsageError(f'{sample.path}: {sample.name}: {exc}') from None
+            raise UsageError(f'{sample.where}: {exc}') from None
 
     @torch.no_grad()
     def run(self, inputs):
