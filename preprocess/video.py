@@ -259,6 +259,15 @@ def read_frames(path):
         capture.release()
 
 
+def check_frame_count(path, decoded, header_count, tolerance=0.05):
+    """A `warning:` line when fewer or more frames were decoded than the file's header says, by more than two and
+    `tolerance` of them (containers count roughly): a video cut short still gives the frames it has, but not
+    silently. A header without a count (0 or less) says nothing."""
+    if header_count > 0 and abs(decoded - header_count) > max(2, tolerance * header_count):
+        tqdm.write(f'warning: {path}: {decoded} frames decoded, but its header says {header_count} (cut short or '
+                   f'damaged?); the {decoded} frames are kept', file=sys.stderr)
+
+
 def extract(path, layout='coco', estimate=None):
     """The Skeleton of one video. `estimate`: a function RGB frame -> Landmarks or None; BlazePose when None."""
     if layout not in LAYOUTS:
@@ -273,7 +282,7 @@ def _extract(path, layout, estimate):
     cv2 = _import_cv2()
     capture = _open_video(path)
     try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))    # the container's word, for the bar only
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))    # the container's word: for the bar and a check
         frames = tqdm(_decoded_frames(capture), total=count if count > 0 else None, desc=os.path.basename(path),
                       unit='frame', leave=False)
         keypoints, scores, found, shape = [], [], 0, None
@@ -288,6 +297,7 @@ def _extract(path, layout, estimate):
         capture.release()
     if not keypoints:
         raise VideoError(f'{path}: no frame could be decoded (damaged or empty video)')
+    check_frame_count(path, len(keypoints), count)
     if not found:
         raise VideoError(f'{path}: nobody found in any of its {len(keypoints)} frames')
     score = np.stack(scores) if layout == 'coco' else None

@@ -1,5 +1,6 @@
 """Issue 31, the tools' part: every tool keeps every promise of README and docs/reference.md. Each test runs the real
 command on small generated data: what it refused, warned about or went on with, and its exit status."""
+import contextlib
 import csv
 import io
 import json
@@ -12,10 +13,11 @@ import pytest
 import yaml
 
 from bad_inputs import command, config, fails, make_workspace, train
-from preprocess import annotations, convert
+from preprocess import annotations, convert, video
 from tools_helpers import ROOT, seeded_weights
 
-import predict  # noqa: E402  (tools/ is on the path through tools_helpers)
+import extract_pose  # noqa: E402  (tools/ is on the path through tools_helpers)
+import predict  # noqa: E402
 import visualize  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -222,3 +224,32 @@ def test_npy_of_2d_keypoints_reads_x_y_score_in_pixels_of_img_shape(tmp_path, ca
     assert predict.main(['--config', config, '--weights', weights, '--input', str(tmp_path / 'deep.pkl')]) == 1
     assert f'error: {tmp_path / "deep.pkl"}:s: 3-D keypoints, but the model of {config} reads 2-D ones' in \
         capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ videos
+def someone_everywhere(rgb):
+    """An estimator that sees the same person in every frame."""
+    image = np.tile([0.5, 0.5, 0.0, 0.9], (video.NUM_LANDMARKS, 1)).astype(np.float32)
+    return video.Landmarks(image, np.zeros((video.NUM_LANDMARKS, 3), np.float32))
+
+
+def cut_video(path, frames=72, kept=0.5):
+    """An MJPG .avi whose header says `frames` frames, its bytes cut after `kept` of them (as a broken download)."""
+    cv2 = pytest.importorskip('cv2')
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10, (64, 48))
+    for t in range(frames):
+        writer.write(np.full((48, 64, 3), 100 + t, np.uint8))
+    writer.release()
+    path.write_bytes(path.read_bytes()[:int(path.stat().st_size * kept)])
+    return str(path)
+
+
+def test_extract_pose_warns_of_a_video_cut_short_and_keeps_its_frames(tmp_path, monkeypatch, capsys):
+    clip = cut_video(tmp_path / 'clip.avi')
+    monkeypatch.setattr(video, 'check_installed', lambda with_estimator=True: None)
+    monkeypatch.setattr(video, 'blazepose', lambda: contextlib.nullcontext(someone_everywhere))
+    assert extract_pose.main(['--input', clip, '--out', str(tmp_path / 'ann.pkl')]) == 0
+    (item,), _ = annotations.load(tmp_path / 'ann.pkl')
+    decoded = item['total_frames']
+    assert 3 <= decoded < 60
+    assert f'warning: {clip}: {decoded} frames decoded, but its header says 72' in capsys.readouterr().err
