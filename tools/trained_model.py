@@ -27,6 +27,7 @@ import specs  # noqa: E402
 from engine.args import load_config  # noqa: E402
 from engine.build import build  # noqa: E402
 from engine.weights import load_weights, read_weights, trained_as, trained_otherwise  # noqa: E402
+from lstbase.errors import import_optional  # noqa: E402
 from lstbase.safe_load import is_torchscript  # noqa: E402
 from preprocess import annotations  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
@@ -35,6 +36,7 @@ from specs import layouts  # noqa: E402
 from text.prompts import class_names  # noqa: E402
 from torchlight import import_class  # noqa: E402
 
+EXPORT_HINT = 'run `make install-export` (requirements-export.txt: onnx and onnxruntime that take protobuf 4.25)'
 # the layout of a sample that no model tells: by its number of joints
 LAYOUT_BY_JOINTS = {layout.num_node: name for name, layout in layouts.NAMED.items()}
 
@@ -219,11 +221,7 @@ def last_line(exc):
 
 
 def import_onnxruntime(why):
-    try:
-        import onnxruntime
-    except ImportError:
-        raise UsageError(f'{why}: onnxruntime is not installed (pip install onnxruntime)') from None
-    return onnxruntime
+    return import_optional('onnxruntime', why, EXPORT_HINT)
 
 
 def is_exported(path):
