@@ -281,3 +281,22 @@ def test_a_pose_stack_that_fails_is_one_line_naming_protobuf_and_the_fix(tmp_pat
         "error: pose estimation: mediapipe is installed but fails (AttributeError: 'FieldDescriptor' object has no "
         f"attribute 'label'; protobuf {importlib.metadata.version('protobuf')} is installed): {video.INSTALL_HINT}"]
     assert not (tmp_path / 'ann.pkl').exists()
+
+
+# ------------------------------------------------------------------------------------------------ training report
+def test_training_curves_put_cross_entropy_beside_cross_entropy(ws, tmp_path, monkeypatch):
+    """The joint stream's real history: its training loss is cross-entropy + loss_alpha x language loss, its val loss
+    a cross-entropy; the figure compares the two cross-entropies and shows the language loss on its own axis."""
+    from engine import report
+    (entry,) = json.loads((ws / 'joint' / 'metrics.json').read_text())['history']
+    alpha = yaml.safe_load((ws / 'joint' / 'config.yaml').read_text())['loss_alpha']
+    assert entry['train_loss'] == pytest.approx(entry['train_cross_entropy'] + alpha * entry['train_language_loss'])
+    figures = []
+    monkeypatch.setattr(report, 'save_png', lambda fig, path: figures.append(fig))
+    report.save_curves_png(str(tmp_path / 'curves.png'), [entry])
+    axes = figures[0].axes
+    assert [ax.get_ylabel() for ax in axes] == ['cross-entropy', 'language loss (contrastive, before loss_alpha)',
+                                                'accuracy (%)']
+    assert [list(line.get_ydata()) for line in axes[0].lines] == [[entry['train_cross_entropy']], [entry['val_loss']]]
+    assert [list(line.get_ydata()) for line in axes[1].lines] == [[entry['train_language_loss']]]
+    assert all(ax.get_xlabel() == 'epoch' for ax in axes)
