@@ -37,6 +37,10 @@ class Processor:
         if arg.phase == 'train' and self.is_main:
             check_inputs(arg)
         self.device, self.use_amp = dist.choose_device(arg.device, arg.amp, self.world, self.local_rank, self.log)
+        if self.device.type == 'cpu':
+            threads, why = dist.cpu_threads(self.world)
+            torch.set_num_threads(threads)
+            self.log(f'threads: {threads} ({why})')
         self.generators = run_generators(arg.seed)
         self.model = build('model', arg.model, arg.model_args).to(self.device)
         self.weights_epoch, global_step = load_initial_weights(self.model, arg, self.log) if arg.weights \

@@ -300,3 +300,33 @@ def test_training_curves_put_cross_entropy_beside_cross_entropy(ws, tmp_path, mo
     assert [list(line.get_ydata()) for line in axes[0].lines] == [[entry['train_cross_entropy']], [entry['val_loss']]]
     assert [list(line.get_ydata()) for line in axes[1].lines] == [[entry['train_language_loss']]]
     assert all(ax.get_xlabel() == 'epoch' for ax in axes)
+
+
+@pytest.fixture
+def torch_threads():
+    """Restores torch's thread count, which the trainer sets for the whole process."""
+    import torch
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize('omp, load, threads, why', [
+    (None, 1.2, 1, '2 CPUs for this process, a load of 1.2 from other work; OMP_NUM_THREADS=N sets it'),
+    (None, 0.3, 2, '2 CPUs for this process, a load of 0.3 from other work'),
+    ('1', 0.0, 1, 'OMP_NUM_THREADS=1')])
+def test_the_trainer_on_the_cpu_picks_and_logs_its_threads(ws, tmp_path, monkeypatch, torch_threads, omp, load,
+                                                           threads, why):
+    import torch
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, 'getloadavg', lambda: (load, load, load), raising=False)
+    if omp is None:
+        monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    else:
+        monkeypatch.setenv('OMP_NUM_THREADS', omp)
+        torch.set_num_threads(int(omp))                                       # as torch reads it when it starts
+    work = tmp_path / 'test'
+    train('ntu', '--config', ws / 'joint' / 'config.yaml', '--work-dir', work, '--phase', 'test', '--weights',
+          ws / 'joint' / 'best.pt', '--device', 'cpu')
+    assert f'threads: {threads} ({why}' in (work / 'log.txt').read_text()
+    assert torch.get_num_threads() == threads
