@@ -330,3 +330,29 @@ def test_the_trainer_on_the_cpu_picks_and_logs_its_threads(ws, tmp_path, monkeyp
           ws / 'joint' / 'best.pt', '--device', 'cpu')
     assert f'threads: {threads} ({why}' in (work / 'log.txt').read_text()
     assert torch.get_num_threads() == threads
+
+
+# ------------------------------------------------------------------------------------------------ the test suite
+def test_no_test_bounds_wall_clock_time():
+    """A loaded machine makes anything slow: time belongs in bench/, a test checks what happened."""
+    import glob
+    import re
+    bound = re.compile(r'time\.(time|perf_counter|monotonic)\(\) *- *\w+ *<')
+    found = [f'{os.path.basename(path)}:{number}' for path in sorted(glob.glob(os.path.join(ROOT, 'tests', '*.py')))
+             for number, line in enumerate(open(path), start=1) if bound.search(line)]
+    assert found == []
+
+
+def test_real_data_beside_the_clone_is_used_only_when_it_is_whole(tmp_path, monkeypatch):
+    import shared_data
+    partial = tmp_path / 'all_sqe'
+    partial.mkdir()
+    (partial / 'a01_s01_e00_v01.json').write_text('{}')
+    (tmp_path / 'clip.avi').write_bytes(b'another video')
+    monkeypatch.setattr(shared_data, 'REAL_UCLA', str(partial))
+    monkeypatch.setattr(shared_data, 'CLIP', str(tmp_path / 'clip.avi'))
+    assert not shared_data.whole_nw_ucla() and not shared_data.the_ntu_clip()
+
+
+def test_the_suite_pins_the_threads_that_runs_compared_bit_for_bit_use():
+    assert os.environ.get('OMP_NUM_THREADS', '').isdigit()
