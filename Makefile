@@ -22,6 +22,12 @@ install-video: install
 	$(PYTHON) -m pip install -r requirements-video.txt
 	$(PYTHON) -m pip install --no-deps $$(sed -n 's/^# no-deps: //p' requirements-video.txt)
 
+# The optional ONNX extra (tools/export.py --format onnx and its check), pinned to releases that take the protobuf
+# the video extra needs (requirements-export.txt says why), so that both extras work in one environment.
+.PHONY: install-export
+install-export: install
+	$(PYTHON) -m pip install -r requirements-export.txt
+
 # The real CLIP BPE vocabulary, taken out of PyPI's clip-anytorch wheel (downloaded, never installed).
 $(CLIP_VOCAB):
 	mkdir -p $(CACHE)/wheels $(dir $(CLIP_VOCAB))

@@ -134,7 +134,7 @@ def parser():
     p.add_argument('--alpha', default=1, type=float, help='bone weight in the two-stream fusion (default 1)')
     p.add_argument('--weights', type=float, nargs='+', default=None, metavar='W',
                    help='one weight per stream given, in the order joint, bone, joint motion, bone motion '
-                        '(default: the released weights)')
+                        '(default: the release\'s fusion weights)')
     p.add_argument('--data-dir', default='data',
                    help=f'with --datasets: the folder holding {DATA_FOLDERS} (the labels are read from there; '
                         f'default: data)')

@@ -18,7 +18,7 @@ class TrainingError(ValueError):
 
 class EpochLoop:
     """Trains `net` (the model, or its DDP / DataParallel wrapper) on the training loader for one epoch at a time.
-    `criterion` is the model's objective: `loss, logits = criterion(net(data), labels)` whatever the model."""
+    `criterion` is the model's objective: `loss, logits, terms = criterion(net(data), labels)` whatever the model."""
 
     def __init__(self, arg, net, criterion, optimizer, scaler, loader, device, use_amp, shuffle, writer, log, is_main):
         self.arg, self.net, self.criterion, self.optimizer, self.scaler = arg, net, criterion, optimizer, scaler
@@ -29,7 +29,8 @@ class EpochLoop:
                                and module.running_var is not None]
 
     def run(self, epoch, progress):
-        """Train epoch `epoch` (0-based), counting steps in `progress`; (mean loss, mean accuracy) over processes."""
+        """Train epoch `epoch` (0-based), counting steps in `progress`; (mean loss, mean accuracy, {term: mean}) over
+        processes, the terms being the objective's parts (cross-entropy, LST's language loss)."""
         self.net.train()
         self.criterion.train()
         self.log(f'Training epoch: {epoch + 1}')
@@ -37,7 +38,7 @@ class EpochLoop:
             self.loader.sampler.set_epoch(epoch)
         batch_transform = getattr(self.loader.dataset, 'batch_transform', None)
         lr = adjust_learning_rate(self.optimizer, self.arg, epoch)
-        losses, accs = [], []
+        losses, accs, terms = [], [], []
         timer = dict(dataloader=1e-3, model=1e-3)
         tick = time.time()
         seed_epoch(self.shuffle, self.arg.seed, epoch)
@@ -50,10 +51,11 @@ class EpochLoop:
                 data = batch_transform(data)
             timer['dataloader'] += time.time() - tick
             tick = time.time()
-            loss_value, acc = self.step(data, label, f'epoch {epoch + 1}, batch {batch} (step {progress.global_step}), '
-                                                     f'lr {lr:g}')
+            loss_value, acc, parts = self.step(data, label, f'epoch {epoch + 1}, batch {batch} (step '
+                                                            f'{progress.global_step}), lr {lr:g}')
             losses.append(loss_value)
             accs.append(acc)
+            terms.append(parts)
             timer['model'] += time.time() - tick
             if self.is_main:
                 bar.set_postfix(loss=f'{loss_value:.3f}', acc=f'{acc:.2f}')
@@ -61,12 +63,12 @@ class EpochLoop:
                     for name, value in (('acc', acc), ('loss', loss_value), ('lr', lr)):
                         self.writer.add_scalar(name, value, progress.global_step)
             tick = time.time()
-        return self.summary(losses, accs, timer)
+        return self.summary(losses, accs, terms, timer)
 
     def step(self, data, label, where):
-        """One optimiser step on a batch: (its loss, its accuracy)."""
+        """One optimiser step on a batch: (its loss, its accuracy, {term: value} of the loss's parts)."""
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-            loss, logits = self.criterion(self.net(data), label)
+            loss, logits, terms = self.criterion(self.net(data), label)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise TrainingError(f'the loss is {loss_value} at {where}: training stopped before saving anything of '
@@ -76,7 +78,8 @@ class EpochLoop:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return loss_value, (logits.argmax(1) == label).float().mean().item()
+        values = torch.stack(list(terms.values())).float().tolist()           # one transfer from the device
+        return loss_value, (logits.argmax(1) == label).float().mean().item(), dict(zip(terms, values))
 
     def check_statistics(self, where):
         """BatchNorm's running statistics must stay finite: values whose squares overflow float32 make them Inf while
@@ -91,9 +94,11 @@ class EpochLoop:
                                 f'training stopped before saving anything of this epoch; the data holds values too '
                                 f'large to square in float32 (check its range), or lower base_lr')
 
-    def summary(self, losses, accs, timer):
+    def summary(self, losses, accs, terms, timer):
         mean_loss, mean_acc = float(dist.all_mean(np.mean(losses))), float(dist.all_mean(np.mean(accs)))
+        mean_terms = {name: float(dist.all_mean(np.mean([t[name] for t in terms]))) for name in terms[0]}
         share = {k: f'{round(100 * v / sum(timer.values())):02d}%' for k, v in timer.items()}
-        self.log(f'\tMean training loss: {mean_loss:.4f}.  Mean training acc: {mean_acc * 100:.2f}%.')
+        parts = ', '.join(f'{name.replace("_", " ")} {value:.4f}' for name, value in mean_terms.items())
+        self.log(f'\tMean training loss: {mean_loss:.4f} ({parts}).  Mean training acc: {mean_acc * 100:.2f}%.')
         self.log(f'\tTime consumption: [Data]{share["dataloader"]}, [Network]{share["model"]}')
-        return mean_loss, mean_acc
+        return mean_loss, mean_acc, mean_terms

@@ -103,18 +103,26 @@ def save_confusion_png(path, confusion, class_names, title=''):
 
 
 def save_curves_png(path, history, title=''):
-    """Training curves from the per-epoch history (train/val loss and accuracy); markers show single epochs."""
+    """Training curves from the per-epoch history, like with like: the training cross-entropy beside the validation
+    cross-entropy, LST's language loss on an axis of its own, the accuracies; markers show single epochs. (Epochs
+    of a run started before the history kept the loss's parts plot their whole training loss as the cross-entropy.)"""
     plt = pyplot()
     epochs = [h['epoch'] for h in history]
     marker = 'o' if len(epochs) <= 30 else None
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [h['train_loss'] for h in history], marker=marker, label='train')
-    ax_loss.plot(epochs, [h['val_loss'] for h in history], marker=marker, label='val')
-    ax_loss.set_ylabel('loss')
+    language = [h['train_language_loss'] for h in history if 'train_language_loss' in h]
+    fig, axes = plt.subplots(1, 3 if language else 2, figsize=(15 if language else 10, 4))
+    ax_ce, ax_acc = axes[0], axes[-1]
+    ax_ce.plot(epochs, [h.get('train_cross_entropy', h['train_loss']) for h in history], marker=marker, label='train')
+    ax_ce.plot(epochs, [h['val_loss'] for h in history], marker=marker, label='val')
+    ax_ce.set_ylabel('cross-entropy')
+    if language:
+        axes[1].plot([h['epoch'] for h in history if 'train_language_loss' in h], language, marker=marker,
+                     label='train', color='tab:green')
+        axes[1].set_ylabel('language loss (contrastive, before loss_alpha)')
     ax_acc.plot(epochs, [100 * h['train_acc'] for h in history], marker=marker, label='train')
     ax_acc.plot(epochs, [100 * h['val_acc'] for h in history], marker=marker, label='val top-1')
     ax_acc.set_ylabel('accuracy (%)')
-    for ax in (ax_loss, ax_acc):
+    for ax in axes:
         ax.set_xlabel('epoch')
         if len(epochs) <= 15:
             ax.set_xticks(epochs)

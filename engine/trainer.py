@@ -37,6 +37,10 @@ class Processor:
         if arg.phase == 'train' and self.is_main:
             check_inputs(arg)
         self.device, self.use_amp = dist.choose_device(arg.device, arg.amp, self.world, self.local_rank, self.log)
+        if self.device.type == 'cpu':
+            threads, why = dist.cpu_threads(self.world)
+            torch.set_num_threads(threads)
+            self.log(f'threads: {threads} ({why})')
         self.generators = run_generators(arg.seed)
         self.model = build('model', arg.model, arg.model_args).to(self.device)
         self.weights_epoch, global_step = load_initial_weights(self.model, arg, self.log) if arg.weights \
@@ -45,7 +49,8 @@ class Processor:
         self.data_loader = data_loaders(arg, sets, self.world, self.device, self.generators['shuffle'])
         for warning in data_warnings(arg, sets):
             self.log.warning(warning)
-        self.report = Report(arg.work_dir, class_names(arg.dataset, self.model.num_class, arg.text_dir))
+        self.report = Report(arg.work_dir, class_names(arg.dataset, self.model.num_class, arg.text_dir,
+                                                       self.log.warning))
         if arg.phase == 'train':
             self.prepare_training(Progress(global_step))
         elif self.is_main:

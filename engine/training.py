@@ -48,9 +48,9 @@ class Training:
         self.log(f'# Parameters: {count_parameters(self.run.model)}')
         for epoch in range(self.run.start_epoch, self.arg.num_epoch):
             tick = time.time()
-            train_loss, train_acc = self.loop.run(epoch, self.progress)
+            train_loss, train_acc, train_terms = self.loop.run(epoch, self.progress)
             if self.run.is_main:
-                self.end_epoch(epoch + 1, train_loss, train_acc, time.time() - tick)
+                self.end_epoch(epoch + 1, train_loss, train_acc, train_terms, time.time() - tick)
             dist.barrier()
         if self.run.is_main:
             for writer in self.run.writers.values():
@@ -62,8 +62,9 @@ class Training:
         run = self.run
         return evaluate(run.model, run.data_loader['test'], run.device, run.use_amp, epoch, self.arg.show_topk, log)
 
-    def end_epoch(self, epoch, train_loss, train_acc, seconds):
-        """Evaluate, keep the best and the last weights (and every epoch after save_epoch), save the state."""
+    def end_epoch(self, epoch, train_loss, train_acc, train_terms, seconds):
+        """Evaluate, keep the best and the last weights (and every epoch after save_epoch), save the state.
+        `train_terms`: the training loss's parts (cross_entropy, LST's language_loss), kept as train_<part>."""
         arg, progress, report = self.arg, self.progress, self.run.report
         last = epoch == arg.num_epoch
         score_files = [report.path(f'epoch{epoch}_test_score.pkl')] if arg.save_score else []
@@ -84,6 +85,7 @@ class Training:
                 progress.best_weights_file = os.path.basename(path)
                 copy_file(path, report.path(BEST_WEIGHTS))
         progress.history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc,
+                                     **{f'train_{name}': value for name, value in train_terms.items()},
                                      val_loss=float(evaluation.loss), val_acc=float(evaluation.accuracy),
                                      lr=self.run.optimizer.param_groups[0]['lr'], seconds=round(seconds, 2)))
         report.curves(progress.history)

@@ -10,7 +10,8 @@ from collections import OrderedDict
 
 import torch
 
-from lstbase.files import plain, save_torch
+from engine.args import CONFIG_FILE
+from lstbase.files import plain, same_file, save_torch
 from lstbase.safe_load import load_torch
 
 WEIGHTS_INFO_KEY = '__lst__'          # in a state dict's _metadata: what the weights were trained as
@@ -75,14 +76,26 @@ def read_weights(path, log=None):
     return weights
 
 
-def load_weights(model, weights, path, model_name, ignore=(), as_released=False, log=None):
-    """The state dict `weights` (read from `path`) into `model`, which `model_name` names in errors.
+def run_config_advice(weights_path, config_path):
+    """'; use <work dir>/config.yaml, ...' when the folder of the weights holds a run's config and the model was
+    built from another (e.g. the template it was copied from): weights fit the config they were trained with."""
+    run_config = os.path.join(os.path.dirname(weights_path) or '.', CONFIG_FILE)
+    if config_path is None or not os.path.isfile(run_config) or same_file(run_config, config_path):
+        return ''
+    return f'; use {run_config}, the config these weights were trained with'
+
+
+def load_weights(model, weights, path, model_name, ignore=(), as_released=False, log=None, config_path=None):
+    """The state dict `weights` (read from `path`) into `model`, which `model_name` names in errors; the model was
+    built from `config_path`.
 
     Every parameter of the model must be in `weights`, but those the `ignore` patterns name (removed from the file's
     first: they start from scratch). `as_released` (the trainer, both phases): weights the model has no place for
     are logged and passed over, as the release does, and a missing parameter's error points to --ignore-weights.
-    Otherwise (the tools, which use a trained model as it is) such weights are an error as well."""
+    Otherwise (the tools, which use a trained model as it is) such weights are an error as well. Each error points
+    to the run's own config.yaml when the weights lie beside one the model was not built from."""
     log = log or (lambda text: None)
+    advice = run_config_advice(path, config_path)
     weights = strip_module(weights)
     for pattern in ignore:
         for key in [k for k in weights if pattern in k]:
@@ -92,7 +105,8 @@ def load_weights(model, weights, path, model_name, ignore=(), as_released=False,
         missing, unexpected = model.load_state_dict(weights, strict=False)
     except RuntimeError as exc:                                     # same names, other shapes
         shapes = [line.strip() for line in str(exc).splitlines() if 'size mismatch' in line]
-        raise ValueError(f'--weights {path} does not fit {model_name}: {shapes[0] if shapes else exc}') from None
+        raise ValueError(f'--weights {path} does not fit {model_name}: {shapes[0] if shapes else exc}{advice}') \
+            from None
     if missing:
         log('Can not find these weights:\n' + '\n'.join(f'  {k}' for k in missing))
     unasked = [k for k in missing if not any(pattern in k for pattern in ignore)]
@@ -100,11 +114,12 @@ def load_weights(model, weights, path, model_name, ignore=(), as_released=False,
         raise ValueError(f'--weights {path} does not fit {model_name}: {len(unasked)} of its '
                          f'{len(model.state_dict())} parameters are not in the file ({", ".join(unasked[:3])}'
                          f'{", ..." if len(unasked) > 3 else ""})'
-                         + ('; name those to start from scratch with --ignore-weights' if as_released else ''))
+                         + ('; name those to start from scratch with --ignore-weights' if as_released else '')
+                         + advice)
     if unexpected and not as_released:
         raise ValueError(f'--weights {path} does not fit {model_name}: {len(unexpected)} of its weights are not '
                          f'parameters of the model ({", ".join(unexpected[:3])}'
-                         f'{", ..." if len(unexpected) > 3 else ""})')
+                         f'{", ..." if len(unexpected) > 3 else ""}){advice}')
     if unexpected:
         log('Ignored weights the model does not have:\n' + '\n'.join(f'  {k}' for k in unexpected))
     return model
@@ -122,5 +137,6 @@ def load_initial_weights(model, arg, log):
         if differ:
             log(f'WARNING: {arg.weights} was saved for another model or modality ({"; ".join(differ)}).')
     log(f'Load weights from {arg.weights}' + (f' (epoch {epoch}).' if epoch else '.'))
-    load_weights(model, weights, arg.weights, arg.model, arg.ignore_weights, as_released=True, log=log)
+    load_weights(model, weights, arg.weights, arg.model, arg.ignore_weights, as_released=True, log=log,
+                 config_path=arg.config)
     return epoch, step

@@ -3,6 +3,9 @@
 Set LST_DEBUG=1 to see the traceback instead.
 """
 import contextlib
+import importlib
+import importlib.metadata
+import importlib.util
 import os
 import sys
 
@@ -33,6 +36,37 @@ def run(main, *args, **kwargs):
             print(exc.code if exc.code.startswith('error:') else f'error: {exc.code}', file=sys.stderr)
             sys.exit(2)
         raise
+
+
+class NotInstalled(ImportError):
+    """A package of an optional extra is not installed; the message says how to install it."""
+
+
+def import_optional(module, needed_for, fix):
+    """`module` of an optional extra (OpenCV, MediaPipe, onnx, onnxruntime), imported. Not installed: NotInstalled;
+    installed but failing to import, whatever it raises: `extra_failed`. Both one line ending in `fix`."""
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:
+        package = module.split('.')[0]
+        if importlib.util.find_spec(package) is None:
+            raise NotInstalled(f'{needed_for} needs {package}, which is not installed: {fix}') from None
+        raise extra_failed(needed_for, package, exc, fix) from exc
+
+
+def extra_failed(needed_for, package, exc, fix):
+    """The one-line ImportError of an installed extra that fails, on import or as it starts (under protobuf 7
+    MediaPipe's pose raises AttributeError building its graph), naming the failure and the protobuf installed."""
+    failure = (str(exc).strip().splitlines() or [''])[-1]
+    return ImportError(f'{needed_for}: {package} is installed but fails ({type(exc).__name__}: {failure}; protobuf '
+                       f'{installed_version("protobuf")} is installed): {fix}')
+
+
+def installed_version(distribution):
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return 'none'
 
 
 @contextlib.contextmanager

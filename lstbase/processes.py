@@ -1,7 +1,16 @@
 """A command run to its end unless it is told to stop: how tools/reproduce.py runs training and gpu_session its
-parts."""
+parts; the cores a process may use."""
+import os
 import signal
 import subprocess
+
+
+def usable_cores():
+    """The cores this process may run on (its affinity: a container's or taskset's share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                # not on Linux
+        return os.cpu_count() or 1
 
 
 def run_until(argv, log, stop_reason, grace_s, cwd=None, env=None, poll_s=1.0):

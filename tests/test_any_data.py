@@ -17,11 +17,11 @@ from engine import main as train_main
 from engine.args import parse_args
 from feeders import feeder_ntu, feeder_pose, feeder_ucla
 from preprocess import annotations, convert, synthetic
+from shared_data import REAL_UCLA, needs_nw_ucla
 from text import describe
 from torchlight import import_class
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REAL_UCLA = os.path.join(os.path.dirname(ROOT), 'shared', 'datasets', 'NW-UCLA', 'all_sqe')
 
 
 def train(*argv):
@@ -131,7 +131,7 @@ def test_nw_ucla_converted_gives_the_nw_ucla_feeders_arrays(ucla, split, modalit
         np.testing.assert_array_equal(converted[i][0], expected)
 
 
-@pytest.mark.skipif(not os.path.isdir(REAL_UCLA), reason='the real NW-UCLA files (../shared) are not here')
+@needs_nw_ucla
 def test_real_nw_ucla_converted_gives_the_feeders_arrays(tmp_path):
     samples, split = convert.from_ucla(REAL_UCLA)
     assert len(split['train']) == 1020 and len(split['val']) == 464

@@ -1,5 +1,4 @@
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -58,9 +57,8 @@ def test_loss_equals_the_release_formulation():
     torch.testing.assert_close(ours, reference, rtol=1e-6, atol=1e-6)
 
 
-def _ddp_worker(rank, world, port, result):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    torch.distributed.init_process_group('gloo', rank=rank, world_size=world)
+def _ddp_worker(rank, world, store, result):
+    torch.distributed.init_process_group('gloo', init_method=f'file://{store}', rank=rank, world_size=world)
     features, parts, texts, scale, labels = random_batch()
     rows = slice(rank * 6, rank * 6 + 6)
     local = features[rows].clone().requires_grad_()
@@ -75,16 +73,11 @@ def _ddp_worker(rank, world, port, result):
     torch.distributed.destroy_process_group()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def test_distributed_loss_and_gradient_equal_single_process():
+def test_distributed_loss_and_gradient_equal_single_process(tmp_path):
     ctx = mp.get_context('spawn')
     result = ctx.Queue()
-    mp.spawn(_ddp_worker, args=(2, free_port(), result), nprocs=2, join=True)
+    # the processes meet in a file of this test's own, not on a port another program may take meanwhile
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / 'store'), result), nprocs=2, join=True)
     loss, grad = result.get(timeout=60)
     features, parts, texts, scale, labels = random_batch()
     features.requires_grad_()

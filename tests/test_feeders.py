@@ -7,10 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from feeders import feeder_ntu, feeder_ucla, tools
+from shared_data import REAL_UCLA, needs_nw_ucla
 from specs import layouts
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REAL_UCLA = os.path.join(ROOT, '..', 'shared', 'datasets', 'NW-UCLA', 'all_sqe')
 
 
 @pytest.fixture(scope='module')
@@ -176,7 +174,7 @@ def test_ucla_errors(tmp_path):
         feeder_ucla.Feeder('joint', 'val', root=str(tmp_path))
 
 
-@pytest.mark.skipif(not os.path.isdir(REAL_UCLA), reason='the real NW-UCLA data (../shared) is not beside the repo')
+@needs_nw_ucla
 def test_real_ucla_split_sizes():
     train = feeder_ucla.Feeder('joint', 'train', root=REAL_UCLA, repeat=5)
     val = feeder_ucla.Feeder('bone_motion', 'val', root=REAL_UCLA)

@@ -88,10 +88,10 @@ def parts(line, bad):
     (dict(synonyms=['a,b1', 'b,,b2', 'c']), r'ucla_synonyms.txt, line 2: an empty synonym'),
     (dict(synonyms=['a', 'c', 'b']), r"ucla_synonyms.txt, line 2: class name 'c' does not match the label map's 'b'"),
     (dict(synonyms=['a', '', 'b', 'c']), r'ucla_synonyms.txt, line 2: empty line'),
-    (dict(synonyms=['a', 'b']), r"ucla_synonyms.txt: 2 classes, expected 3 \(the model's classes\) or 10"),
-    (dict(names=list('abcdefghijk')), r"ucla_label_map.txt: 11 classes, expected 3 \(the model's classes\) or 10"),
+    (dict(synonyms=['a', 'b']), r"ucla_synonyms.txt: 2 classes, expected 3 \(model_args num_class\) or 10"),
+    (dict(names=list('abcdefghijk')), r"ucla_label_map.txt: 11 classes, expected 3 \(model_args num_class\) or 10"),
     # a class removed from all three files of a whole set: every later class would get another class's text
-    (dict(names=list('abdefghij')), r"ucla_label_map.txt: 9 classes, expected 3 \(the model's classes\) or 10"),
+    (dict(names=list('abdefghij')), r"ucla_label_map.txt: 9 classes, expected 3 \(model_args num_class\) or 10"),
 ])
 def test_description_errors_name_file_and_line(tmp_path, change, message):
     with pytest.raises(DescriptionError, match=message):
@@ -101,7 +101,7 @@ def test_description_errors_name_file_and_line(tmp_path, change, message):
 def test_class_count_must_fit_the_dataset(tmp_path):
     folder = write_set(tmp_path, names=load_prompts('ucla').names)
     assert load_prompts('ucla', folder).num_class == 10
-    with pytest.raises(DescriptionError, match=r'ntu120_label_map.txt: 10 classes, expected 120 \(one class per line'):
+    with pytest.raises(DescriptionError, match=r'ntu120_label_map.txt: 10 classes, expected 120; one class per line'):
         load_prompts('ntu120', write_set(tmp_path, names=list('abcdefghij'), prefix='ntu120'))
     with pytest.raises(ValueError, match='the ucla descriptions cover 10 classes, the model has 12'):
         load_prompts('ucla', folder, num_class=12)

@@ -14,7 +14,8 @@ import torch
 import yaml
 
 import ensemble
-from tools_helpers import (REAL_UCLA, ROOT, ntu_config, ntu_dataset, run_engine, saved_test_scores, seeded_weights,
+from shared_data import REAL_UCLA, needs_nw_ucla
+from tools_helpers import (ROOT, ntu_config, ntu_dataset, run_engine, saved_test_scores, seeded_weights,
                            ucla_config)
 
 import predict  # noqa: E402  (tools/ is on the path through tools_helpers)
@@ -180,7 +181,7 @@ def test_ntu120_copies_a_lone_actor_as_the_preprocessing_does(tmp_path, capsys):
     assert max_difference(by_name(records), saved) < TOLERANCE
 
 
-@pytest.mark.skipif(not os.path.isdir(REAL_UCLA), reason='the real NW-UCLA files (../shared) are not here')
+@needs_nw_ucla
 def test_real_nw_ucla_files_give_the_test_phase_scores(tmp_path, capsys):
     """The first 100 validation files of the real dataset (the feeder's debug subset)."""
     config = ucla_config(tmp_path / 'ucla.yaml', REAL_UCLA, 'model.ctrgcn.Model_lst_4part_ucla',

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from preprocess import synthetic
-from tools_helpers import REAL_UCLA, ntu_config, seeded_weights
+from shared_data import REAL_UCLA, needs_nw_ucla
+from tools_helpers import ntu_config, seeded_weights
 
 import trained_model  # noqa: E402  (tools/ is on the path through tools_helpers)
 import visualize  # noqa: E402
@@ -55,7 +56,7 @@ def test_shown_frames_skip_padding():
     assert visualize.shown_frames(joints, 2).tolist() == [0, 2, 4]
 
 
-@pytest.mark.skipif(not os.path.isdir(REAL_UCLA), reason='the real NW-UCLA files (../shared) are not here')
+@needs_nw_ucla
 def test_real_nw_ucla_file(tmp_path):
     path = os.path.join(REAL_UCLA, 'a01_s01_e00_v03.json')
     out = str(tmp_path / 'u.gif')

@@ -16,18 +16,17 @@ import pytest
 
 from lstbase.errors import run
 from preprocess import annotations, video
+from shared_data import CLIP, needs_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import extract_pose  # noqa: E402
 
-CLIP = os.path.join(ROOT, '..', 'shared', 'datasets', 'video', 'ntu_sample.avi')
 CLIP_FRAMES = 72
 HAS_CV2 = importlib.util.find_spec('cv2') is not None
 HAS_MEDIAPIPE = HAS_CV2 and importlib.util.find_spec('mediapipe') is not None
 needs_cv2 = pytest.mark.skipif(not HAS_CV2, reason='OpenCV is not installed (make install-video)')
 needs_blazepose = pytest.mark.skipif(not HAS_MEDIAPIPE, reason='mediapipe is not installed (make install-video)')
-needs_clip = pytest.mark.skipif(not os.path.isfile(CLIP), reason='the NTU clip (../shared/datasets/video) is not here')
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -12,7 +12,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 NTU_GRAPH = dict(num_point=25, num_person=2, graph='graph.ntu_rgb_d.Graph', graph_args=dict(labeling_mode='spatial'))
 UCLA_GRAPH = dict(num_point=20, num_person=1, graph='graph.ucla.Graph', graph_args=dict(labeling_mode='spatial'))
-REAL_UCLA = os.path.join(ROOT, 'data', 'NW-UCLA', 'all_sqe')
 
 
 def ntu_dataset(base, dataset='ntu60', classes=4, per_class=6):

@@ -98,12 +98,17 @@ def description_lines(names, answers):
         answer = answers[name]
         candidates = [clean(s) for s in re.split('[,;]', answer['synonyms']) if clean(s)]
         synonyms.append(','.join(dict.fromkeys([name] + [c for c in candidates if c.lower() != name.lower()])))
-        fields = []
-        for part in PARTS:
-            sentence = clean(answer[part])
-            fields.append(sentence if sentence.lower().startswith(part) else f'{part} {sentence}')
-        parts.append(';'.join([name] + fields))
+        parts.append(';'.join([name] + [part_field(part, clean(answer[part])) for part in PARTS]))
     return synonyms, parts
+
+
+def part_field(part, sentence):
+    """The sentence starting with the part, as released ('head tilts back'): the part the answer names first is
+    kept once ('The head tilts back', 'head: tilts back' -> 'head tilts back'), else the part is put in front."""
+    named = re.match(rf'(?:(?:the|his|her|their)\s+)?({part}s?)\b\s*[:\-]?\s*(.*)', sentence, re.IGNORECASE)
+    if named:
+        return f'{named.group(1).lower()} {named.group(2)}'.strip()
+    return f'{part} {sentence}'
 
 
 def write_set(names, answers, out, text_set='custom', inputs=()):

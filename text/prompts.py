@@ -33,9 +33,10 @@ class DescriptionError(ValueError):
     pass
 
 
-def _read_lines(path, needed, most):
+def _read_lines(path, needed, most, named=False):
     """The first `needed` lines of a description file holding exactly `needed` or `most` classes (the model's
-    classes, or the whole set): a file with a class missing would shift every later class's text."""
+    classes, or the whole set): a file with a class missing would shift every later class's text. `named`: `needed`
+    is the config's model_args num_class, which the error then names."""
     if not os.path.isfile(path):
         raise DescriptionError(f'description file {path} not found')
     lines = [line.strip() for line in read_text(path, 'a description file').splitlines()]
@@ -45,9 +46,10 @@ def _read_lines(path, needed, most):
         if not line:
             raise DescriptionError(f'{path}, line {number}: empty line (one class per line, in label order)')
     if len(lines) not in (needed, most):
-        expected = needed if needed == most else f'{needed} (the model\'s classes) or {most} (the whole set)'
-        raise DescriptionError(f'{path}: {len(lines)} classes, expected {expected} '
-                               f'(one class per line, in label order)')
+        expected = f'{needed}' + (' (model_args num_class)' if named else '') + \
+            (f' or {most} (the whole set)' if needed != most else '')
+        raise DescriptionError(f'{path}: {len(lines)} classes, expected {expected}; one class per line, in label '
+                               f'order')
     return lines[:needed]
 
 
@@ -161,7 +163,7 @@ def load_label_map(dataset, text_dir=None, num_class=None):
     """
     prefix, count, most = _set_files(dataset, num_class, text_dir)
     path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_label_map.txt')
-    names = _check_names(path, _read_lines(path, count, most))
+    names = _check_names(path, _read_lines(path, count, most, num_class is not None))
     reference_path = os.path.join(TEXT_DIR, f'{prefix}_label_map.txt')
     if text_dir and os.path.abspath(text_dir) != TEXT_DIR and os.path.exists(reference_path):
         whole_set = len([line for line in read_text(path, 'a label map').splitlines() if line.strip()]) == most
@@ -172,14 +174,17 @@ def load_label_map(dataset, text_dir=None, num_class=None):
     return names
 
 
-def class_names(dataset, num_class=None, text_dir=None):
+def class_names(dataset, num_class=None, text_dir=None, warn=None):
     """The names of `dataset`'s first `num_class` classes (without: every class of its label map), 'class <k>' for
     each class no label map names (your own class set without one, or generated data past it): what score tables,
-    figures and predictions show."""
+    figures and predictions show. `warn` is told why when the label map cannot be read (e.g. text_dir is gone)."""
     try:
         names = load_label_map(dataset, text_dir, num_class)
-    except (ValueError, OSError):                       # DescriptionError is a ValueError
+    except (ValueError, OSError) as exc:                # DescriptionError is a ValueError
         names = []
+        if warn:
+            reason = f'text_dir {text_dir} not found' if text_dir and not os.path.isdir(text_dir) else str(exc)
+            warn(f'no class names ({reason}): the classes are shown as "class <k>"')
     return names + [f'class {k}' for k in range(len(names), num_class or 0)]
 
 
@@ -193,7 +198,7 @@ def load_prompts(dataset, text_dir=None, num_class=None, part_text=True):
 
     def read(kind):
         path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_{kind}.txt')
-        return path, _read_lines(path, count, most)
+        return path, _read_lines(path, count, most, num_class is not None)
 
     names = load_label_map(dataset, text_dir, num_class)
     path, lines = read('synonyms')

@@ -9,7 +9,8 @@ k-hop input encoding, the CTR-GCN backbone and the classifier. Batch size and fr
 formats. The command then loads the written file and checks that its logits equal the eager model's on generated
 input of other batch sizes and frame counts: max |exported - eager| <= 1e-5 x max(1, max |logit|), the precision
 of float32 at the logits' scale. ONNX needs the `onnx` package; the check needs `onnxruntime` (without it the file
-is written and the check is skipped, with a note). The input is the test feeder's output (crop, resize, bone or
+is written and the check is skipped, with a note): `make install-export` installs both, in releases that leave the
+pose estimator's protobuf 4.25 (`make install-video`) working. The input is the test feeder's output (crop, resize, bone or
 motion as in the config), as `tools/predict.py` makes it; with `--weights` an exported file, predict runs it.
 """
 import argparse
@@ -24,7 +25,7 @@ import trained_model  # noqa: E402
 from trained_model import UsageError  # noqa: E402
 
 from lstbase.arguments import ArgumentParser  # noqa: E402  (trained_model puts the project root on the path)
-from lstbase.errors import run  # noqa: E402
+from lstbase.errors import NotInstalled, import_optional, run  # noqa: E402
 from lstbase.files import atomic_path, check_output_file, refuse_writing_inputs  # noqa: E402
 
 TOLERANCE = 1e-5
@@ -96,11 +97,7 @@ def export_torchscript(network, example, out, check):
 
 
 def export_onnx(network, example, out, check):
-    try:
-        import onnx  # noqa: F401  (torch's exporter needs it)
-    except ImportError:
-        raise UsageError('--format onnx: the onnx package is not installed (pip install onnx onnxruntime); '
-                         '--format torchscript needs nothing more') from None
+    import_optional('onnx', '--format onnx', f'{trained_model.EXPORT_HINT}; --format torchscript needs nothing more')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         warnings.simplefilter('ignore', DeprecationWarning)
@@ -133,8 +130,8 @@ def export(config_path, weights_path, fmt, out):
     runnable = True
     if fmt == 'onnx':
         try:
-            trained_model.import_onnxruntime('check')
-        except UsageError:
+            trained_model.import_onnxruntime('the check')
+        except NotInstalled:
             runnable = False
     result = []
 
@@ -149,7 +146,7 @@ def export(config_path, weights_path, fmt, out):
           f'output N x {model.num_class} logits')
     if not runnable:
         print('onnxruntime is not installed: the ONNX file was written but NOT checked against the eager model '
-              '(pip install onnxruntime, then run this command again)')
+              f'({trained_model.EXPORT_HINT}, then run this command again)')
         return None
     difference, scale = result
     shapes = ', '.join(str(tuple(x.shape)) for x in inputs)

@@ -78,7 +78,7 @@ class LiveCapture:
 
     def __init__(self, source, what):
         cv2 = video._import_cv2()
-        os.environ.setdefault('OPENCV_LOG_LEVEL', 'ERROR')
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)    # its warnings on a missing camera: ours
         self.capture = cv2.VideoCapture(source)
         if not self.capture.isOpened():
             raise UsageError(f'--input {what}: cannot be opened (no such camera, or busy; or a URL OpenCV cannot '
@@ -221,7 +221,7 @@ def main(args, scorer, window, stride, names):
     print(f'reading {args.input} at {source.fps:g} frames/s: a decision every {stride} frames over the last {window} '
           f'(Ctrl-C ends it)', file=sys.stderr)
     warm_up(scorer, stream.layout.num_node, window)
-    with video.people_finder(args.max_persons) as finder:
+    with video.people_finder(args.options.max_persons) as finder:
         found, stats = run_stream(source, finder, scorer, window, stride, names, stream.video_layout, name)
     return report(args, found, stats, source.fps, window, stride)
 

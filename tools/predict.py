@@ -5,15 +5,19 @@
         --weights work_dir/demo/lst_joint/best.pt --input data/demo/raw [--top 5] [--format table|json|csv]
 
 Inputs: NTU `.skeleton` files, NW-UCLA `.json` files, `.npy` arrays C,T,V,M (a sample as the feeder holds it before
-its test-time transform), annotation files in pyskl's format (`.pkl`, every sample in it), videos (.mp4, .avi, .mov,
-.mkv, .webm: keypoints estimated offline, `make install-video`), or folders of them. Each file goes through the preprocessing and the config's test
+its test-time transform; for a 2-D model x, y in pixels [and the score], with --img-shape), annotation files in
+pyskl's format (`.pkl`: every sample in it, or those --split and --samples pick), videos (.mp4, .avi, .mov, .mkv,
+.webm: keypoints estimated offline, `make install-video`), or folders of them. Each file goes through the preprocessing and the config's test
 feeder, so a file of a preprocessed test split gets the test phase's logits. Several --config/--weights pairs
 (joint, bone, joint motion, bone motion, in that order) are fused with ensemble.py's weights. --weights also takes
 a model written by tools/export.py: ONNX, or TorchScript with --trust-code (a TorchScript file is a program: loading
 it runs its code). Probabilities are the softmax of the (fused) scores.
 
-A file that cannot be read is reported on one line and skipped; the exit status is then 1. A wrong argument,
-config or weights file ends with one `error:` line and status 2.
+Each result names its file, and a sample of an annotation file by its frame_dir too (`ann.pkl:<frame_dir>`; the
+`sample` column and field). The true class is shown when the file tells it for the model's classes: an annotation
+file's labels (not extract_pose's placeholder 0s), the name of an NTU or NW-UCLA file for a model of that dataset.
+A file or a sample that cannot be read is reported on one line and skipped; the exit status is then 1. A wrong
+argument, config or weights file ends with one `error:` line and status 2.
 """
 import argparse
 import csv
@@ -48,17 +52,16 @@ def parse(argv=None):
     parser.add_argument('--trust-code', action='store_true',
                         help='load TorchScript --weights: this runs the code the file holds (give it only for files '
                              'you trust)')
-    parser.add_argument('--max-persons', type=int, default=trained_model.DEFAULT_MAX_PERSONS,
-                        help=f'people followed in a video (default {trained_model.DEFAULT_MAX_PERSONS}; '
-                             f'tools/extract_pose.py)')
     parser.add_argument('--batch-size', type=int, default=None,
                         help="files read per step (default: the first config's test_batch_size); each stream runs "
                              "its network in batches of its config's test_batch_size, as the test phase does")
+    trained_model.add_input_options(parser)
     args = parser.parse_args(argv)
+    args.options = trained_model.input_options(parser, args)
     if len(args.config) != len(args.weights):
         parser.error(f'{len(args.config)} --config but {len(args.weights)} --weights: give one weights file per config')
-    if args.top < 1 or args.max_persons < 1 or (args.batch_size is not None and args.batch_size < 1):
-        parser.error('--top, --max-persons and --batch-size must be at least 1')
+    if args.top < 1 or (args.batch_size is not None and args.batch_size < 1):
+        parser.error('--top and --batch-size must be at least 1')
     if not np.isfinite(args.alpha):
         parser.error(f'--alpha {args.alpha}: expected a finite number')
     twice = ensemble.given_twice([('--weights', weights) for weights in args.weights])
@@ -92,15 +95,28 @@ def softmax(scores):
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def predict(streams, paths, alpha=1.0, batch_size=None, max_persons=trained_model.DEFAULT_MAX_PERSONS):
-    """(results, errors): a dict per file read (path, name, label, scores) and (path, one-line message) per file
-    not read."""
-    results, errors, spread = [], [], {}
+class Errors(list):
+    """(file, sample name or None, one-line message) of each file or sample not predicted, each shown as it comes
+    (above the progress bar)."""
+
+    def __init__(self, bar):
+        super().__init__()
+        self.bar = bar
+
+    def add(self, path, name, message):
+        self.append((path, name, message))
+        self.bar.write(f'error: {message}', file=sys.stderr)
+
+
+def predict(streams, paths, alpha=1.0, batch_size=None, options=trained_model.InputOptions()):
+    """(results, errors): a dict per sample predicted (sample, scores) and the Errors of those not."""
+    results, spread = [], {}
     batch_size = batch_size or streams[0].batch_size
     bar = tqdm(total=len(paths), desc='predict', unit='file', disable=len(paths) < 2, file=sys.stderr)
+    errors = Errors(bar)
     for start in range(0, len(paths), batch_size):
         batch = paths[start:start + batch_size]
-        prepared = read_samples(batch, streams, errors, bar, max_persons)
+        prepared = read_samples(batch, streams, options, errors)
         if prepared:
             logits = [stream.run([inputs[k] for _, inputs in prepared]) for k, stream in enumerate(streams)]
             far = [any(flags) for flags in zip(*[stream.far_outside() or [False] * len(prepared)
@@ -109,10 +125,10 @@ def predict(streams, paths, alpha=1.0, batch_size=None, max_persons=trained_mode
                 spread.setdefault(sample.path, []).append(outside)
             for (sample, _), row in zip(prepared, fused(logits, alpha)):
                 if np.isfinite(row).all():
-                    results.append(dict(path=sample.path, name=sample.name, label=sample.label, scores=row))
+                    results.append(dict(sample=sample, scores=row))
                 else:
-                    errors.append((sample.path, f'{sample.path}: the model gives non-finite scores (NaN or Inf)'))
-                    bar.write(f'error: {errors[-1][1]}', file=sys.stderr)
+                    errors.add(sample.path, sample.name, f'{sample.where}: the model gives non-finite scores (NaN or '
+                                                         f'Inf)')
         bar.update(len(batch))
     bar.close()
     warn_far_outside(spread)
@@ -132,17 +148,21 @@ def warn_far_outside(spread):
                   f'affected by framing (docs/custom-data.md)', file=sys.stderr)
 
 
-def read_samples(paths, streams, errors, bar, max_persons=trained_model.DEFAULT_MAX_PERSONS):
-    """(sample, its input to each stream) of the `paths` that every stream's test feeder takes; each other file adds
-    (path, message) to `errors`, shown above the bar, and the rest go on."""
+def read_samples(paths, streams, options, errors):
+    """(sample, its input to each stream) of the samples of `paths` that every stream's test feeder takes; each
+    other file or sample is added to `errors`, and the rest go on."""
     prepared = []
     for path in paths:
         try:
-            found = trained_model.read_samples(path, streams[0].dataset, streams[0].video_layout, max_persons)
-            prepared += [(sample, [stream.prepare(sample) for stream in streams]) for sample in found]
+            found = streams[0].read(path, options)
         except UsageError as exc:
-            errors.append((path, str(exc)))
-            bar.write(f'error: {errors[-1][1]}', file=sys.stderr)
+            errors.add(path, None, str(exc))
+            continue
+        for sample in found:
+            try:
+                prepared.append((sample, [stream.prepare(sample) for stream in streams]))
+            except UsageError as exc:
+                errors.add(path, sample.name, str(exc))
     return prepared
 
 
@@ -153,35 +173,37 @@ def ranked(scores, names, top):
     return [(int(i), names[i], float(probability[i])) for i in order]
 
 
-def true_name(result, names):
-    label = result['label']
+def true_name(sample, names):
+    label = sample.label
     return names[label] if label is not None and 0 <= label < len(names) else None
 
 
 def write_table(results, names, top, out):
     for result in results:
-        truth = true_name(result, names)
-        print(result['path'] + (f'  (true: {truth})' if truth else ''), file=out)
+        sample = result['sample']
+        truth = true_name(sample, names)
+        print(sample.where + (f'  (true: {truth})' if truth else ''), file=out)
         for rank, (_, name, probability) in enumerate(ranked(result['scores'], names, top), start=1):
             print(f'  {rank}. {name:<40} {probability * 100:6.2f}%', file=out)
 
 
 def write_json(results, errors, names, top, out):
-    records = [dict(file=r['path'], true_label=true_name(r, names),
+    records = [dict(file=r['sample'].path, sample=r['sample'].name, true_label=true_name(r['sample'], names),
                     top=[dict(index=i, name=n, probability=p) for i, n, p in ranked(r['scores'], names, top)],
                     scores=[float(v) for v in r['scores']]) for r in results]
-    records += [dict(file=path, error=message) for path, message in errors]
+    records += [dict(file=path, sample=name, error=message) for path, name, message in errors]
     json.dump(records, out, indent=1)
     print(file=out)
 
 
 def write_csv(results, names, top, out):
     writer = csv.writer(out)
-    writer.writerow(['file', 'true_label', 'rank', 'index', 'name', 'probability'])
+    writer.writerow(['file', 'sample', 'true_label', 'rank', 'index', 'name', 'probability'])
     for result in results:
-        truth = true_name(result, names) or ''
+        sample = result['sample']
+        truth = true_name(sample, names) or ''
         for rank, (index, name, probability) in enumerate(ranked(result['scores'], names, top), start=1):
-            writer.writerow([result['path'], truth, rank, index, name, f'{probability:.6f}'])
+            writer.writerow([sample.path, sample.name, truth, rank, index, name, f'{probability:.6f}'])
 
 
 def main(argv=None):
@@ -190,7 +212,7 @@ def main(argv=None):
     paths = trained_model.find_inputs(args.input)
     if not paths:
         raise UsageError(f'--input {" ".join(args.input)}: no {", ".join(trained_model.EXTENSIONS)} files')
-    results, errors = predict(streams, paths, args.alpha, args.batch_size, args.max_persons)
+    results, errors = predict(streams, paths, args.alpha, args.batch_size, args.options)
     names = streams[0].class_names
     top = min(args.top, len(names))
     if args.format == 'json':
@@ -200,7 +222,7 @@ def main(argv=None):
     else:
         write_table(results, names, top, sys.stdout)
     if errors:
-        print(f'{len(errors)} of {len(paths)} files could not be read (listed above)', file=sys.stderr)
+        print(f'could not predict {len(errors)} file(s) or sample(s) (listed above)', file=sys.stderr)
         return 1
     return 0
 

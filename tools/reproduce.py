@@ -59,7 +59,7 @@ from engine.report import METRICS_FILE  # noqa: E402
 from lstbase import errors  # noqa: E402
 from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.files import plain, read_json, write_json  # noqa: E402
-from lstbase.processes import run_until  # noqa: E402
+from lstbase.processes import run_until, usable_cores  # noqa: E402
 from reproduce_summary import (EXIT_FILE, FOLDER_DELETED, INTERRUPTED, MACHINE_FILE, NOT_STARTED,  # noqa: E402
                                SCORE_FILES, STOPPED, STREAMS, Run, machines_used, run_record, summarize,
                                write_summary)
@@ -359,14 +359,6 @@ def check_values(p, opts):
         p.error(f'--seeds {" ".join(map(str, opts.seeds))}: expected seeds in 0 .. 2**32 - 1')
     if opts.time_limit is not None and not (math.isfinite(opts.time_limit) and opts.time_limit >= 0):
         p.error(f'--time-limit {opts.time_limit}: expected seconds >= 0')
-
-
-def usable_cores():
-    """The cores this process may run on (its affinity: a container's or taskset's share, not the machine's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:                                # not on Linux
-        return os.cpu_count() or 1
 
 
 def default_threads(jobs):

@@ -347,7 +347,7 @@ def markdown(summary):
         for stream, table in tables.items():
             lines += per_class_markdown(stream, table)
     if s['ensembles']:
-        lines += ['', '## Ensembles (ensemble.py\'s released weights)', '',
+        lines += ['', '## Ensembles (ensemble.py\'s fusion weights, as released)', '',
                   '| arm | streams | weights | best-epoch scores | last-epoch scores |', '|---|---|---|---|---|']
         for key, row in s['ensembles'].items():
             lines.append(f'| {key.split("/")[0]} | {" + ".join(row["streams"])} | {row["weights"]} | '

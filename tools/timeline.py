@@ -51,17 +51,17 @@ def parse(argv=None):
     parser.add_argument('--out', help='the timeline to write, as .json with a .csv beside it (default: print only)')
     parser.add_argument('--window', type=int, help='frames per window (default: the model\'s input length)')
     parser.add_argument('--stride', type=int, help='frames between windows (default: a quarter window)')
-    parser.add_argument('--max-persons', type=int, default=video.DEFAULT_MAX_PERSONS,
-                        help=f'people followed in a video (default {video.DEFAULT_MAX_PERSONS})')
     parser.add_argument('--fps', type=float,
                         help=f'frames per second of a skeleton file (default {SKELETON_FPS:g}); a video has its own')
     parser.add_argument('--stream', action='store_true', help='read the input as a live stream (see above)')
     parser.add_argument('--alpha', type=float, default=1.0, help='bone weight when fusing two streams (ensemble.py)')
     parser.add_argument('--trust-code', action='store_true', help='load TorchScript --weights (runs their code)')
+    trained_model.add_input_options(parser)
     args = parser.parse_args(argv)
+    args.options = trained_model.input_options(parser, args)
     if len(args.config) != len(args.weights):
         parser.error(f'{len(args.config)} --config but {len(args.weights)} --weights: give one weights file per config')
-    for name in ('window', 'stride', 'max_persons'):
+    for name in ('window', 'stride'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} {getattr(args, name)}: expected at least 1')
     if args.fps is not None and not args.fps > 0:
@@ -96,18 +96,19 @@ class People:
         return found
 
 
-def read_people(path, stream, max_persons, fps=None):
-    """[People] of an input file: a video's tracked people (one sample), or each sample of a skeleton file."""
+def read_people(path, stream, options=trained_model.InputOptions(), fps=None):
+    """[People] of an input file: a video's tracked people (one sample), or each sample of a skeleton file (those
+    `options` pick)."""
     if path.lower().endswith(video.VIDEO_EXTENSIONS):
         try:
             video.check_installed()
-            skeleton = video.extract(path, stream.video_layout, max_persons=max_persons)
+            skeleton = video.extract(path, stream.video_layout, max_persons=options.max_persons)
         except (video.VideoError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         name = os.path.splitext(os.path.basename(path))[0]
         return [People(name, skeleton.keypoint, skeleton.score, skeleton.shape, fps or video_fps(path))]
     found = []
-    for sample in trained_model.read_samples(path, stream.dataset, stream.video_layout):
+    for sample in stream.read(path, options):
         stream.check(sample)
         annotation = sample.annotation
         keypoint = np.asarray(annotation['keypoint'], np.float32)
@@ -230,7 +231,7 @@ def main(argv=None):
         return live.main(args, scorer, window, stride, streams[0].class_names)
     if not os.path.isfile(args.input):
         raise UsageError(f'--input {args.input}: file not found')
-    all_people = read_people(args.input, streams[0], args.max_persons, args.fps)
+    all_people = read_people(args.input, streams[0], args.options, args.fps)
     if not any(people.presence().any() for people in all_people):
         raise UsageError(f'{args.input}: nobody in any frame')
     segments = timeline_of(all_people, scorer, window, stride, streams[0].class_names)

@@ -27,6 +27,7 @@ import specs  # noqa: E402
 from engine.args import load_config  # noqa: E402
 from engine.build import build  # noqa: E402
 from engine.weights import load_weights, read_weights, trained_as, trained_otherwise  # noqa: E402
+from lstbase.errors import import_optional  # noqa: E402
 from lstbase.safe_load import is_torchscript  # noqa: E402
 from preprocess import annotations  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
@@ -35,6 +36,7 @@ from specs import layouts  # noqa: E402
 from text.prompts import class_names  # noqa: E402
 from torchlight import import_class  # noqa: E402
 
+EXPORT_HINT = 'run `make install-export` (requirements-export.txt: onnx and onnxruntime that take protobuf 4.25)'
 # the layout of a sample that no model tells: by its number of joints
 LAYOUT_BY_JOINTS = {layout.num_node: name for name, layout in layouts.NAMED.items()}
 
@@ -43,7 +45,45 @@ class UsageError(ValueError):
     """A user's mistake (file, argument): reported as one line, without a traceback."""
 
 
+def warn(message):
+    """A legal but surprising input: one `warning:` line, and the command goes on."""
+    print(f'warning: {message}', file=sys.stderr)
+
+
 # ------------------------------------------------------------------------------------------------ input files
+@dataclass(frozen=True)
+class InputOptions:
+    """What the command line says about reading the inputs: `split` and `samples` (frame_dirs, in the order given)
+    pick samples of annotation files; `img_shape` (height, width) is the image that the pixels of a .npy sample of
+    2-D keypoints are in (a .npy cannot hold it); `max_persons` the people followed in a video."""
+    split: str = None
+    samples: tuple = ()
+    img_shape: tuple = None
+    max_persons: int = DEFAULT_MAX_PERSONS
+
+
+def add_input_options(parser):
+    parser.add_argument('--split', help='annotation files: the samples of this split (default: every sample)')
+    parser.add_argument('--samples', nargs='+', metavar='NAME', help='annotation files: these samples (frame_dir)')
+    parser.add_argument('--img-shape', nargs=2, type=int, metavar=('HEIGHT', 'WIDTH'),
+                        help='.npy inputs of a 2-D model (x, y in pixels [, score]): the size of their image')
+    parser.add_argument('--max-persons', type=int, default=DEFAULT_MAX_PERSONS,
+                        help=f'videos: people followed (default {DEFAULT_MAX_PERSONS}; tools/extract_pose.py)')
+
+
+def input_options(parser, args):
+    if args.img_shape and min(args.img_shape) < 1:
+        parser.error(f'--img-shape {" ".join(map(str, args.img_shape))}: expected a height and a width in pixels')
+    if args.max_persons < 1:
+        parser.error(f'--max-persons {args.max_persons}: expected at least 1')
+    return InputOptions(args.split, tuple(args.samples or ()), tuple(args.img_shape) if args.img_shape else None,
+                        args.max_persons)
+
+
+def is_annotation_file(path):
+    return path.lower().endswith('.pkl')
+
+
 @dataclass
 class Sample:
     path: str
@@ -54,6 +94,11 @@ class Sample:
     @property
     def name(self):
         return self.annotation['frame_dir']
+
+    @property
+    def where(self):
+        """Its file, and for a sample of an annotation file its name too: `ann.pkl:S001C001P001R001A001`."""
+        return f'{self.path}:{self.name}' if is_annotation_file(self.path) else self.path
 
     @property
     def joints(self):
@@ -69,19 +114,23 @@ class Sample:
         return LAYOUT_BY_JOINTS.get(np.shape(self.annotation['keypoint'])[2])
 
 
-def read_samples(path, dataset=None, layout='coco', max_persons=DEFAULT_MAX_PERSONS):
-    """The samples of one input file (an annotation file holds many). `dataset`: the model's (how NTU files are
-    padded, how a label is read from a file name); `layout`: the keypoints estimated in a video ('coco' or 'ntu'),
-    and `max_persons` the people followed in it."""
+def read_samples(path, dataset=None, layout='coco', options=InputOptions(), dims=None):
+    """The samples of one input file (an annotation file holds many: those `options` pick). `dataset`: the model's
+    (how NTU files are padded, which file names tell a label); `layout`: the keypoints estimated in a video ('coco'
+    or 'ntu'); `dims` 2: the model reads 2-D keypoints (a .npy's channels are then x, y [, score] in pixels). A file
+    that cannot be read is a UsageError; its samples are checked one by one (`check_sample`)."""
     try:
-        found, implied = read_input(path, dataset, layout, max_persons)
+        found, implied = read_input(path, dataset, layout, options.split, options.max_persons)
     except (ValueError, OSError) as exc:                 # the preprocessing's and the readers' one-line errors
         raise UsageError(str(exc) if path in str(exc) else f'{path}: {exc}') from None
     if not found:
         raise UsageError(f'{path}: holds no samples')
+    if is_annotation_file(path) and options.samples:
+        found = picked(found, options, path)
+    if path.lower().endswith('.npy') and dims == 2:
+        found = [pixel_keypoints(annotation, options.img_shape, path) for annotation in found]
     samples = []
     for annotation in found:
-        check_annotation(annotation, path)
         label = annotation.get('label')
         if label is None:
             label = label_from_name(annotation['frame_dir'], dataset or implied)
@@ -89,17 +138,45 @@ def read_samples(path, dataset=None, layout='coco', max_persons=DEFAULT_MAX_PERS
     return samples
 
 
-def check_annotation(annotation, path):
-    """A sample's keypoints (numbers of the format's shape, finite, not all zero) and label (a class index, when it
-    has one) as the feeders read them; UsageError naming the file and the sample otherwise."""
+def picked(found, options, path):
+    """The annotations `options.samples` names, in that order; an unknown name is an error showing a few known."""
+    by_name = {annotation['frame_dir']: annotation for annotation in found}
+    unknown = [name for name in options.samples if name not in by_name]
+    if unknown:
+        where = f'split {options.split!r} of {path}' if options.split else path
+        known = ', '.join(map(repr, list(by_name)[:4])) + (', ...' if len(by_name) > 4 else '')
+        raise UsageError(f'--samples {unknown[0]}: no such sample in {where}; it has {len(by_name)}: {known}')
+    return [by_name[name] for name in options.samples]
+
+
+def pixel_keypoints(annotation, img_shape, path):
+    """A .npy sample for a 2-D model: its channels x, y in pixels of an image of `img_shape` and, when there is a
+    third, the score."""
+    if img_shape is None:
+        raise UsageError(f'{path}: 2-D keypoints in pixels are read with the size of their image, which a .npy '
+                         f'cannot hold: give --img-shape HEIGHT WIDTH')
+    keypoint = annotation['keypoint']
+    converted = dict(annotation, keypoint=keypoint[..., :2], img_shape=img_shape)
+    if keypoint.shape[-1] == 3:
+        converted['keypoint_score'] = keypoint[..., 2]
+    return converted
+
+
+def check_sample(sample):
+    """A sample's keypoints (numbers of the format's shape, finite, not all zero, the image size of 2-D ones) and
+    label (a class index, when it has one) as the feeders read them; UsageError naming the file and the sample
+    otherwise."""
+    annotation, path = sample.annotation, sample.path
     try:
         keypoint, _ = annotations.keypoints(annotation, path)
+        if keypoint.shape[-1] == 2:
+            annotations.image_shape(annotation, path)
         if annotation.get('label') is not None:
             annotations.label(annotation, path)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not keypoint.any():
-        raise UsageError(f'{path}: {annotation["frame_dir"]}: every frame is zero (no skeleton)')
+        raise UsageError(f'{sample.where}: every frame is zero (no skeleton)')
 
 
 def label_from_name(stem, dataset):
@@ -150,11 +227,7 @@ def last_line(exc):
 
 
 def import_onnxruntime(why):
-    try:
-        import onnxruntime
-    except ImportError:
-        raise UsageError(f'{why}: onnxruntime is not installed (pip install onnxruntime)') from None
-    return onnxruntime
+    return import_optional('onnxruntime', why, EXPORT_HINT)
 
 
 def is_exported(path):
@@ -215,11 +288,10 @@ def trained_model(config, config_path, weights_path):
     differences = trained_otherwise(weights, trained_as(config['model'], config['model_args'],
                                                         config['test_feeder_args']))
     if differences:
-        print(f'warning: {weights_path} was saved for another model or modality ({"; ".join(differences)})',
-              file=sys.stderr)
+        warn(f'{weights_path} was saved for another model or modality ({"; ".join(differences)})')
     model = build_model(config, config_path)
     try:
-        load_weights(model, weights, weights_path, f'the config\'s {type(model).__name__}')
+        load_weights(model, weights, weights_path, f'the config\'s {type(model).__name__}', config_path=config_path)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return model.eval()
@@ -292,6 +364,7 @@ class Stream:
         self.dataset = self.spec.name
         self.layout = config_layout(config, self.spec)
         self.feeder_args = dict(config['test_feeder_args'])
+        self.dims = self.feeder_args.get('dims')             # the pose feeder's 2 or 3; None: as the data has them
         self.text_dir = config.get('text_dir')
         self.num_person = config['model_args'].get('num_person', 2)             # CTR-GCN's default: NTU's two
         self.input_frames = self.feeder_module.input_frames(self.feeder_args)   # what the test feeder gives the model
@@ -305,19 +378,28 @@ class Stream:
 
     @property
     def class_names(self):
-        return class_names(self.dataset, self.num_class, self.text_dir)
+        return class_names(self.dataset, self.num_class, self.text_dir, warn)
 
     @property
     def video_layout(self):
         """The keypoints to estimate in a video for this model: its layout's ('coco' 2-D or 'ntu' 3-D)."""
         return self.layout.name if self.layout.name in VIDEO_LAYOUTS else 'coco'
 
+    def read(self, path, options=InputOptions()):
+        """The samples of one input file, read for this model (read_samples)."""
+        return read_samples(path, self.dataset, self.video_layout, options, self.dims)
+
     def check(self, sample):
-        """A sample of another keypoint set than the model's is an error naming the file."""
-        joints = np.shape(sample.annotation['keypoint'])[2]
+        """A sample that is not as the format says, or of another keypoint set or dimension than the model's, is an
+        error naming the file (and the sample of an annotation file)."""
+        check_sample(sample)
+        _, _, joints, dims = np.shape(sample.annotation['keypoint'])
         if joints != self.layout.num_node:
             raise UsageError(f'{sample.path}: {sample.name} has {joints} keypoints per person, but the model of '
                              f'{self.config_path} reads the {self.layout.name} layout ({self.layout.num_node})')
+        if self.dims and dims != self.dims:
+            raise UsageError(f'{sample.where}: {dims}-D keypoints, but the model of {self.config_path} reads '
+                             f'{self.dims}-D ones')
 
     def prepare(self, sample):
         """The test feeder's output for one sample (C,T,V,M), as the test phase gives it the model (the test
@@ -328,7 +410,7 @@ class Stream:
             data = self.feeder_module.from_annotation(sample.annotation)
             return self.feeder_class(**self.feeder_args, samples=([data], [label], [sample.name]))[0][0]
         except ValueError as exc:
-            raise UsageError(f'{sample.path}: {sample.name}: {exc}') from None
+            raise UsageError(f'{sample.where}: {exc}') from None
 
     @torch.no_grad()
     def run(self, inputs):

@@ -4,7 +4,8 @@
     python tools/visualize.py --input data/NW-UCLA/all_sqe/a01_s01_e00_v03.json --out a01.gif
     python tools/visualize.py --input FILE --config <work_dir>/config.yaml --weights W.pt --out x.png
 
-Inputs as tools/predict.py (NTU `.skeleton`, NW-UCLA `.json`, `.npy` C,T,V,M, an annotation file: its first sample).
+Inputs as tools/predict.py (NTU `.skeleton`, NW-UCLA `.json`, `.npy` C,T,V,M, an annotation file: the sample that
+--samples names, else the first of --split or of the file).
 The sequence is drawn as the preprocessing leaves it (NTU: denoised, the two main actors, centred) in the x-y plane
 (2-D keypoints: the image's, y up): bones from the graph's
 edges (first person solid, second dashed), joints coloured by LST's four body-part groups (head, hands, hips,
@@ -57,21 +58,23 @@ def parse(argv=None):
     parser.add_argument('--fps', type=int, default=15, help='frames per second of a .gif or .mp4')
     parser.add_argument('--step', type=int, default=1, help='draw every step-th frame')
     parser.add_argument('--panels', type=int, default=8, help='frames in a .png strip')
-    parser.add_argument('--max-persons', type=int, default=video.DEFAULT_MAX_PERSONS,
-                        help=f'people followed in a video (default {video.DEFAULT_MAX_PERSONS})')
     parser.add_argument('--timeline', action='store_true',
                         help='a video: draw each person\'s current label (tools/timeline.py) instead of one for all')
     parser.add_argument('--window', type=int, help='--timeline: frames per window (default: the model\'s input)')
     parser.add_argument('--stride', type=int, help='--timeline: frames between windows (default: a quarter window)')
+    trained_model.add_input_options(parser)
     args = parser.parse_args(argv)
+    args.options = trained_model.input_options(parser, args)
+    if len(args.options.samples) > 1:
+        parser.error(f'--samples {" ".join(args.samples)}: one sample is drawn; name one')
     if args.timeline and not args.config:
         parser.error('--timeline needs a model: give --config and --weights')
     if len(args.config) != len(args.weights):
         parser.error(f'{len(args.config)} --config but {len(args.weights)} --weights: give one weights file per config')
     if os.path.splitext(args.out)[1].lower() not in FORMATS:
         parser.error(f'--out {args.out}: expected a name ending in {", ".join(FORMATS)}')
-    if min(args.fps, args.step, args.panels, args.max_persons, args.window or 1, args.stride or 1) < 1:
-        parser.error('--fps, --step, --panels, --max-persons, --window and --stride must be at least 1')
+    if min(args.fps, args.step, args.panels, args.window or 1, args.stride or 1) < 1:
+        parser.error('--fps, --step, --panels, --window and --stride must be at least 1')
     return args
 
 
@@ -265,23 +268,23 @@ def write_png(cv2, path, image):
 
 
 def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8, trust_code=False,
-              max_persons=video.DEFAULT_MAX_PERSONS, timeline_windows=None):
-    """Draw `path` (its first sample) into `out`; returns the number of frames drawn (panels for a .png). A video
-    is drawn as its own frames with the people on them; `timeline_windows` = (window or None, stride or None) draws
-    each person's label of the moment (needs a model)."""
+              options=trained_model.InputOptions(), timeline_windows=None):
+    """Draw `path` (its first sample, of those `options` pick) into `out`; returns the number of frames drawn (panels
+    for a .png). A video is drawn as its own frames with the people on them; `timeline_windows` = (window or None,
+    stride or None) draws each person's label of the moment (needs a model)."""
     check_output_file(out, '--out')
     refuse_writing_inputs([('--out', out)], [('--input', path)] + [('--config', c) for c in configs]
                           + [('--weights', w) for w in weights])
     streams = predict.load_streams(configs, weights, trust_code) if configs else []
     is_video = path.lower().endswith(video.VIDEO_EXTENSIONS)
-    sample = trained_model.read_samples(path, streams[0].dataset if streams else None,
-                                        streams[0].video_layout if streams else 'coco', max_persons)[0]
+    sample = (streams[0].read(path, options) if streams else trained_model.read_samples(path, options=options))[0]
     prediction = None
     if streams:
         streams[0].check(sample)
         layout, names = streams[0].layout, streams[0].class_names
         prediction = predict.ranked(predict.fused_scores(streams, [sample], 1.0)[0], names, min(3, len(names)))
     else:
+        trained_model.check_sample(sample)
         if sample.layout is None:
             raise UsageError(f'{path}: {sample.joints.shape[2]} keypoints per person, a set without a known layout '
                              f'({", ".join(layouts.NAMED)}): give --config and --weights of a model of its layout')
@@ -289,7 +292,7 @@ def visualize(path, out, configs=(), weights=(), fps=15, step=1, panels=8, trust
         names = class_names(sample.dataset) if sample.dataset else []
     title = title_of(sample, prediction, names)
     if is_video:
-        drawn = sample if sample.layout == 'coco' else trained_model.read_samples(path, None, 'coco', max_persons)[0]
+        drawn = sample if sample.layout == 'coco' else trained_model.read_samples(path, options=options)[0]
         labels = None
         if timeline_windows and streams:
             labels = people_labels(path, sample, streams, names, *timeline_windows)
@@ -316,7 +319,7 @@ def people_labels(path, sample, streams, names, window=None, stride=None):
 def main(argv=None):
     args = parse(argv)
     count = visualize(args.input, args.out, args.config, args.weights, args.fps, args.step, args.panels,
-                      args.trust_code, args.max_persons, (args.window, args.stride) if args.timeline else None)
+                      args.trust_code, args.options, (args.window, args.stride) if args.timeline else None)
     print(f'wrote {args.out} ({count} frames)')
     return 0
 

@@ -30,21 +30,4 @@ for stream in joint bone; do
 done
 echo "== 5/5 two-stream ensemble"
 "$PY" ensemble.py --datasets ntu/xview --joint-dir $WORK/lst_joint --bone-dir $WORK/lst_bone --data-dir $DEMO
-"$PY" - "$WORK" "$DEMO" <<'EOF'
-import json, os, sys
-work, demo = sys.argv[1:3]
-sys.path.insert(0, '.')
-import ensemble
-names, labels = ensemble.dataset_labels("ntu/xview", demo)
-streams = [ensemble.load_scores(os.path.join(work, f'lst_{s}'), names) for s in ('joint', 'bone')]
-fused = ensemble.top_k(ensemble.fuse(streams, 1.0), labels, 1)
-print(f'\nDemo results (X-View split of the synthetic set: {len(labels)} test samples, 10 classes, chance 10%)')
-print(f'{"":32s} top-1    best epoch')
-for stream in ('joint', 'bone'):
-    with open(os.path.join(work, f'lst_{stream}', 'metrics.json')) as f:
-        m = json.load(f)
-    print(f'LST {stream:28s} {100 * m["best_acc"]:6.2f}%  {m["best_epoch"]} of {m["num_epoch"]}')
-print(f'{"ensemble, 1 x joint + 1 x bone":32s} {100 * fused:6.2f}%  (ensemble.py, released weights)')
-print(f'\nFiles: {work}/lst_joint and {work}/lst_bone (log.txt, best.pt, epoch1_test_score.pkl, '
-      f'training_curves.png, confusion_matrix.png); data in {demo}')
-EOF
+"$PY" config/demo/summary.py "$WORK" "$DEMO"
