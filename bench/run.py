@@ -1,12 +1,13 @@
 """One entry point for every benchmark: prints a table and writes it as JSON and Markdown.
 
     python bench/run.py [--quick | --smoke] [--device cpu|cuda] [--reference-dir /path/to/CTR-GCN]
-                        [--release-dir /path/to/LST] [--only train_step feeder preprocess text_bank compile]
+                        [--release-dir /path/to/LST] [--only train_step feeder preprocess text_bank compile video]
                         [--budget SECONDS] [--out bench/results]
 
 Ratios are taken from runs in the same process (or back to back), medians over several repetitions, with the spread
 (min..max) beside them: these machines are noisy, so absolute CPU times are indicative only. `compile`
-(torch.compile) runs only when named. After the suites, the NTU-120 X-Sub epoch estimate and the performance goals
+(torch.compile) and `video` (pose extraction and live streams, bench/video.py; `make install-video`) run only when
+named. After the suites, the NTU-120 X-Sub epoch estimate and the performance goals
 are derived from their rows (bench/epoch.py). With --budget, each suite gets a share of the seconds (what one leaves
 passes on) and stops measuring when its share is spent; the results are written after every suite.
 """
@@ -26,9 +27,9 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 from bench.epoch import derive  # noqa: E402
 from lstbase.files import write_text  # noqa: E402
 
-SUITES = ('train_step', 'feeder', 'preprocess', 'text_bank', 'compile')
+SUITES = ('train_step', 'feeder', 'preprocess', 'text_bank', 'compile', 'video')
 DEFAULT_SUITES = SUITES[:4]
-SHARES = dict(train_step=35, feeder=15, preprocess=10, text_bank=5, compile=50)       # of --budget, by weight
+SHARES = dict(train_step=35, feeder=15, preprocess=10, text_bank=5, compile=50, video=20)       # of --budget, by weight
 DERIVED = ('ntu120_epoch', 'goals')
 
 

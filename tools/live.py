@@ -9,8 +9,8 @@ frames); a file is read on demand, the frames due by then decoded and all but th
 People are tracked as in tools/extract_pose.py; the last --window frames of the stream are kept (nothing older), and
 every --stride frames each subject (tools/timeline.py's `subjects`) in view in at least half of the processed
 frames of the window is decided: one line per window, as it is decided, with its delay behind the stream (the
-time from the arrival of the window's last frame to its decision). The timeline (tools/segments.py) is written at the
-end of the stream or on Ctrl-C.
+time from the arrival of the window's last frame to its decision). The timeline (tools/segments.py: a frame is
+settled once no later window holds it) is written at the end of the stream or on Ctrl-C.
 """
 import collections
 import os
@@ -162,7 +162,7 @@ class RecentPeople:
 
 
 def decide(recent, scorer, name, fps):
-    """[(person name, label, probability)] of the subjects in view in at least half the kept frames."""
+    """[(person name, class probabilities)] of the subjects in view in at least half the kept frames."""
     people, ids = recent.people(name, fps)
     presence = people.presence()
     chosen = [(person, slots) for person, slots in timeline.subjects(presence, scorer.num_person)
@@ -170,13 +170,13 @@ def decide(recent, scorer, name, fps):
     if not chosen:
         return []
     decided = scorer([people.window(slots, 0, presence.shape[1]) for _, slots in chosen])
-    return [('+'.join(str(ids[s]) for s in slots), *result) for (_, slots), result in zip(chosen, decided)]
+    return [('+'.join(str(ids[s]) for s in slots), row) for (_, slots), row in zip(chosen, decided)]
 
 
 def run_stream(source, people_finder, scorer, window, stride, names, layout, name, log=print):
     """Read `source` to its end (or Ctrl-C); returns (segments, statistics)."""
     import cv2
-    recent, line = RecentPeople(layout, window), timeline_segments.Timeline(stride, names)
+    recent, line = RecentPeople(layout, window), timeline_segments.Timeline(names, min_frames=window // 2)
     due, delays, processed, interrupted = window - 1, [], 0, False
     try:
         while True:
@@ -190,11 +190,13 @@ def run_stream(source, people_finder, scorer, window, stride, names, layout, nam
                 continue
             due = index + stride
             start = max(0, index + 1 - window)
-            for person, label, probability in decide(recent, scorer, name, source.fps):
-                line.add((name, person), start, index + 1, label, probability)
+            for person, probabilities in decide(recent, scorer, name, source.fps):
+                line.add((name, person), start, index + 1, probabilities)
                 delays.append(source.clock() - arrived)
-                log(f'{(index + 1) / source.fps:8.2f} s  person {person:<5} {names[label]:<32} {probability:5.2f}  '
-                    f'(frames {start}-{index + 1}, {delays[-1]:.2f} s behind, {source.skipped} skipped so far)')
+                label = int(probabilities.argmax())
+                log(f'{(index + 1) / source.fps:8.2f} s  person {person:<5} {names[label]:<32} '
+                    f'{probabilities[label]:5.2f}  (frames {start}-{index + 1}, {delays[-1]:.2f} s behind, '
+                    f'{source.skipped} skipped so far)')
     except KeyboardInterrupt:
         interrupted = True
     finally:

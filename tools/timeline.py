@@ -8,10 +8,10 @@
 The people of a video are found and tracked (tools/extract_pose.py's estimator, --max-persons); those of a skeleton
 file (.skeleton, .json, .npy, an annotation .pkl: each of its samples) are its person slots. Windows of --window
 frames (default: the model's input length) every --stride frames (default a quarter window) go over each person's
-frames, each window through the test phase's path (tools/predict.py's), and runs of one label are merged into
-segments: sample, person, start and end (frame, and seconds), label, score (the mean probability of the label). A
-window labels the frames around its centre, so segment boundaries lie within about one stride of a change of
-action; a window where the person is in view in fewer than half its frames is not decided. A model of two person
+frames, each window through the test phase's path (tools/predict.py's); each frame takes the mean probabilities of
+the windows holding it, and runs of one label are merged into segments (tools/segments.py says how, and what is
+done with short runs): sample, person, start and end (frame, and seconds), label, score (the label's mean
+probability). A window where the person is in view in fewer than half its frames is not decided. A model of two person
 slots (NTU RGB+D, pyskl's files) is given the two people together in view the longest as one subject ("0+1"), so
 two-person actions are recognised as such; everyone else alone.
 
@@ -158,7 +158,8 @@ def windows(people, num_person, window, stride):
 
 # ------------------------------------------------------------------------------------------------ scoring
 class Scorer:
-    """Windows (annotations) -> (label, probability) through the streams' test feeders and networks, fused."""
+    """Windows (annotations) -> class probabilities (N x classes) through the streams' test feeders and networks,
+    fused."""
 
     def __init__(self, streams, path, alpha=1.0):
         self.streams, self.path, self.alpha = streams, path, alpha
@@ -173,18 +174,17 @@ class Scorer:
         probabilities = predict.softmax(predict.fused(logits, self.alpha))
         if not np.isfinite(probabilities).all():
             raise UsageError(f'{self.path}: the model gives non-finite scores (NaN or Inf)')
-        labels = probabilities.argmax(axis=1)
-        return [(int(label), float(row[label])) for label, row in zip(labels, probabilities)]
+        return probabilities
 
 
 def timeline_of(all_people, scorer, window, stride, names, batch_size=64):
     """The segments of every sample's people."""
-    timeline = timeline_segments.Timeline(stride, names)
+    timeline = timeline_segments.Timeline(names, min_frames=window // 2)
     found = [w for people in all_people for w in windows(people, scorer.num_person, window, stride)]
     for begin in range(0, len(found), batch_size):
         batch = found[begin:begin + batch_size]
-        for (subject, start, end, _), (label, probability) in zip(batch, scorer([w[3] for w in batch])):
-            timeline.add(subject, start, end, label, probability)
+        for (subject, start, end, _), probabilities in zip(batch, scorer([w[3] for w in batch])):
+            timeline.add(subject, start, end, probabilities)
     return timeline.close()
 
 
