@@ -194,12 +194,16 @@ def _import_pose():
         return import_optional('mediapipe.python.solutions.pose', 'pose estimation', INSTALL_HINT)
 
 
-def check_installed(with_estimator=True):
-    """Raise an ImportError naming the install command when OpenCV (or MediaPipe, or LiteRT) is missing or fails."""
+def check_installed(max_persons=DEFAULT_MAX_PERSONS):
+    """Raise an ImportError naming the install command when what reading videos and finding up to `max_persons`
+    people needs is missing or fails: OpenCV, and MediaPipe's own tracker (one person) or LiteRT and the models in
+    MediaPipe's wheel (several)."""
     _import_cv2()
-    if with_estimator:
+    if max_persons == 1:
         _import_pose()
-        import_optional('ai_edge_litert.interpreter', 'pose estimation of several people', INSTALL_HINT)
+    else:
+        from preprocess.blazepose import check_models
+        check_models()
 
 
 def _on_fd2(stream):
@@ -571,7 +575,7 @@ def annotation(video, skeleton):
 def extract_all(videos, out, layout='coco', max_persons=DEFAULT_MAX_PERSONS):
     """Extract every video (a progress bar over videos, one over frames) with a fresh people_finder each, reusing
     results an interrupted run left. A video that gives no skeleton is reported on one line (stderr) and left out."""
-    check_installed()
+    check_installed(max_persons)
     cache = PartsCache(out, layout, max_persons)
     done, failures, frames, seconds = [], [], 0, 0.0
     bar = tqdm(videos, desc='videos', unit='video', file=sys.stderr)

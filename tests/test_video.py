@@ -65,7 +65,7 @@ class FakeEstimator:
 def using(estimator, monkeypatch):
     """The tool, run in this process, with `estimator` in place of BlazePose."""
     with monkeypatch.context() as patch:
-        patch.setattr(video, 'check_installed', lambda with_estimator=True: None)
+        patch.setattr(video, 'check_installed', lambda max_persons=2: None)
         patch.setattr(video, 'people_finder', lambda max_persons=2, threads=None: contextlib.nullcontext(estimator))
         yield
 

@@ -217,7 +217,7 @@ def warm_up(scorer, joints, window):
 def main(args, scorer, window, stride, names):
     """The --stream mode of tools/timeline.py."""
     stream = scorer.streams[0]
-    video.check_installed()
+    video.check_installed(args.options.max_persons)
     source = open_source(args.input)
     name = os.path.splitext(os.path.basename(args.input))[0] if os.path.exists(args.input) else args.input
     print(f'reading {args.input} at {source.fps:g} frames/s: a decision every {stride} frames over the last {window} '

@@ -101,7 +101,7 @@ def read_people(path, stream, options=trained_model.InputOptions(), fps=None):
     `options` pick)."""
     if path.lower().endswith(video.VIDEO_EXTENSIONS):
         try:
-            video.check_installed()
+            video.check_installed(options.max_persons)
             skeleton = video.extract(path, stream.video_layout, max_persons=options.max_persons)
         except (video.VideoError, ValueError) as exc:
             raise UsageError(str(exc)) from None
