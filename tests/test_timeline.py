@@ -292,7 +292,7 @@ def test_real_actions_joined_end_to_end_give_their_segments_near_the_joins(ucla_
         for sequence in picked[1:]:
             row.append(sequence - sequence[0, 0] + row[-1][-1, 0])          # from where the last one ended
         keypoint = np.concatenate(row)[None]
-        samples.append(dict(frame_dir=f'row{trial}', total_frames=keypoint.shape[1], keypoint=keypoint))
+        samples.append(dict(frame_dir=f'row{trial}', label=0, total_frames=keypoint.shape[1], keypoint=keypoint))
         joins[f'row{trial}'] = (list(labels), list(np.cumsum([len(s) for s in picked])[:-1]))
     from preprocess import annotations
     annotations.save(str(tmp_path / 'rows.pkl'), samples, None)
