@@ -456,3 +456,50 @@ def test_predict_and_visualize_take_a_video(tmp_path, capsys):
     assert visualize.visualize(CLIP, out, [str(tmp_path / 'c.yaml')], [weights]) == CLIP_FRAMES
     with Image.open(out) as gif:
         assert gif.n_frames == CLIP_FRAMES and gif.size[0] == 480
+
+
+# ---------------------------------------------------------------------------------------------- tracking
+class Scene:
+    """A fake estimator over a scene of people (hip centre x, y in pixels per frame, None when hidden): detect finds
+    the visible ones, landmarks the visible one nearest a region's centre (a standing figure 300 px tall)."""
+
+    def __init__(self, positions):
+        self.positions, self.frame = positions, 0                   # positions: frame -> [(x, y) or None]
+
+    def visible(self):
+        return [p for p in self.positions[self.frame] if p is not None]
+
+    def detect(self, rgb):
+        from preprocess.blazepose import Region
+        return [Region(x, y, 400.0, 0.0) for x, y in self.visible()]
+
+    def landmarks(self, rgb, region):
+        from preprocess.blazepose import Person, Region
+        near = [p for p in self.visible() if abs(p[0] - region.cx) < region.size / 4]
+        if not near:
+            return None
+        x, y = min(near, key=lambda p: abs(p[0] - region.cx))
+        image = np.zeros((33, 4), np.float32)
+        image[:, 0] = (x + np.linspace(-50, 50, 33)) / 1000
+        image[:, 1] = (y + np.linspace(-200, 100, 33)) / 1000
+        image[:, 3] = 1.0
+        return Person(video.Landmarks(image, np.zeros((33, 3), np.float32)), Region(x, y, 400.0, 0.0), 1.0)
+
+
+def track_ids(positions, max_missed=90):
+    from preprocess.tracking import PoseTracker
+    scene = Scene(positions)
+    tracker = PoseTracker(scene, max_persons=2, max_missed=max_missed, search_every=1)
+    found = []
+    for frame in range(len(positions)):
+        scene.frame = frame
+        found.append({person for person, _ in tracker(np.zeros((1000, 1000, 3), np.uint8))})
+    return found
+
+
+def test_a_person_hidden_for_a_while_and_found_a_step_away_keeps_the_id():
+    """B hidden for 50 frames (behind A in a hug), found again 70 px from where he was lost (his box overlapping his
+    old one by less than REFIND_IOU): still id 1. Hidden longer than max_missed: a new id."""
+    hidden = [[(200, 500), (400, 500)]] * 10 + [[(200, 500), None]] * 50 + [[(200, 500), (470, 500)]] * 10
+    assert track_ids(hidden)[-1] == {0, 1}
+    assert track_ids(hidden, max_missed=20)[-1] == {0, 2}
