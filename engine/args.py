@@ -81,7 +81,9 @@ def get_parser(family=None):
     return p
 
 
-def load_config(path):
+def load_config(path, including=()):
+    """A config file's mapping. `base: PATH` (relative to the file) takes another config's values, which this one's
+    replace key by key (a dict value, such as the feeder or model arguments, merged into the base's)."""
     if not os.path.exists(path):
         raise FileNotFoundError(f'config file {path!r} not found')
     try:
@@ -92,7 +94,16 @@ def load_config(path):
         raise ValueError(f'{path}{where}: not valid YAML ({getattr(exc, "problem", None) or exc})') from None
     if not isinstance(config, dict):
         raise ValueError(f'{path}: expected a mapping of argument names to values')
-    return config
+    if 'base' not in config:
+        return config
+    base = os.path.join(os.path.dirname(path), str(config.pop('base')))
+    if os.path.exists(base) and any(os.path.samefile(base, p) for p in (path, *including)):
+        raise ValueError(f'{path}: base {base} includes itself')
+    merged = load_config(base, (path, *including))
+    for key, value in config.items():
+        both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = dict(merged[key], **value) if both_dicts else value
+    return merged
 
 
 def device_index(text):
