@@ -31,7 +31,11 @@ def protocol_sets(arg):
                          f'train_split_for_test): the held-out seen samples of --unseen-classes need it')
     held_out_args = dict(as_test(arg.train_feeder_args, test_args), classes=arg.classes, hold_out=arg.held_out,
                          held_out_only=True)
-    return {'test': build('feeder', arg.feeder, test_args), 'held_out': build('feeder', arg.feeder, held_out_args)}
+    sets = {'test': build('feeder', arg.feeder, test_args), 'held_out': build('feeder', arg.feeder, held_out_args)}
+    if not len(sets['held_out']):
+        raise ValueError(f'--held-out {arg.held_out} held out no seen training sample (each class\'s share rounds to '
+                         f'0): nothing to choose the generalised bias on; give a larger share')
+    return sets
 
 
 def class_text(arg, model, device, log):
