@@ -244,6 +244,9 @@ def apply_protocol(args):
     if args.classes is not None and args.classes != seen:
         raise ValueError(f'--classes {" ".join(map(str, args.classes))} with --unseen-classes: the run\'s classes are '
                          f'the seen ones ({" ".join(map(str, seen))}); give one of the two')
+    if args.te_lr_ratio > 0:
+        raise ValueError(f'--unseen-classes with --te-lr-ratio {args.te_lr_ratio}: the test phase scores the classes '
+                         f'with the frozen text encoder, and the weights files do not hold a trained one')
     if not 0 < args.held_out < 1:
         raise ValueError(f'--held-out {args.held_out}: expected a share of the seen training samples, 0 < share < 1')
     args.classes = seen

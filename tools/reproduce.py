@@ -37,7 +37,7 @@ means over all runs, with Welch's t-interval.
 --export-results DIR copies the small files it reads (no weights) so that `--summary-only --out DIR` remakes it.
 
 --protocol FILE ... runs the seen/unseen protocol instead (config/zero-shot/*.yaml, tools/reproduce_protocol.py):
-per split, arm (lst, lst_names, lst_shuffled, lst_te), stream and seed, training on the seen classes, the zero-shot
+per split, arm (lst, lst_names, lst_shuffled), stream and seed, training on the seen classes, the zero-shot
 test of its last epoch, and with --shots K ... (0: zero-shot alone) K-shot training on the unseen classes from those
 weights, the classifier from their text and at random (--few-shot-init); summary.md and summary.json give unseen
 top-1 and the harmonic mean with their intervals, chance beside them.
@@ -324,7 +324,8 @@ def parse(argv=None):
     p.add_argument('--benchmark', default=None, choices=sorted(BENCHMARKS),
                    help='default ucla; with --protocol, the one its files name')
     p.add_argument('--streams', nargs='+', default=['joint'], choices=STREAMS)
-    p.add_argument('--arms', nargs='+', default=['lst', 'control'], choices=ARMS)
+    p.add_argument('--arms', nargs='+', default=None, choices=ARMS,
+                   help='default lst control; with --protocol, lst')
     p.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
     p.add_argument('--schedule', default='short', choices=list(SCHEDULES))
     p.add_argument('--jobs', type=int, default=1, help='runs at a time (CPU: the cores are split between them; '
@@ -370,6 +371,7 @@ def parse(argv=None):
     check_values(p, opts)
     check_protocol(p, opts)
     opts.benchmark = opts.benchmark or 'ucla'
+    opts.arms = opts.arms or ['lst', 'control']
     if opts.ann_file and not os.path.isfile(opts.ann_file):
         p.error(f'--ann-file {opts.ann_file}: no such file')
     if opts.text_dir and not os.path.isdir(opts.text_dir):
@@ -408,16 +410,15 @@ def check_protocol(p, opts):
     if opts.benchmark not in (None, opts.splits[0].benchmark):
         p.error(f'--benchmark {opts.benchmark}: the --protocol files are of {opts.splits[0].benchmark}')
     opts.benchmark = opts.splits[0].benchmark
+    opts.arms = opts.arms or ['lst']
     foreign = [arm for arm in opts.arms if arm not in protocol.ARMS]
     if foreign:
-        p.error(f'--arms {foreign[0]}: no text space to score unseen classes in; --protocol takes '
-                f'{", ".join(protocol.ARMS)}')
+        p.error(f'--arms {foreign[0]}: --protocol takes {", ".join(protocol.ARMS)} (control and ctrgcn train no text '
+                f'space to score unseen classes in; lst_te\'s trained text encoder is not in its weights files)')
     if min(opts.shots) < 0:
         p.error(f'--shots {" ".join(map(str, opts.shots))}: expected samples per class, 0 for none')
     if opts.export_results:
         p.error('--export-results: not with --protocol')
-    if opts.arms == ['lst', 'control']:                   # the other mode's default
-        opts.arms = ['lst']
 
 
 def default_threads(jobs):

@@ -399,6 +399,10 @@ class Stream:
             require_text_space(model, '--classes-text-dir')
         except ValueError as exc:
             raise UsageError(f'{self.config_path}: {exc}') from None
+        if self.config.get('te_lr_ratio'):
+            raise UsageError(f'{self.config_path}: the model trained its text encoder (te_lr_ratio '
+                             f'{self.config["te_lr_ratio"]}), which the weights file does not hold; --classes-text-dir '
+                             f'scores classes with the frozen one')
         prompts = load_class_set(folder, self.config.get('part_text', True))
         cache = self.config.get('text_cache_dir') or os.path.join(os.path.expanduser('~'), '.cache', 'lst', 'text_bank')
         bank = TextFeatureBank.of_prompts(model.text_head, prompts, 'classes', cache, self.config.get('text_weights'),
