@@ -34,8 +34,8 @@ def test(run, outputs):
                                       csv_file=outputs['csv'], wrong_file=outputs['wrong'],
                                       right_file=outputs['right'])
     run.report.confusion(confusion, f'test of {f"epoch {epoch}" if epoch else os.path.basename(arg.weights)}')
-    if arg.unseen_classes:
-        zero_shot.protocol_test(run)
+    if run.protocol:
+        zero_shot.protocol_test(run, *run.protocol)
     log(f'Outputs: {", ".join(os.path.basename(p) for p in outputs.values() if p)} in {arg.work_dir}')
     log('Done.\n')
     return evaluation.accuracy

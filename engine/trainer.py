@@ -23,7 +23,7 @@ from engine.rng import run_generators
 from engine.testing import plan_test_outputs, test
 from engine.training import Training, check_inputs
 from engine.weights import load_initial_weights
-from engine.zero_shot import classifier_from_text
+from engine.zero_shot import classifier_from_text, protocol_inputs
 from model.zero_shot import require_text_space
 from text.prompts import class_names
 
@@ -61,6 +61,7 @@ class Processor:
             self.prepare_training(Progress(global_step))
         elif self.is_main:
             self.test_outputs = plan_test_outputs(arg)
+            self.protocol = protocol_inputs(self) if arg.unseen_classes else None       # read before any write
             self.log.open_file()
             save_config(arg, arg.work_dir, 'config_test.yaml')       # the training run's config.yaml stays
         # what training passes go through

@@ -57,11 +57,24 @@ def cosines(model, loader, features, device):
     return np.concatenate(found), np.asarray(labels)
 
 
-def protocol_test(run):
-    """The zero-shot and generalised zero-shot measures of the run's model (its --weights), written and logged."""
-    arg, log, model, device = run.arg, run.log, run.model, run.device
-    features = class_text(arg, model, device, log)
+def protocol_inputs(run):
+    """(every class's text features, protocol_sets) of the test phase of a run (engine.trainer.Processor), read and
+    checked before it writes anything."""
+    arg = run.arg
+    features = class_text(arg, run.model, run.device, run.log)
     sets = protocol_sets(arg)
+    labels = np.asarray(sets['test'].label)
+    for which, classes in (('unseen', arg.unseen_classes), ('seen', arg.classes)):
+        if not np.isin(labels, classes).any():
+            raise ValueError(f'the test split holds no sample of the {which} classes '
+                             f'({" ".join(map(str, classes))}): nothing to measure them on')
+    return features, sets
+
+
+def protocol_test(run, features, sets):
+    """The zero-shot and generalised zero-shot measures of the run's model (its --weights), written and logged;
+    `features` and `sets` from protocol_inputs."""
+    arg, log, model, device = run.arg, run.log, run.model, run.device
     found = {}
     for name, dataset in sets.items():
         loader = data_loaders(arg, {'test': dataset}, 1, device, None)['test']

@@ -5,12 +5,10 @@ import glob
 import json
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
 import zero_shot_data as stick
 from bad_inputs import command, fails
@@ -179,12 +177,24 @@ def test_few_shot_trains_the_unseen_classes_from_their_text_or_at_random(figure,
               "{'shots': 5, 'shots_seed': 1, 'repeat': 2}", '--batch-size', 15, '--num-epoch', 1, '--base-lr',
               0.005)
         assert json.loads((runs[init] / 'metrics.json').read_text())['finished']
-        started = 'The classifier of the 3 classes starts from their descriptions' in (runs[init] / 'log.txt').read_text()
-        assert started == (init == 'text')
+        log = (runs[init] / 'log.txt').read_text()
+        assert ('The classifier of the 3 classes starts from their descriptions' in log) == (init == 'text')
     # after one epoch of two steps the text's classifier is where zero-shot scoring is (measured: 23 and 8 of 24)
     text, random = (json.loads((runs[k] / 'metrics.json').read_text())['history'][0]['val_acc']
                     for k in ('text', 'random'))
     assert text >= 0.6 and text > random
+
+
+@pytest.mark.slow
+def test_a_test_split_without_unseen_samples_is_one_line_before_anything_is_written(figure, tmp_path, capsys):
+    from preprocess import annotations
+    samples, split = annotations.load(figure['ann'])
+    split['val'] = [name for name in split['val'] if int(name.split('_')[1]) not in stick.UNSEEN]
+    annotations.save(str(tmp_path / 'seen_only.pkl'), samples, split)
+    fails(capsys, train, '--config', figure['run'] / 'config.yaml', '--work-dir', tmp_path / 'test', '--phase',
+          'test', '--weights', figure['weights'], '--test-feeder-args', f"{{'ann_file': '{tmp_path / 'seen_only.pkl'}'}}",
+          match='the test split holds no sample of the unseen classes')
+    assert not (tmp_path / 'test').exists()
 
 
 # ------------------------------------------------------------------------------------------------ the poison test
