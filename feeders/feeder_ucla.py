@@ -119,8 +119,8 @@ class Feeder(tools.LabelledDataset):
     (integer angles in [-60, 60] degrees about x and y, scale in [0.5, 1.5]), per-axis min-max to [-1, 1], 52 frame
     indices drawn with replacement and sorted. Val: the same without the random view, evenly spaced indices.
     `random_view` (default: for the training split) chooses between the two; `classes`, `hold_out`, `held_out_only`,
-    `shots` and `shots_seed` pick the files to read by their names (tools.Selection). Other released arguments (random_choose, window_size, normalization, use_mmap...) are accepted; the release
-    ignores them too. `samples` = (sequences T x 20 x 3, labels, names) feeds sequences held in memory instead of
+    `shots` and `shots_seed` pick the files to read by their names (tools.Selection). Other released arguments
+    (random_choose, window_size, normalization, use_mmap...) are accepted; the release ignores them too. `samples` = (sequences T x 20 x 3, labels, names) feeds sequences held in memory instead of
     `root`'s files (tools/predict.py: a trained model on single files).
     """
 

@@ -52,7 +52,8 @@ class Selection:
                                     or len(set(classes)) != len(classes)):
             raise ValueError(f'feeder argument classes={list(classes)}: expected distinct class indexes >= 0')
         if not 0 <= self.hold_out < 1:
-            raise ValueError(f'feeder argument hold_out={self.hold_out}: expected a share of the samples, 0 <= share < 1')
+            raise ValueError(f'feeder argument hold_out={self.hold_out}: expected a share of the samples, 0 to 1 '
+                             f'(1 excluded)')
         if self.held_out_only and not self.hold_out:
             raise ValueError('feeder argument held_out_only: no samples are held out (hold_out is 0)')
         if self.shots is not None and (type(self.shots) is not int or self.shots < 1):
