@@ -226,7 +226,8 @@ def whole_set(args):
 
 
 def check_indexes(flag, classes, total=None):
-    if len(set(classes)) != len(classes) or min(classes) < 0 or (total is not None and max(classes) >= total):
+    if not classes or len(set(classes)) != len(classes) or min(classes) < 0 or \
+            (total is not None and max(classes) >= total):
         within = f' of the {total} classes (0..{total - 1})' if total is not None else ''
         raise ValueError(f'{flag} {" ".join(map(str, classes))}: expected distinct class indexes{within}')
 
