@@ -24,6 +24,7 @@ from engine.testing import plan_test_outputs, test
 from engine.training import Training, check_inputs
 from engine.weights import load_initial_weights
 from engine.zero_shot import classifier_from_text, protocol_inputs
+from lstbase.processes import cpu_threads
 from model.zero_shot import require_text_space
 from text.prompts import class_names
 
@@ -40,7 +41,7 @@ class Processor:
             check_inputs(arg)
         self.device, self.use_amp = dist.choose_device(arg.device, arg.amp, self.world, self.local_rank, self.log)
         if self.device.type == 'cpu':
-            threads, why = dist.cpu_threads(self.world)
+            threads, why = cpu_threads(self.world)
             torch.set_num_threads(threads)
             self.log(f'threads: {threads} ({why})')
         self.generators = run_generators(arg.seed)

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lstbase.errors import NotInstalled, import_optional
+from lstbase.processes import cpu_threads
 
 INSTALL_HINT = 'run `make install-video` (see requirements-video.txt)'
 DETECTOR_SIZE, LANDMARK_SIZE, HEATMAP_KERNEL = 224, 256, 7

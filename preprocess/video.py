@@ -183,7 +183,7 @@ def camera_position(landmarks, height, width, fov=ASSUMED_FOV):
 
 
 # ---------------------------------------------------------------------------------------------- estimation
-def _import_cv2():
+def import_cv2():
     return import_optional('cv2', 'reading videos', INSTALL_HINT)
 
 
@@ -198,7 +198,7 @@ def check_installed(max_persons=DEFAULT_MAX_PERSONS):
     """Raise an ImportError naming the install command when what reading videos and finding up to `max_persons`
     people needs is missing or fails: OpenCV, and MediaPipe's own tracker (one person) or LiteRT and the models in
     MediaPipe's wheel (several)."""
-    _import_cv2()
+    import_cv2()
     if max_persons == 1:
         _import_pose()
     else:
@@ -280,8 +280,8 @@ def _pose_tracker(pose):
         raise extra_failed('pose estimation', 'mediapipe', exc, INSTALL_HINT) from exc
 
 
-def _open_video(path):
-    cv2 = _import_cv2()
+def open_video(path):
+    cv2 = import_cv2()
     try:
         with open(path, 'rb'):              # a missing or unreadable file gets the system's reason; OpenCV gives none
             pass
@@ -304,7 +304,7 @@ def _decoded_frames(capture):
 
 def read_frames(path):
     """Every decoded frame of a video (BGR, as OpenCV gives them), in order."""
-    capture = _open_video(path)
+    capture = open_video(path)
     try:
         yield from _decoded_frames(capture)
     finally:
@@ -383,8 +383,8 @@ def extract(path, layout='coco', people=None, max_persons=DEFAULT_MAX_PERSONS):
 
 
 def _extract(path, series, people):
-    cv2 = _import_cv2()
-    capture = _open_video(path)
+    cv2 = import_cv2()
+    capture = open_video(path)
     try:
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))    # the container's word: for the bar and a check
         frames = tqdm(_decoded_frames(capture), total=count if count > 0 else None, desc=os.path.basename(path),

@@ -32,9 +32,9 @@ class PacedFile:
     the ones before it, skipped). `clock`: a function -> seconds (time.monotonic; tests give a virtual one)."""
 
     def __init__(self, path, clock=time.monotonic, sleep=time.sleep):
-        cv2 = video._import_cv2()
+        cv2 = video.import_cv2()
         try:
-            self.capture = video._open_video(path)
+            self.capture = video.open_video(path)
         except video.VideoError as exc:
             raise UsageError(str(exc)) from None
         rate = self.capture.get(cv2.CAP_PROP_FPS)
@@ -77,7 +77,7 @@ class LiveCapture:
     """A camera or URL read on a thread of its own; next() waits for a frame newer than the last one given."""
 
     def __init__(self, source, what):
-        cv2 = video._import_cv2()
+        cv2 = video.import_cv2()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)    # its warnings on a missing camera: ours
         self.capture = cv2.VideoCapture(source)
         if not self.capture.isOpened():

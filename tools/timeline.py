@@ -120,7 +120,7 @@ def read_people(path, stream, options=trained_model.InputOptions(), fps=None):
 
 
 def video_fps(path):
-    cv2 = video._import_cv2()
+    cv2 = video.import_cv2()
     capture = cv2.VideoCapture(path)
     rate = capture.get(cv2.CAP_PROP_FPS)
     capture.release()
