@@ -133,7 +133,7 @@ def check_config_value(action, value, path):
         if not isinstance(value, dict):
             raise ValueError(f'{path}: {action.dest}: expected a mapping, got {value!r}')
         return value
-    if action.nargs in ('+', '*'):
+    if action.nargs in ('+', '*') and value is not None:     # None: the default, as a run's config.yaml saves it
         return [_convert(action, v, path) for v in (value if isinstance(value, (list, tuple)) else [value])]
     return _convert(action, value, path)
 
