@@ -38,4 +38,4 @@ def check(family=None, argv=None):
     model = build('model', args.model, args.model_args)
     datasets(args, 1, model)
     if model.text_head:
-        load_prompts(args.dataset, args.text_dir, model.num_class, args.part_text)
+        load_prompts(args.dataset, args.text_dir, model.num_class, args.part_text, args.classes)

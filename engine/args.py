@@ -74,6 +74,18 @@ def get_parser(family=None):
     p.add_argument('--part-text', type=str2bool, default=True,
                    help='False: prompt groups 1-4 are the class name alone, without the body-part descriptions '
                         '(an ablation)')
+    p.add_argument('--classes', type=int, nargs='+', default=None,
+                   help='the dataset\'s classes (label indexes) this run trains and tests on, in the order of its '
+                        'labels: the feeders keep their samples alone, the descriptions and names are theirs')
+    p.add_argument('--unseen-classes', type=int, nargs='+', default=None,
+                   help='the seen/unseen protocol: train on the other classes (nothing of these is read), and the '
+                        'test phase scores these by their descriptions (zero_shot.json)')
+    p.add_argument('--held-out', type=float, default=0.1,
+                   help='with --unseen-classes: the share of each seen class\'s training samples never trained on, '
+                        'which choose the generalised zero-shot bias')
+    p.add_argument('--init-classifier', default='weights', choices=['weights', 'text', 'random'],
+                   help='the classifier of the --weights model: as the file has it, from the run\'s class '
+                        'descriptions in the model\'s text space (new classes), or random')
     p.add_argument('--resume', default='auto',
                    help="'auto' (default): continue from <work-dir>/checkpoint.pt if it exists; 'no': start "
                         "afresh; or a path to a checkpoint.pt")
@@ -81,7 +93,9 @@ def get_parser(family=None):
     return p
 
 
-def load_config(path):
+def load_config(path, including=()):
+    """A config file's mapping. `base: PATH` (relative to the file) takes another config's values, which this one's
+    replace key by key (a dict value, such as the feeder or model arguments, merged into the base's)."""
     if not os.path.exists(path):
         raise FileNotFoundError(f'config file {path!r} not found')
     try:
@@ -92,7 +106,16 @@ def load_config(path):
         raise ValueError(f'{path}{where}: not valid YAML ({getattr(exc, "problem", None) or exc})') from None
     if not isinstance(config, dict):
         raise ValueError(f'{path}: expected a mapping of argument names to values')
-    return config
+    if 'base' not in config:
+        return config
+    base = os.path.join(os.path.dirname(path), str(config.pop('base')))
+    if os.path.exists(base) and any(os.path.samefile(base, p) for p in (path, *including)):
+        raise ValueError(f'{path}: base {base} includes itself')
+    merged = load_config(base, (path, *including))
+    for key, value in config.items():
+        both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = dict(merged[key], **value) if both_dicts else value
+    return merged
 
 
 def device_index(text):
@@ -110,7 +133,7 @@ def check_config_value(action, value, path):
         if not isinstance(value, dict):
             raise ValueError(f'{path}: {action.dest}: expected a mapping, got {value!r}')
         return value
-    if action.nargs in ('+', '*'):
+    if action.nargs in ('+', '*') and value is not None:     # None: the default, as a run's config.yaml saves it
         return [_convert(action, v, path) for v in (value if isinstance(value, (list, tuple)) else [value])]
     return _convert(action, value, path)
 
@@ -196,6 +219,61 @@ def resolve_dataset(args, family):
         args.loss_alpha = spec.loss_alpha
 
 
+def whole_set(args):
+    """The number of classes of the run's dataset: its spec's, or (your own) its label map's."""
+    from text.prompts import load_label_map
+    return specs.get(args.dataset).num_class or len(load_label_map(args.dataset, args.text_dir))
+
+
+def check_indexes(flag, classes, total=None):
+    if not classes or len(set(classes)) != len(classes) or min(classes) < 0 or \
+            (total is not None and max(classes) >= total):
+        within = f' of the {total} classes (0..{total - 1})' if total is not None else ''
+        raise ValueError(f'{flag} {" ".join(map(str, classes))}: expected distinct class indexes{within}')
+
+
+def apply_protocol(args):
+    """--unseen-classes: the run's classes (--classes) are the others, in the dataset's order, and its training
+    split sets a --held-out share of each aside (never trained on: what chooses the generalised zero-shot bias)."""
+    if not args.unseen_classes:
+        return
+    total = whole_set(args)
+    check_indexes('--unseen-classes', args.unseen_classes, total)
+    seen = [c for c in range(total) if c not in args.unseen_classes]
+    if len(seen) < 2:
+        raise ValueError(f'--unseen-classes: {len(seen)} seen class(es) left of {total}; training needs two')
+    if args.classes is not None and args.classes != seen:
+        raise ValueError(f'--classes {" ".join(map(str, args.classes))} with --unseen-classes: the run\'s classes are '
+                         f'the seen ones ({" ".join(map(str, seen))}); give one of the two')
+    if args.te_lr_ratio > 0:
+        raise ValueError(f'--unseen-classes with --te-lr-ratio {args.te_lr_ratio}: the test phase scores the classes '
+                         f'with the frozen text encoder, and the weights files do not hold a trained one')
+    if not 0 < args.held_out < 1:
+        raise ValueError(f'--held-out {args.held_out}: expected a share of the seen training samples, 0 < share < 1')
+    args.classes = seen
+    args.train_feeder_args['hold_out'] = args.held_out
+
+
+def apply_classes(args):
+    """--classes: both feeders keep those classes' samples, labelled in that order, and the model has as many
+    classes (model_args num_class, when given, is theirs or that of a set holding them)."""
+    given = {flag: getattr(args, flag).get('classes') for flag in ('train_feeder_args', 'test_feeder_args')}
+    for flag, classes in given.items():
+        if classes is not None and classes != args.classes:
+            raise ValueError(f'{flag} classes {classes}: the run\'s classes are set with --classes (the descriptions '
+                             f'and names follow them), not in the feeder arguments')
+    if args.classes is None:
+        return
+    check_indexes('--classes', args.classes)
+    num_class = args.model_args.get('num_class')
+    if num_class is not None and num_class != len(args.classes) and num_class <= max(args.classes):
+        raise ValueError(f'--classes {" ".join(map(str, args.classes))} name class {max(args.classes)}, but '
+                         f'model_args num_class is {num_class}')
+    for flag in given:
+        getattr(args, flag)['classes'] = list(args.classes)
+    args.model_args['num_class'] = len(args.classes)
+
+
 def parse_args(family=None, argv=None):
     """Parse with the config file's values as defaults, each checked like the command line's; an unknown config
     key, a value of the wrong type or choice, or a config of another dataset than the script's (`family`: 'ntu' for
@@ -220,6 +298,11 @@ def parse_args(family=None, argv=None):
         parser.error(f'--device {" ".join(map(str, args.device))}: cpu goes alone')
     check_values(args)
     resolve_dataset(args, family)
+    apply_protocol(args)
+    apply_classes(args)
+    if args.init_classifier != 'weights' and not args.weights:
+        raise ValueError(f'--init-classifier {args.init_classifier}: sets the classifier of a trained model, given '
+                         f'with --weights')
     return args
 
 

@@ -13,7 +13,8 @@ STATE_FILE = 'checkpoint.pt'
 # The arguments that define an experiment: a resumed run must have the same (num_epoch may grow).
 EXPERIMENT_KEYS = ('model', 'model_args', 'feeder', 'train_feeder_args', 'test_feeder_args', 'base_lr', 'step',
                    'lr_decay_rate', 'warm_up_epoch', 'weight_decay', 'optimizer', 'nesterov', 'batch_size',
-                   'loss_alpha', 'te_lr_ratio', 'seed', 'text_dir', 'text_weights', 'dataset', 'part_text')
+                   'loss_alpha', 'te_lr_ratio', 'seed', 'text_dir', 'text_weights', 'dataset', 'part_text', 'classes',
+                   'unseen_classes', 'held_out', 'init_classifier')
 
 
 @dataclass

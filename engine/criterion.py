@@ -21,14 +21,14 @@ def text_features(arg, head, num_class, device, world, is_main, log):
         + ('' if arg.part_text else ' (prompt groups 1-4: the class names alone, --part-text False)'))
     if arg.te_lr_ratio > 0:
         encoder = load_text_encoder(head, device, arg.text_weights)
-        prompts = load_prompts(arg.dataset, arg.text_dir, num_class, arg.part_text)
+        prompts = load_prompts(arg.dataset, arg.text_dir, num_class, arg.part_text, arg.classes)
         log(f'Fine-tuning the text encoder {head} (lr ratio {arg.te_lr_ratio}).')
         return PromptEncoder(encoder, prompts)
     if world > 1 and not is_main:
         dist.barrier()                                              # the main process builds the cache first
     bank = TextFeatureBank.load_or_build(head, arg.dataset, arg.text_cache_dir, weights=arg.text_weights,
                                          device=device, text_dir=arg.text_dir, num_class=num_class, log=log,
-                                         part_text=arg.part_text)
+                                         part_text=arg.part_text, classes=arg.classes)
     if world > 1 and is_main:
         dist.barrier()
     return bank

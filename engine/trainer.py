@@ -23,7 +23,9 @@ from engine.rng import run_generators
 from engine.testing import plan_test_outputs, test
 from engine.training import Training, check_inputs
 from engine.weights import load_initial_weights
+from engine.zero_shot import classifier_from_text, protocol_inputs
 from lstbase.processes import cpu_threads
+from model.zero_shot import require_text_space
 from text.prompts import class_names
 
 
@@ -44,6 +46,10 @@ class Processor:
             self.log(f'threads: {threads} ({why})')
         self.generators = run_generators(arg.seed)
         self.model = build('model', arg.model, arg.model_args).to(self.device)
+        for needed, flag in ((arg.unseen_classes, '--unseen-classes'),
+                             (arg.init_classifier == 'text', '--init-classifier text')):
+            if needed:
+                require_text_space(self.model, flag)
         self.weights_epoch, global_step = load_initial_weights(self.model, arg, self.log) if arg.weights \
             else (None, 0)
         sets = datasets(arg, self.world, self.model)
@@ -51,11 +57,12 @@ class Processor:
         for warning in data_warnings(arg, sets):
             self.log.warning(warning)
         self.report = Report(arg.work_dir, class_names(arg.dataset, self.model.num_class, arg.text_dir,
-                                                       self.log.warning))
+                                                       self.log.warning, arg.classes))
         if arg.phase == 'train':
             self.prepare_training(Progress(global_step))
         elif self.is_main:
             self.test_outputs = plan_test_outputs(arg)
+            self.protocol = protocol_inputs(self) if arg.unseen_classes else None       # read before any write
             self.log.open_file()
             save_config(arg, arg.work_dir, 'config_test.yaml')       # the training run's config.yaml stays
         # what training passes go through
@@ -65,6 +72,11 @@ class Processor:
         arg = self.arg
         self.criterion = build_criterion(arg, self.model, self.device, self.generators['text'], self.world,
                                          self.is_main, self.log)
+        if arg.init_classifier == 'text':
+            if self.criterion.text_encoder is not None:
+                raise ValueError('--init-classifier text reads the frozen text features (--te-lr-ratio 0)')
+            classifier_from_text(self.model, self.criterion.text, self.data_loader['train'].dataset, self.device)
+            self.log(f'The classifier of the {self.model.num_class} classes starts from their descriptions.')
         self.optimizer = build_optimizer(arg, self.model, self.criterion)
         self.scaler = torch.amp.GradScaler('cuda', enabled=self.use_amp)
         self.log(f'using warm up, epoch: {arg.warm_up_epoch}')

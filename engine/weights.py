@@ -137,6 +137,7 @@ def load_initial_weights(model, arg, log):
         if differ:
             log(f'WARNING: {arg.weights} was saved for another model or modality ({"; ".join(differ)}).')
     log(f'Load weights from {arg.weights}' + (f' (epoch {epoch}).' if epoch else '.'))
-    load_weights(model, weights, arg.weights, arg.model, arg.ignore_weights, as_released=True, log=log,
+    classifier = ['fc.weight', 'fc.bias'] if arg.init_classifier != 'weights' else []   # --init-classifier's
+    load_weights(model, weights, arg.weights, arg.model, arg.ignore_weights + classifier, as_released=True, log=log,
                  config_path=arg.config)
     return epoch, step

@@ -43,9 +43,10 @@ def input_frames(feeder_args):
     return feeder_args['window_size']
 
 
-def load_split(data_path, split, use_mmap=False):
-    """(x N x T x 150, labels, sample names) of one split, from the .npz file or its .npy copies (memory-mapped
-    with use_mmap, used alone when step 3 wrote only npy). Copies that disagree with the npz are refused."""
+def load_split(data_path, split, use_mmap=False, selection=tools.Selection()):
+    """(x N x T x 150, labels, sample names) of one split, of the samples `selection` keeps (before their values are
+    checked; memory-mapped, the others are never read), from the .npz file or its .npy copies (memory-mapped with
+    use_mmap, used alone when step 3 wrote only npy). Copies that disagree with the npz are refused."""
     if split not in ('train', 'test'):
         raise ValueError(f"feeder argument split={split!r}: expected 'train' or 'test'")
     stem = os.path.splitext(data_path)[0]
@@ -67,20 +68,24 @@ def load_split(data_path, split, use_mmap=False):
         raise ValueError(f'{data_path} ({split}): not a readable preprocessed file ({exc})') from None
     if x.ndim != 3 or x.shape[2] != NUM_PERSONS * NUM_JOINTS * 3:
         raise ValueError(f'{data_path}: x_{split} has shape {x.shape}, expected N x T x 150 (2 persons x 25 joints x 3)')
-    if not isinstance(x, np.memmap):                 # a memory-mapped split is checked sample by sample instead
-        bad = sum(int((~np.isfinite(x[i:i + 1000])).any(axis=(1, 2)).sum()) for i in range(0, len(x), 1000))
-        if bad:
-            raise ValueError(f'{data_path}: {bad} {split} samples hold NaN or Inf values; preprocess again')
     labels = np.argmax(y, axis=1) if y.ndim == 2 else np.asarray(y, dtype=np.int64)
     names = [str(n) for n in names] if names is not None else [f'{split}_{i}' for i in range(len(x))]
     if not len(x) == len(labels) == len(names):       # zip() downstream would drop samples silently
         raise ValueError(f'{data_path}: {split} split has {len(x)} samples, {len(labels)} labels and {len(names)} '
                          f'names; preprocess again')
+    if selection != tools.Selection():
+        keep, labels = selection.apply(names, labels)
+        x, names = x[keep], [names[i] for i in keep]
+    if not isinstance(x, np.memmap):                 # a memory-mapped split is checked sample by sample instead
+        bad = sum(int((~np.isfinite(x[i:i + 1000])).any(axis=(1, 2)).sum()) for i in range(0, len(x), 1000))
+        if bad:
+            raise ValueError(f'{data_path}: {bad} {split} samples hold NaN or Inf values; preprocess again')
     return x, labels, names
 
 
-def split_labels(data_path, split='train', **_):
-    """(sample names, labels) of a split without reading the skeletons (ensemble.py, tools/reproduce.py)."""
+def split_labels(data_path, split='train', **feeder_args):
+    """(sample names, labels) of a split, of the samples the feeder arguments select (tools.Selection), without
+    reading the skeletons (ensemble.py, tools/reproduce.py)."""
     if split not in ('train', 'test'):
         raise ValueError(f"feeder argument split={split!r}: expected 'train' or 'test'")
     stem = os.path.splitext(data_path)[0]
@@ -102,7 +107,13 @@ def split_labels(data_path, split='train', **_):
         raise ValueError(f'{data_path}: not a readable preprocessed NTU file ({exc})') from None
     labels = (np.argmax(y, axis=1) if y.ndim == 2 else np.asarray(y, dtype=np.int64)).tolist()
     names = [str(n) for n in names] if names is not None else [f'{split}_{i}' for i in range(len(labels))]
-    return names, labels
+    return tools.selected(tools.Selection.of(feeder_args), names, labels)
+
+
+def train_split_for_test(train_args, test_args):
+    """Feeder arguments that read the training split's samples as the test split's are read (its crop, no
+    rotation)."""
+    return dict(test_args, data_path=train_args['data_path'], split=train_args.get('split', 'train'))
 
 
 def _read_npz(data_path, split):
@@ -145,7 +156,8 @@ class Feeder(tools.LabelledDataset):
     Train: random crop of the valid frames (ratio in p_interval, at least 64 frames), linear resize to
     window_size, random rotation; test: centre crop (p_interval [0.95]). `bone` and `vel` derive the other
     modalities after that. With `batch_augment`, samples come out uncropped and `batch_transform` does the same
-    work on a whole batch on the training device (e.g. the GPU).
+    work on a whole batch on the training device (e.g. the GPU). `classes`, `hold_out`, `held_out_only`, `shots`
+    and `shots_seed` pick the samples by their names and labels (tools.Selection); `repeat` repeats them per epoch.
 
     random_choose, random_shift, random_move and normalization are accepted for the released configs; the
     release does not use them in this feeder either. `samples` = (data: N samples C, T, V, M, labels, names) feeds
@@ -156,7 +168,8 @@ class Feeder(tools.LabelledDataset):
 
     def __init__(self, data_path, label_path=None, p_interval=1, split='train', random_choose=False,
                  random_shift=False, random_move=False, random_rot=False, window_size=-1, normalization=False,
-                 debug=False, use_mmap=False, bone=False, vel=False, batch_augment=False, samples=None):
+                 debug=False, use_mmap=False, bone=False, vel=False, batch_augment=False, samples=None, repeat=1,
+                 **selection):
         self.data_path = data_path
         self.split = split
         self.p_interval = list(p_interval) if isinstance(p_interval, (list, tuple)) else [p_interval]
@@ -169,19 +182,22 @@ class Feeder(tools.LabelledDataset):
         self.bone = bone
         self.vel = vel
         self.debug = debug
+        self.repeat = repeat
+        selection = tools.Selection.of(selection, only=True)
         if samples is not None:
             self.data, self.label, self.sample_name = samples
         else:
-            x, self.label, self.sample_name = load_split(data_path, split, use_mmap)
+            x, self.label, self.sample_name = load_split(data_path, split, use_mmap, selection)
             if debug:
                 x, self.label, self.sample_name = x[:100], self.label[:100], self.sample_name[:100]
             self.data = model_layout(x)
         self.batch_transform = self.transform if batch_augment else None
 
     def __len__(self):
-        return len(self.label)
+        return len(self.label) * self.repeat
 
     def __getitem__(self, index):
+        index %= len(self.label)
         data = torch.from_numpy(np.array(self.data[index], dtype=np.float32))[None]
         if not torch.isfinite(data).all():
             raise ValueError(f'{self.data_path}: {self.split} sample {self.sample_name[index]} holds NaN or Inf values')

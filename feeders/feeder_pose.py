@@ -41,11 +41,18 @@ def relocate(feeder_args, folder):
     return dict(ann_file=os.path.join(folder, os.path.basename(feeder_args['ann_file'])))
 
 
-def split_labels(ann_file, split=None, **_):
-    """(frame_dir, labels) of a split of an annotation file (ensemble.py, tools/reproduce.py)."""
+def split_labels(ann_file, split=None, **feeder_args):
+    """(frame_dir, labels) of a split of an annotation file, of the samples the feeder arguments select
+    (tools.Selection) (ensemble.py, tools/reproduce.py)."""
     samples, splits = annotations.load(ann_file)
     chosen = annotations.select(samples, splits, split, ann_file)
-    return [a['frame_dir'] for a in chosen], [annotations.label(a, ann_file) for a in chosen]
+    names, labels = [a['frame_dir'] for a in chosen], [annotations.label(a, ann_file) for a in chosen]
+    return tools.selected(tools.Selection.of(feeder_args), names, labels)
+
+
+def train_split_for_test(train_args, test_args):
+    """Feeder arguments that read the training split's samples as the test split's are read."""
+    return dict(test_args, ann_file=train_args['ann_file'], split=train_args.get('split'))
 
 
 def from_annotation(annotation):
@@ -99,12 +106,13 @@ class Feeder(tools.LabelledDataset):
     """Samples as C, T, V, M float32 with their label and index; `sample_name` is each annotation's frame_dir.
 
     `samples` = (annotations, labels, names) feeds annotations held in memory instead of `ann_file`'s
-    (tools/predict.py: a trained model on new files).
+    (tools/predict.py: a trained model on new files). `classes`, `hold_out`, `held_out_only`, `shots` and
+    `shots_seed` pick the samples by their names and labels before they are read (tools.Selection).
     """
 
     def __init__(self, ann_file=None, split=None, layout='coco', num_person=2, dims=None, pipeline='ntu',
                  window_size=64, p_interval=1, random_rot=False, random_view=False, bone=False, vel=False, repeat=1,
-                 debug=False, samples=None, normalise=None):
+                 debug=False, samples=None, normalise=None, **selection):
         if pipeline not in PIPELINES:
             raise ValueError(f'feeder argument pipeline={pipeline!r}: expected one of {", ".join(PIPELINES)}')
         if normalise not in (None,) + NORMALISATIONS:
@@ -122,6 +130,7 @@ class Feeder(tools.LabelledDataset):
         self.random_rot, self.random_view, self.bone, self.vel = random_rot, random_view, bone, vel
         self.repeat = repeat
         self.ann_file = ann_file if samples is None else '<inputs>'
+        selection = tools.Selection.of(selection, only=True)
         if samples is not None:
             chosen, self.label, self.sample_name = samples
         elif ann_file is None:
@@ -129,9 +138,11 @@ class Feeder(tools.LabelledDataset):
         else:
             data, splits = annotations.load(ann_file)
             chosen = annotations.select(data, splits, split, ann_file)
+            keep, self.label = selection.apply([a['frame_dir'] for a in chosen],
+                                               [annotations.label(a, ann_file) for a in chosen])
+            chosen = [chosen[i] for i in keep]
             if debug:
-                chosen = chosen[:100]
-            self.label = [annotations.label(a, ann_file) for a in chosen]
+                chosen, self.label = chosen[:100], self.label[:100]
             self.sample_name = [a['frame_dir'] for a in chosen]
         self.samples = [self.read(a, dims) for a in chosen]
         self.notes = annotations.notes(data, ann_file) if samples is None else []

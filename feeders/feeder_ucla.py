@@ -76,11 +76,17 @@ def split_files(root, split):
     return stems, labels
 
 
-def split_labels(label_path='val', root=DEFAULT_ROOT, **_):
-    """(file stems, labels) of a split, from the file names alone (ensemble.py, tools/reproduce.py)."""
+def split_labels(label_path='val', root=DEFAULT_ROOT, **feeder_args):
+    """(file stems, labels) of a split, of the samples the feeder arguments select (tools.Selection), from the file
+    names alone (ensemble.py, tools/reproduce.py)."""
     if label_path not in SPLIT_VIEWS:
         raise ValueError(f'NW-UCLA feeder label_path {label_path!r}: expected train or val (the split)')
-    return split_files(root, label_path)
+    return tools.selected(tools.Selection.of(feeder_args), *split_files(root, label_path))
+
+
+def train_split_for_test(train_args, test_args):
+    """Feeder arguments that read the training split's files as the test split's are read (no random view)."""
+    return dict(test_args, root=train_args.get('root', DEFAULT_ROOT), label_path='train', random_view=False)
 
 
 def load_sequence(path):
@@ -112,15 +118,17 @@ class Feeder(tools.LabelledDataset):
     ('train' or 'val', as in the release). Train: centre on joint 1 of the first frame, random view transform
     (integer angles in [-60, 60] degrees about x and y, scale in [0.5, 1.5]), per-axis min-max to [-1, 1], 52 frame
     indices drawn with replacement and sorted. Val: the same without the random view, evenly spaced indices.
-    Other released arguments (random_choose, window_size, normalization, use_mmap...) are accepted; the release
-    ignores them too. `samples` = (sequences T x 20 x 3, labels, names) feeds sequences held in memory instead of
+    `random_view` (default: for the training split) chooses between the two; `classes`, `hold_out`, `held_out_only`,
+    `shots` and `shots_seed` pick the files to read by their names (tools.Selection). Other released arguments
+    (random_choose, window_size, normalization, use_mmap...) are accepted; the release ignores them too. `samples` = (sequences T x 20 x 3, labels, names) feeds sequences held in memory instead of
     `root`'s files (tools/predict.py: a trained model on single files).
     """
 
     layout = layouts.NAMED['ucla']
 
     def __init__(self, data_path, label_path, repeat=1, random_choose=False, random_shift=False, random_move=False,
-                 window_size=-1, normalization=False, debug=False, use_mmap=True, root=DEFAULT_ROOT, samples=None):
+                 window_size=-1, normalization=False, debug=False, use_mmap=True, root=DEFAULT_ROOT, samples=None,
+                 random_view=None, **selection):
         # the release matched substrings ('val' in label_path): a typo then trained or tested on the wrong thing
         if data_path not in MODALITIES:
             raise ValueError(f'NW-UCLA feeder data_path {data_path!r}: expected one of {", ".join(MODALITIES)}')
@@ -129,11 +137,13 @@ class Feeder(tools.LabelledDataset):
         self.data_path = data_path
         self.split = label_path
         self.repeat = repeat
+        self.random_view = self.split == 'train' if random_view is None else random_view
         self.bone, self.motion = MODALITIES[data_path]
+        selection = tools.Selection.of(selection, only=True)
         if samples is not None:
             self.data, self.label, self.sample_name = samples
             return
-        self.sample_name, self.label = split_files(root, self.split)
+        self.sample_name, self.label = tools.selected(selection, *split_files(root, self.split))
         if debug:
             self.sample_name, self.label = self.sample_name[:100], self.label[:100]
         self.data = [load_sequence(os.path.join(root, stem + '.json')) for stem in self.sample_name]
@@ -144,7 +154,7 @@ class Feeder(tools.LabelledDataset):
     def __getitem__(self, index):
         sequence = self.data[index % len(self.data)]
         label = self.label[index % len(self.data)]
-        data = tools.ucla_normalise(sequence, self.split == 'train', WINDOW)             # C, T, V, M
+        data = tools.ucla_normalise(sequence, self.random_view, WINDOW)             # C, T, V, M
         if self.bone:
             data = tools.to_bone(data, self.layout.bone_pairs)
         if self.motion:

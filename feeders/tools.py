@@ -2,13 +2,96 @@
 
 Every function takes a batch laid out N, C, T, V, M (a torch tensor on any device); a single sample is a batch of one.
 """
+import hashlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from lstbase.scores import top_k
+
+
+SELECTION_KEYS = ('classes', 'hold_out', 'held_out_only', 'shots', 'shots_seed')
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which samples of a split a feeder reads, decided from their names and labels alone (before any skeleton is
+    read), and the labels it gives them:
+      classes        the dataset's labels kept, in the order of the new labels (class classes[k] becomes label k);
+                     None: every class, labels as they are
+      hold_out       the share of each class's samples set aside (the first by the SHA-1 of their names: the same
+                     samples whatever the seed or the other classes)
+      held_out_only  read the samples set aside instead of the others
+      shots          K samples of each class, drawn with `shots_seed` (few-shot training)"""
+    classes: tuple = None
+    hold_out: float = 0
+    held_out_only: bool = False
+    shots: int = None
+    shots_seed: int = 0
+
+    @classmethod
+    def of(cls, feeder_args, only=False):
+        """The selection that feeder arguments give, checked; their other keys are left out, or with `only` (a
+        feeder's own arguments left over) refused."""
+        unknown = sorted(set(feeder_args) - set(SELECTION_KEYS)) if only else []
+        if unknown:
+            raise ValueError(f'unknown feeder argument(s) {", ".join(unknown)}')
+        chosen = {key: feeder_args[key] for key in SELECTION_KEYS if feeder_args.get(key) is not None}
+        if 'classes' in chosen:
+            chosen['classes'] = tuple(chosen['classes'])
+        selection = cls(**chosen)
+        selection.check()
+        return selection
+
+    def check(self):
+        classes = self.classes
+        if classes is not None and (not classes or not all(type(c) is int and c >= 0 for c in classes)
+                                    or len(set(classes)) != len(classes)):
+            raise ValueError(f'feeder argument classes={list(classes)}: expected distinct class indexes >= 0')
+        if not 0 <= self.hold_out < 1:
+            raise ValueError(f'feeder argument hold_out={self.hold_out}: expected a share of the samples, 0 to 1 '
+                             f'(1 excluded)')
+        if self.held_out_only and not self.hold_out:
+            raise ValueError('feeder argument held_out_only: no samples are held out (hold_out is 0)')
+        if self.shots is not None and (type(self.shots) is not int or self.shots < 1):
+            raise ValueError(f'feeder argument shots={self.shots}: expected a number of samples per class, at least 1')
+
+    def apply(self, names, labels):
+        """(indexes of the samples kept, in their order, and their labels)."""
+        labels = [int(label) for label in labels]
+        keep = range(len(labels)) if self.classes is None else [i for i, label in enumerate(labels)
+                                                                 if label in self.classes]
+        by_class = {}
+        for i in keep:
+            by_class.setdefault(labels[i], []).append(i)
+        kept = sorted(i for label, members in by_class.items() for i in self.per_class(label, members, names))
+        new = {c: k for k, c in enumerate(self.classes)} if self.classes is not None else None
+        return kept, [labels[i] if new is None else new[labels[i]] for i in kept]
+
+    def per_class(self, label, members, names):
+        """The samples of class `label` (indexes `members`) that the selection keeps."""
+        if self.hold_out:
+            by_hash = sorted(members, key=lambda i: hashlib.sha1(str(names[i]).encode()).hexdigest())
+            count = round(self.hold_out * len(members))
+            if count == len(members) and not self.held_out_only:
+                raise ValueError(f'hold_out {self.hold_out}: class {label} has {len(members)} sample(s), all of them '
+                                 f'held out; nothing of it would be trained on')
+            members = by_hash[:count] if self.held_out_only else by_hash[count:]
+        if self.shots is None:
+            return members
+        if len(members) < self.shots:
+            raise ValueError(f'shots {self.shots}: class {label} has {len(members)} sample(s) in this split')
+        order = np.random.default_rng([self.shots_seed, label]).permutation(len(members))
+        return [members[i] for i in order[:self.shots]]
+
+
+def selected(selection, names, labels):
+    """(names, labels) of the samples that `selection` keeps."""
+    keep, labels = selection.apply(names, labels)
+    return [names[i] for i in keep], labels
 
 
 class LabelledDataset(Dataset):

@@ -94,6 +94,9 @@ def test_arguments_precedence_and_unknown_keys(tmp_path):
     assert args.base_lr == 0.5 and args.step == [3, 4] and args.loss_alpha == 1.0 and args.device == [0]
     args = parse_args('ntu', ['--config', str(config), '--train-feeder-args', "{'debug': True}"])
     assert args.train_feeder_args == {'window_size': 8, 'debug': True} and args.loss_alpha == 0.8
+    config.write_text('model: model.ctrgcn.Model\nclasses: null\nunseen_classes: null\n')     # as config.yaml saves them
+    args = parse_args('ntu', ['--config', str(config)])
+    assert args.classes is None and args.unseen_classes is None
     config.write_text('model: model.ctrgcn.Model\nbase_lr: 0.2\nlearning_rate: 3\n')
     with pytest.raises(ValueError, match="unknown key.*learning_rate.*valid keys: .*base_lr"):
         parse_args('ntu', ['--config', str(config)])

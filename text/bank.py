@@ -12,6 +12,7 @@ import os
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from lstbase.files import check_writable, save_torch
 from lstbase.safe_load import FileReadError, load_torch
@@ -103,9 +104,16 @@ class TextFeatureBank(nn.Module):
 
     @classmethod
     def load_or_build(cls, encoder, dataset, cache_dir, weights=None, device='cpu', text_dir=None, num_class=None,
-                      log=print, part_text=True):
-        """The bank for `encoder` (a name) and description set `dataset`, from the cache or built and cached."""
-        prompts = load_prompts(dataset, text_dir, num_class, part_text)
+                      log=print, part_text=True, classes=None):
+        """The bank for `encoder` (a name) and description set `dataset` (its first `num_class` classes, or the
+        class indexes `classes`), from the cache or built and cached."""
+        prompts = load_prompts(dataset, text_dir, num_class, part_text, classes)
+        return cls.of_prompts(encoder, prompts, dataset, cache_dir, weights, device, log)
+
+    @classmethod
+    def of_prompts(cls, encoder, prompts, dataset, cache_dir, weights=None, device='cpu', log=print):
+        """The bank of `prompts` (a ClassPrompts of the description set `dataset`, a name the log and the cache's
+        file names show), from the cache or built and cached."""
         path = cache_path(encoder, dataset, prompts, cache_dir, weights, log)
         bank = cls.load_cached(path, prompts, encoders.text_width(encoder), log) if os.path.exists(path) else None
         if bank is None:
@@ -142,6 +150,16 @@ class TextFeatureBank(nn.Module):
         return (tuple(self.groups.shape) == (len(GROUP_PARTS), prompts.num_class, width)
                 and self.counts.tolist() == counts
                 and tuple(self.candidates.shape) == (prompts.num_class, max(counts), width))
+
+    def class_features(self):
+        """5 x classes x D: each class's text feature per prompt group, as training compares them with the skeleton
+        features: group 0 the mean of its unit-length name and synonym features (training draws one of them at
+        random, so this mean's dot product with a unit skeleton feature is the expected cosine), groups 1-4 of unit
+        length."""
+        candidates = F.normalize(self.candidates, dim=-1)
+        drawn = (torch.arange(candidates.shape[1], device=candidates.device) < self.counts[:, None]).to(candidates)
+        names = (candidates * drawn[..., None]).sum(1) / self.counts[:, None].to(candidates)
+        return torch.cat([names[None], F.normalize(self.groups, dim=-1)])
 
     def sample(self, labels, generator=None):
         """Five B x D feature tensors for a batch of labels: a random group-0 candidate each, then groups 1-4."""

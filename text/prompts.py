@@ -15,6 +15,7 @@ Fix: the release builds group 2 as name + ','.join(hand, arm), with no separator
 ("drink waterhand grasps cup"); here the name is followed by a comma like in the other groups. Fields are joined
 with ', ' where the release writes ','; CLIP's and MiniLM's tokenizers drop the space, so the tokens are the same.
 """
+import glob
 import os
 
 import numpy as np
@@ -33,10 +34,11 @@ class DescriptionError(ValueError):
     pass
 
 
-def _read_lines(path, needed, most, named=False):
+def _read_lines(path, needed, most, named=False, classes=None):
     """The first `needed` lines of a description file holding exactly `needed` or `most` classes (the model's
     classes, or the whole set): a file with a class missing would shift every later class's text. `named`: `needed`
-    is the config's model_args num_class, which the error then names."""
+    is the config's model_args num_class, which the error then names. `classes` (indexes among the first `needed`):
+    those lines alone, in that order; the others are counted, never parsed."""
     if not os.path.isfile(path):
         raise DescriptionError(f'description file {path} not found')
     lines = [line.strip() for line in read_text(path, 'a description file').splitlines()]
@@ -50,7 +52,18 @@ def _read_lines(path, needed, most, named=False):
             (f' or {most} (the whole set)' if needed != most else '')
         raise DescriptionError(f'{path}: {len(lines)} classes, expected {expected}; one class per line, in label '
                                f'order')
-    return lines[:needed]
+    if classes is None:
+        return lines[:needed]
+    outside = [c for c in classes if c >= needed]
+    if outside:
+        raise DescriptionError(f'{path}: class {outside[0]} asked (--classes), but the set has {needed} classes '
+                               f'(0..{needed - 1})')
+    return [lines[c] for c in classes]
+
+
+def _line_numbers(classes, count):
+    """The line numbers of the classes read (all `count`, or `classes`)."""
+    return [c + 1 for c in (range(count) if classes is None else classes)]
 
 
 def read_names(path):
@@ -63,11 +76,11 @@ def read_names(path):
     return _check_names(path, _read_lines(path, count, count))
 
 
-def _check_names(path, names):
-    """`names` (a label map's), refused when a name holds a separator of the description files or is given twice
-    (case aside: two classes with one text target)."""
+def _check_names(path, names, numbers=None):
+    """`names` (a label map's, on lines `numbers`: default 1, 2, ...), refused when a name holds a separator of the
+    description files or is given twice (case aside: two classes with one text target)."""
     first = {}
-    for number, name in enumerate(names, start=1):
+    for number, name in zip(numbers or range(1, len(names) + 1), names):
         separator = next((s for s in ';,' if s in name), None)
         if separator:
             raise DescriptionError(f'{path}, line {number}: class name {name!r} holds {separator!r}, which separates '
@@ -155,31 +168,34 @@ def description_files(dataset, text_dir=None):
     return [os.path.join(text_dir or TEXT_DIR, f'{prefix}_{kind}.txt') for kind in KINDS]
 
 
-def load_label_map(dataset, text_dir=None, num_class=None):
-    """The class names of `dataset` (a spec name: 'ntu60', 'ntu120', 'ucla', 'custom'), the first `num_class`.
+def load_label_map(dataset, text_dir=None, num_class=None, classes=None):
+    """The class names of `dataset` (a spec name: 'ntu60', 'ntu120', 'ucla', 'custom'), the first `num_class`, or
+    those of the class indexes `classes` (of the whole set), in that order.
 
     A label map of the whole set in another folder (--text-dir) must name the same classes in the same order as the
     dataset's own: a missing or moved line would give every later class another class's text.
     """
-    prefix, count, most = _set_files(dataset, num_class, text_dir)
+    prefix, count, most = _set_files(dataset, None if classes else num_class, text_dir)
     path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_label_map.txt')
-    names = _check_names(path, _read_lines(path, count, most, num_class is not None))
+    numbers = _line_numbers(classes, count)
+    names = _check_names(path, _read_lines(path, count, most, num_class is not None, classes), numbers)
     reference_path = os.path.join(TEXT_DIR, f'{prefix}_label_map.txt')
     if text_dir and os.path.abspath(text_dir) != TEXT_DIR and os.path.exists(reference_path):
         whole_set = len([line for line in read_text(path, 'a label map').splitlines() if line.strip()]) == most
         if whole_set:
-            reference = _read_lines(reference_path, count, most)
-            for number, (name, expected) in enumerate(zip(names, reference), start=1):
+            reference = _read_lines(reference_path, count, most, classes=classes)
+            for number, name, expected in zip(numbers, names, reference):
                 _check_name(path, number, name, expected)
     return names
 
 
-def class_names(dataset, num_class=None, text_dir=None, warn=None):
-    """The names of `dataset`'s first `num_class` classes (without: every class of its label map), 'class <k>' for
-    each class no label map names (your own class set without one, or generated data past it): what score tables,
-    figures and predictions show. `warn` is told why when the label map cannot be read (e.g. text_dir is gone)."""
+def class_names(dataset, num_class=None, text_dir=None, warn=None, classes=None):
+    """The names of `dataset`'s first `num_class` classes (without: every class of its label map; with `classes`:
+    those class indexes'), 'class <k>' for each class no label map names (your own class set without one, or
+    generated data past it): what score tables, figures and predictions show. `warn` is told why when the label map
+    cannot be read (e.g. text_dir is gone)."""
     try:
-        names = load_label_map(dataset, text_dir, num_class)
+        names = load_label_map(dataset, text_dir, num_class, classes)
     except (ValueError, OSError) as exc:                # DescriptionError is a ValueError
         names = []
         if warn:
@@ -188,22 +204,52 @@ def class_names(dataset, num_class=None, text_dir=None, warn=None):
     return names + [f'class {k}' for k in range(len(names), num_class or 0)]
 
 
-def load_prompts(dataset, text_dir=None, num_class=None, part_text=True):
+def load_prompts(dataset, text_dir=None, num_class=None, part_text=True, classes=None):
     """Read the description files of `dataset` (a spec name) with clear errors.
 
     `num_class` smaller than the set keeps its first classes (e.g. a demo on the first 10 NTU actions); the files
-    then need only that many lines.
+    then need only that many lines. `classes` (indexes of the whole set, e.g. a protocol's seen classes) reads those
+    classes alone, in that order: the other lines are counted, never parsed.
     """
-    prefix, count, most = _set_files(dataset, num_class, text_dir)
+    prefix, count, most = _set_files(dataset, None if classes else num_class, text_dir)
+    names = load_label_map(dataset, text_dir, num_class, classes)
+    return _read_set(text_dir or TEXT_DIR, prefix, names, (count, most, num_class is not None), classes, part_text)
+
+
+def load_class_set(folder, part_text=True):
+    """The prompts of a class set: a folder holding one set of description files, <set>_label_map.txt,
+    <set>_synonyms.txt and <set>_parts.txt for any <set> (`python -m text.describe parse` writes custom_*), every
+    class of its label map (e.g. new classes to score a trained model's samples against)."""
+    prefix = class_set_prefix(folder)
+    names = read_names(os.path.join(folder, f'{prefix}_label_map.txt'))
+    return _read_set(folder, prefix, names, (len(names), len(names), False), None, part_text)
+
+
+def class_set_prefix(folder):
+    """<set> of the one <set>_label_map.txt in `folder`."""
+    if not os.path.isdir(folder):
+        raise DescriptionError(f'class set {folder}: no such folder (expected one holding <set>_label_map.txt, '
+                               f'<set>_synonyms.txt and <set>_parts.txt)')
+    maps = sorted(glob.glob(os.path.join(glob.escape(folder), '*_label_map.txt')))
+    if len(maps) != 1:
+        found = ', '.join(os.path.basename(m) for m in maps) or 'none'
+        raise DescriptionError(f'class set {folder}: expected one <set>_label_map.txt (with its <set>_synonyms.txt and '
+                               f'<set>_parts.txt), found {found}')
+    return os.path.basename(maps[0])[:-len('_label_map.txt')]
+
+
+def _read_set(folder, prefix, names, sizes, classes, part_text):
+    """ClassPrompts of `names` from <folder>/<prefix>_{synonyms,parts}.txt: `sizes` = (classes to read, classes in
+    the whole set, whether the first is the config's num_class), `classes` as _read_lines takes them."""
+    numbers = _line_numbers(classes, sizes[0])
 
     def read(kind):
-        path = os.path.join(text_dir or TEXT_DIR, f'{prefix}_{kind}.txt')
-        return path, _read_lines(path, count, most, num_class is not None)
+        path = os.path.join(folder, f'{prefix}_{kind}.txt')
+        return path, _read_lines(path, *sizes, classes)
 
-    names = load_label_map(dataset, text_dir, num_class)
     path, lines = read('synonyms')
     synonyms = []
-    for number, (line, name) in enumerate(zip(lines, names), start=1):
+    for number, line, name in zip(numbers, lines, names):
         items = [item.strip() for item in line.split(',')]
         _check_name(path, number, items[0], name)
         if not all(items):
@@ -212,7 +258,7 @@ def load_prompts(dataset, text_dir=None, num_class=None, part_text=True):
 
     path, lines = read('parts')
     parts = []
-    for number, (line, name) in enumerate(zip(lines, names), start=1):
+    for number, line, name in zip(numbers, lines, names):
         fields = [field.strip().rstrip('.').strip() for field in line.split(';')]    # the release ends lines with '.'
         if len(fields) != 1 + len(PARTS):
             raise DescriptionError(f'{path}, line {number}: {len(fields)} fields, expected 7: '

@@ -13,6 +13,10 @@ feeder, so a file of a preprocessed test split gets the test phase's logits. Sev
 a model written by tools/export.py: ONNX, or TorchScript with --trust-code (a TorchScript file is a program: loading
 it runs its code). Probabilities are the softmax of the (fused) scores.
 
+--classes-text-dir DIR scores other classes than the trained ones, new ones included, by their descriptions (the
+files of `--text-dir`: DIR/<set>_label_map.txt, _synonyms.txt, _parts.txt) in an LST model's text space: zero-shot
+(lstbase/zero_shot.py says how); several streams are fused as above.
+
 Each result names its file, and a sample of an annotation file by its frame_dir too (`ann.pkl:<frame_dir>`; the
 `sample` column and field). The true class is shown when the file tells it for the model's classes: an annotation
 file's labels (not extract_pose's placeholder 0s), the name of an NTU or NW-UCLA file for a model of that dataset.
@@ -51,6 +55,10 @@ def parse(argv=None):
     parser.add_argument('--top', type=int, default=5, help='how many classes to list per file (default 5)')
     parser.add_argument('--format', choices=('table', 'json', 'csv'), default='table')
     parser.add_argument('--alpha', type=float, default=1.0, help='bone weight when fusing two streams (ensemble.py)')
+    parser.add_argument('--classes-text-dir', metavar='DIR',
+                        help='score these classes instead of the trained ones, by their descriptions (a folder of '
+                             '<set>_label_map.txt, <set>_synonyms.txt, <set>_parts.txt: new classes described in '
+                             'words) in the LST model\'s text space (zero-shot)')
     parser.add_argument('--trust-code', action='store_true',
                         help='load TorchScript --weights: this runs the code the file holds (give it only for files '
                              'you trust)')
@@ -212,10 +220,16 @@ def write_csv(results, names, top, out):
 def main(argv=None):
     args = parse(argv)
     streams = load_streams(args.config, args.weights, args.trust_code)
+    if args.classes_text_dir:
+        for stream in streams:
+            stream.score_classes(args.classes_text_dir)
     paths = trained_model.find_inputs(args.input)
     if not paths:
         raise UsageError(f'--input {" ".join(args.input)}: no {", ".join(trained_model.EXTENSIONS)} files')
     results, errors = predict(streams, paths, args.alpha, args.batch_size, args.options)
+    if args.classes_text_dir:                 # a file's label names a trained class, not one of the class set's
+        for result in results:
+            result['sample'].label = None
     names = streams[0].class_names
     top = min(args.top, len(names))
     if args.format == 'json':

@@ -35,10 +35,21 @@ the test samples right in one arm only; per class the same, with the class each 
 ctrgcn, trained from its own weights and recipe, is compared with lst and control unpaired: the difference of the
 means over all runs, with Welch's t-interval.
 --export-results DIR copies the small files it reads (no weights) so that `--summary-only --out DIR` remakes it.
+
+--protocol FILE ... runs the seen/unseen protocol instead (config/zero-shot/*.yaml, tools/reproduce_protocol.py):
+per split, arm (lst, lst_names, lst_shuffled), stream and seed, training on the seen classes, the zero-shot
+test of its last epoch, and with --shots K ... (0: zero-shot alone) K-shot training on the unseen classes from those
+weights, the classifier from their text and at random (--few-shot-init); summary.md and summary.json give unseen
+top-1 and the harmonic mean with their intervals, chance beside them.
+
+    python tools/reproduce.py --protocol config/zero-shot/ucla-7-3-a.yaml config/zero-shot/ucla-7-3-b.yaml \\
+        config/zero-shot/ucla-7-3-c.yaml --arms lst lst_names --seeds 1 2 --shots 0 1 5 --schedule short \\
+        --head all-MiniLM-L6-v2 --out work_dir/reproduce/ucla-zero-shot
 """
 import argparse
 import concurrent.futures
 import contextlib
+import dataclasses
 import math
 import os
 import platform
@@ -54,6 +65,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
 import ensemble  # noqa: E402
+import reproduce_protocol as protocol  # noqa: E402
 import specs  # noqa: E402
 from engine.report import METRICS_FILE  # noqa: E402
 from lstbase import errors  # noqa: E402
@@ -130,11 +142,16 @@ def schedule_of(config, schedule):
                 repeat=1 if repeat else None)
 
 
-def command(run, benchmark, schedule, opts, data_root):
+def read_yaml(path):
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def command(run, benchmark, schedule, opts, data_root, plan=None):
+    """The run's training command and schedule (`plan`: another than `schedule`'s)."""
     cfg_path = config_path(benchmark, run.arm, run.stream)
-    with open(cfg_path) as f:
-        config = yaml.safe_load(f)
-    plan = schedule_of(config, schedule)
+    config = read_yaml(cfg_path)
+    plan = plan or schedule_of(config, schedule)
     spec = specs.get(BENCHMARKS[benchmark].spec)
     train, test = {}, {}
     if plan['repeat']:
@@ -159,8 +176,7 @@ def command(run, benchmark, schedule, opts, data_root):
         model_args['num_class'] = opts.num_class
     if model_args:
         argv += ['--model-args', repr(model_args)]
-    if opts.device is not None:                            # `--device` with no index: the CPU
-        argv += ['--device', *(map(str, opts.device) if opts.device else ['cpu'])]
+    argv += device_args(opts)
     if opts.text_cache_dir:
         argv += ['--text-cache-dir', opts.text_cache_dir]
     if run.arm == 'lst_shuffled':
@@ -169,6 +185,13 @@ def command(run, benchmark, schedule, opts, data_root):
     elif opts.text_dir and run.arm != 'ctrgcn':
         argv += ['--text-dir', os.path.abspath(opts.text_dir)]
     return argv + ARM_ARGS[run.arm] + opts.extra, plan
+
+
+def device_args(opts):
+    """--device for every run: the GPUs asked, or the CPU for `--device` with no index."""
+    if opts.device is None:
+        return []
+    return ['--device', *(map(str, opts.device) if opts.device else ['cpu'])]
 
 
 def check_runs(benchmark, commands):
@@ -298,9 +321,11 @@ def machine_line(opts, threads):
 # ---------------------------------------------------------------------------------------------------- main
 def parse(argv=None):
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--benchmark', default='ucla', choices=sorted(BENCHMARKS))
+    p.add_argument('--benchmark', default=None, choices=sorted(BENCHMARKS),
+                   help='default ucla; with --protocol, the one its files name')
     p.add_argument('--streams', nargs='+', default=['joint'], choices=STREAMS)
-    p.add_argument('--arms', nargs='+', default=['lst', 'control'], choices=ARMS)
+    p.add_argument('--arms', nargs='+', default=None, choices=ARMS,
+                   help='default lst control; with --protocol, lst')
     p.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
     p.add_argument('--schedule', default='short', choices=list(SCHEDULES))
     p.add_argument('--jobs', type=int, default=1, help='runs at a time (CPU: the cores are split between them; '
@@ -331,11 +356,22 @@ def parse(argv=None):
                    help='copy the small files the summary reads (metrics, configs, machine lines, exit records, '
                         'score files; no weights) into DIR, same layout, with the test labels: '
                         '`--summary-only --out DIR` then makes the same summary without the runs or the data')
+    p.add_argument('--protocol', nargs='+', metavar='FILE',
+                   help='run the seen/unseen protocol of these files (config/zero-shot/*.yaml) instead')
+    p.add_argument('--shots', type=int, nargs='+', default=[0],
+                   help='with --protocol: K samples of each unseen class to train on after the zero-shot test (0: '
+                        'none, the default)')
+    p.add_argument('--few-shot-init', nargs='+', default=list(protocol.INITS), choices=protocol.INITS,
+                   help='with --protocol --shots: the new classifier from the unseen classes\' descriptions, at '
+                        'random, or both (the default)')
     p.add_argument('extra', nargs=argparse.REMAINDER,
                    help='after --: more arguments for every run, e.g. -- --amp False')
     opts = p.parse_args(argv)
     opts.extra = opts.extra[1:] if opts.extra[:1] == ['--'] else opts.extra
     check_values(p, opts)
+    check_protocol(p, opts)
+    opts.benchmark = opts.benchmark or 'ucla'
+    opts.arms = opts.arms or ['lst', 'control']
     if opts.ann_file and not os.path.isfile(opts.ann_file):
         p.error(f'--ann-file {opts.ann_file}: no such file')
     if opts.text_dir and not os.path.isdir(opts.text_dir):
@@ -359,6 +395,30 @@ def check_values(p, opts):
         p.error(f'--seeds {" ".join(map(str, opts.seeds))}: expected seeds in 0 .. 2**32 - 1')
     if opts.time_limit is not None and not (math.isfinite(opts.time_limit) and opts.time_limit >= 0):
         p.error(f'--time-limit {opts.time_limit}: expected seconds >= 0')
+
+
+def check_protocol(p, opts):
+    """--protocol's files read, their benchmark and arms that train a text space; the other mode's options refused."""
+    if not opts.protocol:
+        if opts.shots != [0]:
+            p.error('--shots: with --protocol')
+        return
+    try:
+        opts.splits = protocol.read_splits(opts.protocol)
+    except (OSError, ValueError) as exc:
+        p.error(str(exc))
+    if opts.benchmark not in (None, opts.splits[0].benchmark):
+        p.error(f'--benchmark {opts.benchmark}: the --protocol files are of {opts.splits[0].benchmark}')
+    opts.benchmark = opts.splits[0].benchmark
+    opts.arms = opts.arms or ['lst']
+    foreign = [arm for arm in opts.arms if arm not in protocol.ARMS]
+    if foreign:
+        p.error(f'--arms {foreign[0]}: --protocol takes {", ".join(protocol.ARMS)} (control and ctrgcn train no text '
+                f'space to score unseen classes in; lst_te\'s trained text encoder is not in its weights files)')
+    if min(opts.shots) < 0:
+        p.error(f'--shots {" ".join(map(str, opts.shots))}: expected samples per class, 0 for none')
+    if opts.export_results:
+        p.error('--export-results: not with --protocol')
 
 
 def default_threads(jobs):
@@ -401,6 +461,8 @@ def main(argv=None):
     generated = opts.schedule == 'quick' and data_root is None and BENCHMARKS[opts.benchmark].data is not None
     if generated and not (opts.summary_only and exported):
         data_root = generated_data(opts.benchmark, out)
+    if opts.protocol:
+        return protocol_main(opts, out, data_root, threads, deadline, generated)
     runs, commands = {}, {}
     plans = {}
     for stream in opts.streams:
@@ -416,24 +478,13 @@ def main(argv=None):
     # a finished run is skipped, so it must be the experiment this command asks for, or the summary would mix them
     changed = [f'{runs[key].name}: {"; ".join(diff)}' for key in runs if key not in todo
                for diff in [changed_settings(runs[key], commands[key])] if diff]
-    if changed:
-        print(f'error: {len(changed)} finished run(s) in {out} were trained with other settings than this command '
-              f'asks ({changed[0]}): give the settings they ran with, or another --out', file=sys.stderr)
+    if refused_changed(changed, out):
         return 2
     returncodes = {}
     if todo and not opts.summary_only:
         print(f'{len(todo)} of {len(runs)} runs to train ({len(runs) - len(todo)} finished already) in {out}')
-        with stop_on_signals():
-            try:
-                train(todo, runs, commands, opts.jobs, threads, deadline, machine, returncodes)
-            except KeyboardInterrupt:
-                stopped = sum(code == INTERRUPTED for code in returncodes.values())
-                print(f'interrupted: {stopped} run(s) stopped, they resume from their last finished epoch; '
-                      f'the same command continues', file=sys.stderr)
-                return 130
-        cut = sum(code in (STOPPED, NOT_STARTED) for code in returncodes.values())
-        if cut:
-            print(f'time limit reached: {cut} run(s) stopped or not started; the same command continues them')
+        if not train_until_stopped(todo, runs, commands, opts.jobs, threads, deadline, machine, returncodes):
+            return 130
     elif not todo:
         print(f'all {len(runs)} runs finished already in {out}: summarising')
     for key, run in runs.items():
@@ -488,12 +539,39 @@ def export_results(runs, folder, labels):
     return copied
 
 
-def train(todo, runs, commands, jobs, threads, deadline, machine, returncodes):
-    """The runs in `todo`, `jobs` at a time, their return codes into `returncodes`. On Ctrl-C or SIGTERM
-    (KeyboardInterrupt here) the running runs are stopped cleanly and no other starts; then it re-raises."""
+def refused_changed(changed, out):
+    """Whether finished runs were trained with other settings than the command asks (`changed`: 'run: how'), said
+    in one error line: a finished run is skipped, so the summary would mix two experiments."""
+    if changed:
+        print(f'error: {len(changed)} finished run(s) in {out} were trained with other settings than this command '
+              f'asks ({changed[0]}): give the settings they ran with, or another --out', file=sys.stderr)
+    return bool(changed)
+
+
+def train_until_stopped(todo, runs, commands, jobs, threads, deadline, machine, returncodes, job=None):
+    """train(), telling what a time limit left; False when Ctrl-C or SIGTERM stopped it."""
+    with stop_on_signals():
+        try:
+            train(todo, runs, commands, jobs, threads, deadline, machine, returncodes, job)
+        except KeyboardInterrupt:
+            stopped = sum(code == INTERRUPTED for code in returncodes.values())
+            print(f'interrupted: {stopped} run(s) stopped, they resume from their last finished epoch; the same '
+                  f'command continues', file=sys.stderr)
+            return False
+    cut = sum(code in (STOPPED, NOT_STARTED) for code in returncodes.values())
+    if cut:
+        print(f'time limit reached: {cut} run(s) stopped or not started; the same command continues them')
+    return True
+
+
+def train(todo, runs, commands, jobs, threads, deadline, machine, returncodes, job=None):
+    """The runs in `todo`, `jobs` at a time, their return codes into `returncodes`; `job` (default: execute) runs
+    one. On Ctrl-C or SIGTERM (KeyboardInterrupt here) the running runs are stopped cleanly and no other starts;
+    then it re-raises."""
+    job = job or execute
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool, \
             tqdm(total=len(todo), desc='runs', unit='run') as bar:
-        futures = {pool.submit(execute, runs[key], commands[key], threads, deadline, machine): key for key in todo}
+        futures = {pool.submit(job, runs[key], commands[key], threads, deadline, machine): key for key in todo}
         try:
             for future in concurrent.futures.as_completed(futures):
                 key = futures[future]
@@ -531,6 +609,112 @@ def outcome(returncode, run):
     if isinstance(returncode, int):
         return f'FAILED ({run.last_log_line()})'
     return returncode
+
+
+# ---------------------------------------------------------------------------------------------------- protocol
+@dataclasses.dataclass
+class Step:
+    """One command of a protocol chain: its run, its command line (made when it starts: it may name weights that
+    an earlier step writes), whether it has been done, whether it trains (and so records the machine)."""
+    run: protocol.ProtocolRun
+    argv: object
+    done: object
+    trains: bool = True
+
+
+def protocol_chain(split, arm, stream, seed, opts, out, data_root, runs, plans):
+    """The steps of one split, arm, stream and seed (reproduce_protocol's docstring); its runs and their epochs into
+    `runs` and `plans`."""
+    trained = protocol.ProtocolRun(split.name, arm, stream, seed, out)
+    argv, plan = command(trained, split.benchmark, opts.schedule, opts, data_root)
+    argv += ['--unseen-classes', *map(str, split.unseen)]
+    epochs = plan['num_epoch']
+    runs[split.name, arm, stream, seed, 0, None], plans[split.name, arm, stream, seed, 0, None] = trained, plan
+    steps = [Step(trained, lambda: argv, lambda: trained.finished(epochs)),
+             Step(trained, lambda: zero_shot_test(trained, epochs, split.benchmark, opts),
+                  lambda: trained.zero_shot(trained.last_weights(epochs)) is not None, trains=False)]
+    base_lr = read_yaml(config_path(split.benchmark, arm, stream))['base_lr'] * protocol.FEW_SHOT_LR
+    for shots in (k for k in opts.shots if k):
+        for init in opts.few_shot_init:
+            run = protocol.ProtocolRun(split.name, arm, stream, seed, out, shots, init)
+            few = protocol.few_shot_plan(shots, len(split.unseen), opts.schedule)
+            runs[run.split, arm, stream, seed, shots, init] = run
+            plans[run.split, arm, stream, seed, shots, init] = few
+            steps.append(Step(run, few_shot_command(run, split, trained, epochs, few, base_lr, opts, data_root),
+                              lambda run=run, few=few: run.finished(few['num_epoch'])))
+    return steps
+
+
+def zero_shot_test(run, epochs, benchmark, opts):
+    """The test phase of a protocol run's last epoch: its zero-shot measures."""
+    script = specs.get(BENCHMARKS[benchmark].spec).script
+    return [sys.executable, os.path.join(ROOT, script), '--config', os.path.join(run.work_dir, 'config.yaml'),
+            '--work-dir', run.work_dir, '--phase', 'test', '--weights', run.last_weights(epochs),
+            '--num-worker', str(opts.num_worker)] + device_args(opts)
+
+
+def few_shot_command(run, split, trained, epochs, plan, base_lr, opts, data_root):
+    """A K-shot run's command line, made once `trained` has its last epoch's weights."""
+    def argv():
+        return command(run, split.benchmark, opts.schedule, opts, data_root, dict(plan))[0] + [
+            '--classes', *map(str, split.unseen), '--weights', trained.last_weights(epochs),
+            '--init-classifier', run.init, '--base-lr', str(base_lr),
+            '--train-feeder-args', repr(dict(shots=run.shots, shots_seed=run.seed))]
+    return argv
+
+
+def run_chain(first, steps, threads, deadline, machine):
+    """A protocol chain's steps not done yet, in order, until one fails: its return code (0 when all are done)."""
+    for step in steps:
+        if step.done():
+            continue
+        code = execute(step.run, step.argv(), threads, deadline, machine if step.trains else None)
+        if code != 0:
+            return code
+    return 0
+
+
+def protocol_main(opts, out, data_root, threads, deadline, generated):
+    """tools/reproduce.py --protocol: the chains to their ends, then summary.md and summary.json."""
+    runs, plans, chains = {}, {}, {}
+    for split in opts.splits:
+        for stream in opts.streams:
+            for arm in opts.arms:
+                for seed in opts.seeds:
+                    chains[split.name, arm, stream, seed] = protocol_chain(split, arm, stream, seed, opts, out,
+                                                                           data_root, runs, plans)
+    todo = [key for key, steps in chains.items() if not all(step.done() for step in steps)]
+    changed = [f'{step.run.name}: {"; ".join(diff)}' for steps in chains.values() for step in steps
+               if step.trains and step.done() for diff in [changed_settings(step.run, step.argv())] if diff]
+    if refused_changed(changed, out):
+        return 2
+    if todo and not opts.summary_only:
+        print(f'{len(todo)} of {len(chains)} chains of runs to go on with in {out}')
+        first_runs = {key: steps[0].run for key, steps in chains.items()}
+        if not train_until_stopped(todo, first_runs, chains, opts.jobs, threads, deadline,
+                                   machine_line(opts, threads), {}, job=run_chain):
+            return 130
+    opts.schedule_text = protocol_schedule_text(plans, opts)
+    data = protocol_data_line(generated, data_root)
+    classes = specs.get(BENCHMARKS[opts.benchmark].spec).num_class or opts.num_class
+    summary = protocol.summarize(runs, plans, opts.splits, opts, classes, machines_used(runs.values()), data)
+    protocol.write(summary, os.path.abspath(opts.summary_dir or out))
+    return 1 if any(r['status'] == 'failed' for r in summary['runs']) else 0
+
+
+def protocol_schedule_text(plans, opts):
+    """The seen classes' schedule (as schedule_text says it) and the K-shot runs'."""
+    seen = schedule_text({key[1:3]: plan for key, plan in plans.items() if not key[4]}, opts)
+    few = protocol.QUICK_FEW_SHOT if opts.schedule == 'quick' else protocol.FEW_SHOT
+    return (f'seen classes: {seen}; K-shot: {few["num_epoch"]} epochs of {few["repeat"]} x the K samples of each '
+            f'unseen class (one batch of them), lr {protocol.FEW_SHOT_LR} x the config\'s, step at {few["step"]}')
+
+
+def protocol_data_line(generated, data_root):
+    if generated:
+        return ('Data: **generated** (the quick schedule\'s small stand-in), not the real benchmark: these numbers '
+                'test the tool, not the method.')
+    return f'Data: {data_root}.' if data_root else 'Data: the configs\' data paths.'
 
 
 def schedule_text(plans, opts):

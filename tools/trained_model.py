@@ -33,7 +33,7 @@ from preprocess import annotations  # noqa: E402
 from preprocess.convert import INPUT_EXTENSIONS as EXTENSIONS, read_input  # noqa: E402
 from preprocess.video import DEFAULT_MAX_PERSONS, LAYOUTS as VIDEO_LAYOUTS  # noqa: E402
 from specs import layouts  # noqa: E402
-from text.prompts import class_names  # noqa: E402
+from text.prompts import class_names, load_class_set  # noqa: E402
 from torchlight import import_class  # noqa: E402
 
 EXPORT_HINT = 'run `make install-export` (requirements-export.txt: onnx and onnxruntime that take protobuf 4.25)'
@@ -362,6 +362,8 @@ class Stream:
         if not hasattr(self.feeder_module, 'from_annotation'):
             raise UsageError(f'{config_path}: feeder {config["feeder"]} cannot read single files (no from_annotation)')
         self.dataset = self.spec.name
+        self.config = config
+        self.class_set = None                                # the names of a class set scored instead (score_classes)
         self.layout = config_layout(config, self.spec)
         self.feeder_args = dict(config['test_feeder_args'])
         self.dims = self.feeder_args.get('dims')             # the pose feeder's 2 or 3; None: as the data has them
@@ -378,7 +380,36 @@ class Stream:
 
     @property
     def class_names(self):
-        return class_names(self.dataset, self.num_class, self.text_dir, warn)
+        if self.class_set is not None:
+            return self.class_set
+        return class_names(self.dataset, self.num_class, self.text_dir, warn, self.config.get('classes'))
+
+    def score_classes(self, folder):
+        """Score the classes of the class set in `folder` (text.prompts.load_class_set) by their descriptions, in the
+        model's text space, instead of by its classifier: any classes, the trained ones or new ones
+        (lstbase.zero_shot's RULE)."""
+        from lstbase.zero_shot import combine
+        from model.zero_shot import group_cosines, group_scales, require_text_space
+        from text.bank import TextFeatureBank
+        model = getattr(self.network, '__self__', None)
+        if model is None:
+            raise UsageError(f'--weights {self.weights_path}: an exported model has no text heads; --classes-text-dir '
+                             f'needs the training weights (.pt)')
+        try:
+            require_text_space(model, '--classes-text-dir')
+        except ValueError as exc:
+            raise UsageError(f'{self.config_path}: {exc}') from None
+        if self.config.get('te_lr_ratio'):
+            raise UsageError(f'{self.config_path}: the model trained its text encoder (te_lr_ratio '
+                             f'{self.config["te_lr_ratio"]}), which the weights file does not hold; --classes-text-dir '
+                             f'scores classes with the frozen one')
+        prompts = load_class_set(folder, self.config.get('part_text', True))
+        cache = self.config.get('text_cache_dir') or os.path.join(os.path.expanduser('~'), '.cache', 'lst', 'text_bank')
+        bank = TextFeatureBank.of_prompts(model.text_head, prompts, 'classes', cache, self.config.get('text_weights'),
+                                          log=lambda line: None)
+        features, scales = bank.class_features(), group_scales(model).numpy()
+        self.network = lambda x: torch.from_numpy(combine(group_cosines(model, x, features).numpy(), scales))
+        self.class_set = prompts.names
 
     @property
     def video_layout(self):
@@ -386,8 +417,13 @@ class Stream:
         return self.layout.name if self.layout.name in VIDEO_LAYOUTS else 'coco'
 
     def read(self, path, options=InputOptions()):
-        """The samples of one input file, read for this model (read_samples)."""
-        return read_samples(path, self.dataset, self.video_layout, options, self.dims)
+        """The samples of one input file, read for this model (read_samples), their labels the model's: a model of
+        some of the dataset's classes (--classes) numbers them in their order, and has no label for the others."""
+        samples = read_samples(path, self.dataset, self.video_layout, options, self.dims)
+        classes = self.config.get('classes')
+        for sample in samples if classes else ():
+            sample.label = classes.index(sample.label) if sample.label in classes else None
+        return samples
 
     def check(self, sample):
         """A sample that is not as the format says, or of another keypoint set or dimension than the model's, is an
