@@ -43,6 +43,15 @@ def test_each_frame_takes_the_mean_of_the_windows_holding_it():
     assert decided([0, 0, 1, 1, 1], {0: 0.9, 1: 0.7}) == [(0, 12, 0), (12, 24, 1)]
 
 
+def test_a_window_the_model_is_unsure_of_counts_less():
+    # windows of 12 every 4: the two across the change from a to b are unsure (b 0.6, c 0.35); frames 12-15 are held
+    # by one sure window of a and both unsure ones: b by the plain mean (0.42 against 0.35), a once weighted
+    line = segments.Timeline(['a', 'b', 'c'], 4)
+    for k, probabilities in enumerate([[0.95, 0.05, 0]] * 2 + [[0.05, 0.6, 0.35]] * 2 + [[0.05, 0.95, 0]] * 2):
+        line.add(('s', '0'), 4 * k, 4 * k + 12, probabilities)
+    assert [(s.start, s.end, s.label) for s in line.close()] == [(0, 16, 0), (16, 32, 1)]
+
+
 def test_a_short_run_goes_to_its_neighbours():
     # one window of c among a's: its 8 frames are a run of their own, unless runs must be longer than that
     assert decided([0, 0, 2, 0, 0], {0: 0.7, 2: 0.95}) == [(0, 8, 0), (8, 16, 2), (16, 24, 0)]
@@ -57,7 +66,8 @@ def test_frames_no_window_holds_break_the_segments_and_scores_are_mean_probabili
         line.add(('s', '0'), start, start + 16, [probability, 1 - probability])
     first, second = line.close()
     assert (first.start, first.end, second.start, second.end) == (0, 20, 24, 40)
-    assert first.score == pytest.approx((4 * 0.9 + 12 * 0.8 + 4 * 0.7) / 20) and second.score == pytest.approx(0.6)
+    both = (0.9 ** 3 + 0.7 ** 3) / (0.9 ** 2 + 0.7 ** 2)        # frames 4-15: the two windows, weighted by 0.9², 0.7²
+    assert first.score == pytest.approx((4 * 0.9 + 12 * both + 4 * 0.7) / 20) and second.score == pytest.approx(0.6)
     assert first.record(10)['end_s'] == 2.0
 
 
@@ -65,7 +75,7 @@ def test_a_stream_of_windows_settles_frames_as_it_goes():
     line = segments.Timeline(['a', 'b'], 8)
     for k in range(1000):
         line.add(('live', '0'), 4 * k, 4 * k + 32, [0.9, 0.1] if (k // 100) % 2 else [0.2, 0.8])
-        assert len(line._subjects[('live', '0')].counts) <= 32              # the frames not yet settled
+        assert len(line._subjects[('live', '0')].weights) <= 32              # the frames not yet settled
     found = line.close()
     assert len(found) == 10 and found[-1].end == 4 * 999 + 32
 

@@ -9,11 +9,11 @@ The people of a video are found and tracked (tools/extract_pose.py's estimator, 
 file (.skeleton, .json, .npy, an annotation .pkl: each of its samples) are its person slots. Windows of --window
 frames (default: the model's input length) every --stride frames (default a quarter window) go over each person's
 frames, each window through the test phase's path (tools/predict.py's); each frame takes the mean probabilities of
-the windows holding it, and runs of one label are merged into segments (tools/segments.py says how, and what is
-done with short runs): sample, person, start and end (frame, and seconds), label, score (the label's mean
-probability). A window where the person is in view in fewer than half its frames is not decided. A model of two person
-slots (NTU RGB+D, pyskl's files) is given the two people together in view the longest as one subject ("0+1"), so
-two-person actions are recognised as such; everyone else alone.
+the windows holding it, weighted by how sure each window is, and runs of one label are merged into segments
+(tools/segments.py says how, and what is done with short runs): sample, person, start and end (frame, and seconds),
+label, score (the label's mean probability). A window where the person is in view in fewer than half its frames is
+not decided. A model of two person slots (NTU RGB+D, pyskl's files) is given the two people together in view the
+longest as one subject ("0+1"), so two-person actions are recognised as such; everyone else alone.
 
 --stream reads frames as they come (a file at its own frame rate, a camera index, a URL OpenCV opens), prints one
 line per decided window as it is decided, and writes the timeline at the end of the stream or on Ctrl-C; memory
