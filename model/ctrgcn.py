@@ -9,6 +9,7 @@ import math
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from model.objective import CrossEntropyObjective, LSTObjective, this_process_only
 from specs import layouts
@@ -56,6 +57,127 @@ def identity(x):
     return x
 
 
+# The layers keep the released modules and parameters; their forward passes run the same computation in fewer and
+# cheaper operations. On the CPU, torch's NCHW kernels for 1x1 convolutions, batch norm and max-pooling are 2-8x
+# slower than matrix products and the channels-last kernels, and an operation on tensors of mixed layouts 3-10x
+# slower than on one layout, so activations are channels-last between layers (the graph aggregation alone reads
+# and writes N,C,T,V). In eval mode each BatchNorm is folded into the convolution before it where there is one.
+
+def channels_last(x):
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def positions(x):
+    """x (N,C,T,V) as channels-last rows, N x T*V x C (a view when x is channels-last)."""
+    N, C, T, V = x.shape
+    return channels_last(x).permute(0, 2, 3, 1).reshape(N, T * V, C)
+
+
+def pointwise(x, weight, bias):
+    """A 1x1 convolution (weight Cout x Cin) as one matrix product over every position: a channels-last result.
+    An NCHW x outside autograd is read as it is (the eval-mode graph convolution's output)."""
+    N, _, T, V = x.shape
+    if x.is_contiguous() and not torch.is_grad_enabled():
+        rows = torch.baddbmm(bias, x.flatten(2).transpose(1, 2), weight.t().expand(N, -1, -1))
+    else:
+        rows = F.linear(positions(x).flatten(0, 1), weight, bias)
+    return rows.view(N, T, V, -1).permute(0, 3, 1, 2)
+
+
+def project(rows, weight):
+    """weight @ rows[n]^T for every n: channels-last rows (N x positions x Cin) into a contiguous N x Cout x
+    positions tensor, with, under autograd, the gradient of `rows` in their own layout."""
+    if torch.is_grad_enabled():
+        return Projection.apply(rows, weight)
+    return torch.bmm(weight.expand(rows.size(0), -1, -1), rows.transpose(1, 2))
+
+
+class Projection(torch.autograd.Function):
+    """`project` with its gradients written out: autograd's formula for the product would give the rows' gradient
+    the NCHW layout, and every operation after it would mix layouts."""
+
+    @staticmethod
+    def forward(ctx, rows, weight):
+        ctx.save_for_backward(rows, weight)
+        return torch.bmm(weight.expand(rows.size(0), -1, -1), rows.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        rows, weight = (t.to(grad.dtype) for t in ctx.saved_tensors)      # under autocast, grad's is the lower
+        return torch.bmm(grad.transpose(1, 2), weight.expand(rows.size(0), -1, -1)), torch.bmm(grad, rows).sum(0)
+
+
+def affine(norms):
+    """The eval-mode BatchNorm2d layers `norms` (consecutive channels) as a per-channel scale and shift."""
+    weight, bias, mean, var = (torch.cat([getattr(norm, name) for norm in norms])
+                               for name in ('weight', 'bias', 'running_mean', 'running_var'))
+    scale = weight / torch.sqrt(var + norms[0].eps)
+    return scale, bias - mean * scale
+
+
+def folded(weight, bias, norms):
+    """A convolution's weight and bias with the eval-mode BatchNorms after it folded in."""
+    scale, shift = affine(norms)
+    return weight * scale.view(-1, *[1] * (weight.dim() - 1)), bias * scale + shift
+
+
+def convolve(conv, x, weight=None, bias=None):
+    """`conv(x)` (an nn.Conv2d; other weights if given): through `pointwise` for a 1x1 kernel of stride 1, else on
+    channels-last input (slicing x for a stride would give its gradient the NCHW layout)."""
+    weight, bias = (conv.weight, conv.bias) if weight is None else (weight, bias)
+    if conv.kernel_size == (1, 1) and conv.stride == (1, 1):
+        return pointwise(x, weight.flatten(1), bias)
+    return F.conv2d(channels_last(x), weight, bias, conv.stride, conv.padding, conv.dilation)
+
+
+def convolve_and_norm(conv, norm, x):
+    """norm(conv(x)); in eval mode one convolution with the norm folded in."""
+    if norm.training:
+        return norm(convolve(conv, x))
+    return convolve(conv, x, *folded(conv.weight, conv.bias, [norm]))
+
+
+def pointwise_and_norm(convs, norms, x):
+    """1x1 convolutions of x, each followed by its BatchNorm, as one product, and in training one batch norm (in
+    eval mode the norms are folded into the product)."""
+    weight = torch.cat([conv.weight.flatten(1) for conv in convs])
+    bias = torch.cat([conv.bias for conv in convs])
+    if norms[0].training:
+        return batch_norm(pointwise(x, weight, bias), norms)
+    return pointwise(x, *folded(weight, bias, norms))
+
+
+def batch_norm(x, norms):
+    """The BatchNorm2d layers `norms`, each over its own consecutive channels of x, as one batch norm on
+    channels-last x: per channel the same computation, and in training the same update of each layer's running
+    statistics (the layers share eps and momentum, as built here)."""
+    first = norms[0]
+    weight, bias, mean, var = (torch.cat([getattr(norm, name) for norm in norms])
+                               for name in ('weight', 'bias', 'running_mean', 'running_var'))
+    out = F.batch_norm(channels_last(x), mean, var, weight, bias, first.training, first.momentum, first.eps)
+    if first.training:
+        sizes = [norm.num_features for norm in norms]
+        with torch.no_grad():
+            for norm, norm_mean, norm_var in zip(norms, mean.split(sizes), var.split(sizes)):
+                norm.running_mean.copy_(norm_mean)
+                norm.running_var.copy_(norm_var)
+                norm.num_batches_tracked.add_(1)
+    return out
+
+
+def max_pool(pool, x):
+    """`pool(x)` through torch's channels-last kernel: the same values and gradients (a window's first maximum
+    takes its gradient)."""
+    return pool(channels_last(x))
+
+
+def stacked(convs, names):
+    """The 1x1 convs `names` of every subset, concatenated per subset: an (S, out, in) weight, (S, out, 1) bias."""
+    weight = torch.stack([torch.cat([getattr(c, n).weight.flatten(1) for n in names]) for c in convs])
+    bias = torch.stack([torch.cat([getattr(c, n).bias for n in names]) for c in convs])
+    return weight, bias.unsqueeze(-1)
+
+
 class TemporalConv(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1):
         super().__init__()
@@ -65,7 +187,7 @@ class TemporalConv(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x):
-        return self.bn(self.conv(x))
+        return convolve_and_norm(self.conv, self.bn, x)
 
 
 class MultiScale_TemporalConv(nn.Module):
@@ -77,7 +199,7 @@ class MultiScale_TemporalConv(nn.Module):
         num_branches = len(dilations) + 2
         if out_channels % num_branches:
             raise ValueError(f'out_channels ({out_channels}) must be a multiple of the {num_branches} branches')
-        branch_channels = out_channels // num_branches
+        branch_channels = self.branch_channels = out_channels // num_branches
         kernel_sizes = kernel_size if isinstance(kernel_size, (list, tuple)) else [kernel_size] * len(dilations)
 
         def reduce():
@@ -103,8 +225,16 @@ class MultiScale_TemporalConv(nn.Module):
         self.apply(weights_init)
 
     def forward(self, x):
-        out = torch.cat([branch(x) for branch in self.branches], dim=1)
-        return out + self.residual(x)
+        """`cat([branch(x) for branch in self.branches], 1) + self.residual(x)`, the work of the branches merged:
+        the 1x1 reductions that go through ReLU are one product and one batch norm, and the batch norms that end
+        the branches are one."""
+        hidden, plain = self.branches[:-1], self.branches[-1]
+        reduced = pointwise_and_norm([branch[0] for branch in hidden], [branch[1] for branch in hidden], x)
+        parts = reduced.relu_().split(self.branch_channels, 1)
+        ends = [convolve(branch[3].conv, part) for branch, part in zip(hidden[:-1], parts)]
+        ends += [max_pool(hidden[-1][3], parts[-1]), convolve(plain[0], x)]
+        norms = [branch[3].bn for branch in hidden[:-1]] + [hidden[-1][4], plain[1]]
+        return batch_norm(torch.cat(ends, 1), norms) + self.residual(x)
 
 
 class CTRGC(nn.Module):
@@ -134,14 +264,6 @@ class CTRGC(nn.Module):
         return torch.einsum('ncuv,nctv->nctu', x1, x3)
 
 
-def _stacked(convs, name):
-    """The 1x1 conv `name` of every subset as one (S, out, in) weight and (S, out, 1) bias."""
-    layers = [getattr(c, name) for c in convs]
-    weight = torch.stack([layer.weight.flatten(1) for layer in layers])
-    bias = torch.stack([layer.bias for layer in layers]).unsqueeze(-1)
-    return weight, bias
-
-
 class unit_gcn(nn.Module):
     def __init__(self, in_channels, out_channels, A, adaptive=True, residual=True):
         super().__init__()
@@ -168,37 +290,75 @@ class unit_gcn(nn.Module):
 
     def forward(self, x):
         A = self.PA if self.adaptive else self.A
-        y = self.bn(self.graph_conv(x, A))
-        return self.relu(y + self.down(x))
+        if self.training:
+            return self.relu(self.bn(channels_last(self.graph_conv(x, A))) + self.residual(x))
+        return self.graph_conv(x, A, affine([self.bn]), self.eval_residual(x)).relu_()
 
-    def graph_conv(self, x, A):
-        """Sum over subsets of CTRGC(x, A[i], alpha), in fewer and cheaper operations than the release's loop.
+    def residual(self, x):
+        if isinstance(self.down, nn.Sequential):
+            return convolve_and_norm(*self.down, x)
+        return self.down(x)
 
-        Equal to `sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))`. conv1/conv2 are 1x1, so
-        they commute with the mean over time and run once, for all subsets, on the time-averaged input; alpha is
-        folded into conv4's weights; one matmul gives every subset's channel-wise adjacency; each subset's
-        aggregation is a batched matmul accumulated in place, so no per-subset output is stored and summed.
+    def eval_residual(self, x):
+        """Eval mode: the residual as a new contiguous N,C,T,V tensor (None when there is none)."""
+        if isinstance(self.down, nn.Sequential):
+            conv, norm = self.down
+            weight, bias = folded(conv.weight.flatten(1), conv.bias, [norm])
+            return project(positions(x), weight).view(x.size(0), -1, *x.shape[2:]).add_(bias.view(-1, 1, 1))
+        if self.down is identity:
+            return x.clone(memory_format=torch.contiguous_format)
+        return None
+
+    def graph_conv(self, x, A, norm=None, residual=None):
+        """Sum over subsets of CTRGC(x, A[i], alpha), in fewer and cheaper operations than the release's loop;
+        with `norm` (an eval-mode BatchNorm's scale and shift) applied and added to `residual` (which it
+        overwrites) if given.
+
+        Equal to `sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))`. conv3's bias goes through
+        the aggregation as bias[c] * sum over v of adjacency[n, c, u, v], so each subset's values are one product
+        without a bias; the aggregations are batched matmuls accumulated in place.
         """
         N, _, T, V = x.shape
-        S, C = self.num_subset, self.out_c
-        w1, b1 = _stacked(self.convs, 'conv1')
-        w2, b2 = _stacked(self.convs, 'conv2')
-        w4, b4 = _stacked(self.convs, 'conv4')
-        x_mean = x.mean(2).unsqueeze(0)                                          # 1, N, Cin, V
-        q = torch.matmul(w1.unsqueeze(1), x_mean) + b1.unsqueeze(1)             # S, N, R, V
-        k = torch.matmul(w2.unsqueeze(1), x_mean) + b2.unsqueeze(1)
-        relation = torch.tanh(q.unsqueeze(-1) - k.unsqueeze(-2)).flatten(-2)    # S, N, R, V*V
-        adjacency = torch.matmul((w4 * self.alpha).unsqueeze(1), relation)     # S, N, C, V*V
-        adjacency = adjacency + ((b4 * self.alpha).unsqueeze(1) + A.reshape(S, 1, 1, V * V))
-        y = None
-        # unbind rather than index: its backward stacks the subsets' gradients instead of zero-filling a full
-        # adjacency-sized tensor per subset (that alone cost about a tenth of a CPU training step)
-        for conv, adj in zip(self.convs, adjacency.unbind(0)):
-            values = conv.conv3(x).reshape(N * C, T, V)      # reshape: a channels-last output is copied
-            # y[n, c, t, u] += sum over v of values[n, c, t, v] * adjacency[s, n, c, u, v]
-            adj = adj.reshape(N * C, V, V).transpose(1, 2)
-            y = torch.bmm(values, adj) if y is None else torch.baddbmm(y, values, adj)
+        C = self.out_c
+        rows = positions(x)
+        adjacencies = self.adjacencies(rows, A, T, V)
+        weights = [conv.conv3.weight.flatten(1) for conv in self.convs]
+        biases = [conv.conv3.bias for conv in self.convs]
+        if norm is not None:
+            scale, shift = norm
+            weights, biases = [w * scale.unsqueeze(1) for w in weights], [b * scale for b in biases]
+        y = sum(adjacency.view(N, C, V, V).sum(2) * bias.view(C, 1) for adjacency, bias in zip(adjacencies, biases))
+        if norm is not None:
+            y = y + shift.view(C, 1)
+        if residual is not None:
+            y = residual.add_(y.unsqueeze(2))
+        y = y.view(N * C, -1, V)
+        for weight, adjacency in zip(weights, adjacencies):
+            # y[n, c, t, u] += sum over v of value[n, c, t, v] * adjacency[n, c, u, v]: in place, but the first
+            # product without a residual, which spreads y over time into a new tensor
+            value = project(rows, weight).view(N * C, T, V)
+            y = y.baddbmm_(value, adjacency) if y.size(1) == T else torch.baddbmm(y, value, adjacency)
         return y.view(N, C, T, V)
+
+    def adjacencies(self, rows, A, T, V):
+        """Every subset's channel-wise adjacency, transposed as the aggregation reads it: N*C x V(v) x V(u).
+
+        conv1/conv2 are 1x1, so they commute with the mean over time and run once, for all subsets, on the
+        time-averaged input; alpha scales conv4's weight and bias, which with A^T are one product.
+        """
+        N, C = rows.size(0), self.out_c
+        w12, b12 = stacked(self.convs, ('conv1', 'conv2'))
+        x_mean = rows.view(N, T, V, -1).mean(1).transpose(1, 2)                    # N, Cin, V
+        q, k = (torch.matmul(w12.unsqueeze(1), x_mean.unsqueeze(0)) + b12.unsqueeze(1)).chunk(2, dim=2)
+        relation = torch.tanh(q.unsqueeze(-2) - k.unsqueeze(-1)).flatten(-2)        # S, N, R, V*V: [v, u]
+        ones = relation.new_ones(N, 1, V * V)
+        adjacencies = []
+        for conv, rel, a in zip(self.convs, relation, A):
+            weight = torch.cat([conv.conv4.weight.flatten(1), conv.conv4.bias.unsqueeze(1)], 1) * self.alpha
+            weight = torch.cat([weight, weight.new_ones(C, 1)], 1).expand(N, -1, -1)
+            rows_of_a = a.t().reshape(1, 1, V * V).expand(N, -1, -1)
+            adjacencies.append(torch.bmm(weight, torch.cat([rel, ones, rows_of_a], 1)).view(N * C, V, V))
+        return adjacencies
 
 
 class unit_tcn(nn.Module):
@@ -213,7 +373,7 @@ class unit_tcn(nn.Module):
         init_bn(self.bn, 1)
 
     def forward(self, x):
-        return self.bn(self.conv(x))
+        return convolve_and_norm(self.conv, self.bn, x)
 
 
 class TCN_GCN_unit(nn.Module):
