@@ -234,7 +234,7 @@ class MultiScale_TemporalConv(nn.Module):
         ends = [convolve(branch[3].conv, part) for branch, part in zip(hidden[:-1], parts)]
         ends += [max_pool(hidden[-1][3], parts[-1]), convolve(plain[0], x)]
         norms = [branch[3].bn for branch in hidden[:-1]] + [hidden[-1][4], plain[1]]
-        return batch_norm(torch.cat(ends, 1), norms) + self.residual(x)
+        return batch_norm(torch.cat(ends, 1), norms).add_(self.residual(x))
 
 
 class CTRGC(nn.Module):
@@ -291,7 +291,7 @@ class unit_gcn(nn.Module):
     def forward(self, x):
         A = self.PA if self.adaptive else self.A
         if self.training:
-            return self.relu(self.bn(channels_last(self.graph_conv(x, A))) + self.residual(x))
+            return self.bn(channels_last(self.graph_conv(x, A))).add_(self.residual(x)).relu_()
         return self.graph_conv(x, A, affine([self.bn]), self.eval_residual(x)).relu_()
 
     def residual(self, x):
@@ -400,7 +400,7 @@ class TCN_GCN_unit(nn.Module):
                                        dilations=dilations, residual=False)
 
     def forward(self, x):
-        return self.relu(self.tcn1(self.gcn1(x)) + self.residual(x))
+        return self.tcn1(self.gcn1(x)).add_(self.residual(x)).relu_()
 
 
 # (in, out, stride) of the ten units, in multiples of the base width 64.
