@@ -84,27 +84,35 @@ def pointwise(x, weight, bias):
     return rows.view(N, T, V, -1).permute(0, 3, 1, 2)
 
 
-def project(rows, weight):
-    """weight @ rows[n]^T for every n: channels-last rows (N x positions x Cin) into a contiguous N x Cout x
-    positions tensor, with, under autograd, the gradient of `rows` in their own layout."""
+def project(rows, weights):
+    """weight @ rows[n]^T for every n and weight: channels-last rows (N x positions x Cin) into contiguous N x Cout
+    x positions tensors, with, under autograd, the gradient of `rows` in their own layout."""
     if torch.is_grad_enabled():
-        return Projection.apply(rows, weight)
-    return torch.bmm(weight.expand(rows.size(0), -1, -1), rows.transpose(1, 2))
+        return Projections.apply(rows, *weights)
+    return products(rows, weights)
 
 
-class Projection(torch.autograd.Function):
-    """`project` with its gradients written out: autograd's formula for the product would give the rows' gradient
-    the NCHW layout, and every operation after it would mix layouts."""
+def products(rows, weights):
+    return [torch.bmm(weight.expand(rows.size(0), -1, -1), rows.transpose(1, 2)) for weight in weights]
+
+
+class Projections(torch.autograd.Function):
+    """`project` with its gradients written out: autograd's formula for the products would give the rows' gradient
+    the NCHW layout, and every operation after it would mix layouts; the rows' gradient accumulates in place."""
 
     @staticmethod
-    def forward(ctx, rows, weight):
-        ctx.save_for_backward(rows, weight)
-        return torch.bmm(weight.expand(rows.size(0), -1, -1), rows.transpose(1, 2))
+    def forward(ctx, rows, *weights):
+        ctx.save_for_backward(rows, *weights)
+        return tuple(products(rows, weights))
 
     @staticmethod
-    def backward(ctx, grad):
-        rows, weight = (t.to(grad.dtype) for t in ctx.saved_tensors)      # under autocast, grad's is the lower
-        return torch.bmm(grad.transpose(1, 2), weight.expand(rows.size(0), -1, -1)), torch.bmm(grad, rows).sum(0)
+    def backward(ctx, *grads):
+        rows, *weights = (t.to(grads[0].dtype) for t in ctx.saved_tensors)  # under autocast, the grads' is the lower
+        expanded = [weight.expand(rows.size(0), -1, -1) for weight in weights]
+        grad_rows = torch.bmm(grads[0].transpose(1, 2), expanded[0])
+        for grad, weight in zip(grads[1:], expanded[1:]):
+            grad_rows.baddbmm_(grad.transpose(1, 2), weight)
+        return grad_rows, *(torch.bmm(grad, rows).sum(0) for grad in grads)
 
 
 def affine(norms):
@@ -304,7 +312,7 @@ class unit_gcn(nn.Module):
         if isinstance(self.down, nn.Sequential):
             conv, norm = self.down
             weight, bias = folded(conv.weight.flatten(1), conv.bias, [norm])
-            return project(positions(x), weight).view(x.size(0), -1, *x.shape[2:]).add_(bias.view(-1, 1, 1))
+            return project(positions(x), [weight])[0].view(x.size(0), -1, *x.shape[2:]).add_(bias.view(-1, 1, 1))
         if self.down is identity:
             return x.clone(memory_format=torch.contiguous_format)
         return None
@@ -333,10 +341,10 @@ class unit_gcn(nn.Module):
         if residual is not None:
             y = residual.add_(y.unsqueeze(2))
         y = y.view(N * C, -1, V)
-        for weight, adjacency in zip(weights, adjacencies):
+        for value, adjacency in zip(project(rows, weights), adjacencies):
             # y[n, c, t, u] += sum over v of value[n, c, t, v] * adjacency[n, c, u, v]: in place, but the first
             # product without a residual, which spreads y over time into a new tensor
-            value = project(rows, weight).view(N * C, T, V)
+            value = value.view(N * C, T, V)
             y = y.baddbmm_(value, adjacency) if y.size(1) == T else torch.baddbmm(y, value, adjacency)
         return y.view(N, C, T, V)
 
