@@ -1,6 +1,6 @@
 # Lets the tests import the project's top-level packages (graph, model, feeders, text, ...) from a clean clone, and
 # pins the CPU threads: the trainer otherwise picks them from the machine's load as each run starts
-# (engine.distributed.cpu_threads), and runs that a test compares bit for bit must use the same number.
+# (lstbase.processes.cpu_threads), and runs that a test compares bit for bit must use the same number.
 import os
 import sys
 

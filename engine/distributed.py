@@ -6,7 +6,6 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from lstbase.processes import usable_cores
 
 
 def init_from_env():
@@ -67,20 +66,6 @@ def choose_device(requested, amp, world, local_rank, log):
         if requested not in ([0], ['cpu']):
             log(f'No CUDA device: running on the CPU (--device {requested} ignored).')
     return device, amp and device.type == 'cuda'
-
-
-def cpu_threads(world=1):
-    """(threads, why) for this process on the CPU. OMP_NUM_THREADS, when the user set it, as torch read it; otherwise
-    the CPUs this process may use less those the machine's other work keeps busy (the 1-minute load average, rounded),
-    shared among the training processes of this machine, at least 1. Measured on a 2-core VM under a load of 5-6 (the
-    CTR-GCN step of bench/: batch 8, 32 frames): 1.7 s with 1 thread, 5.6-13.5 s with 2 (docs/performance.md)."""
-    if os.environ.get('OMP_NUM_THREADS'):
-        return torch.get_num_threads(), f'OMP_NUM_THREADS={os.environ["OMP_NUM_THREADS"]}'
-    cpus = usable_cores()
-    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else 0.0
-    threads = max(1, (cpus - round(load)) // world)
-    return threads, (f'{cpus} CPUs for this process, a load of {load:.1f} from other work'
-                     + (f', {world} processes' if world > 1 else '') + '; OMP_NUM_THREADS=N sets it')
 
 
 def parallel(model, device, requested, world, find_unused):

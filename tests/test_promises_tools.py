@@ -249,9 +249,9 @@ def cut_video(path, frames=72, kept=0.5):
 
 def test_extract_pose_warns_of_a_video_cut_short_and_keeps_its_frames(tmp_path, monkeypatch, capsys):
     clip = cut_video(tmp_path / 'clip.avi')
-    monkeypatch.setattr(video, 'check_installed', lambda with_estimator=True: None)
+    monkeypatch.setattr(video, 'check_installed', lambda max_persons=2: None)
     monkeypatch.setattr(video, 'blazepose', lambda: contextlib.nullcontext(someone_everywhere))
-    assert extract_pose.main(['--input', clip, '--out', str(tmp_path / 'ann.pkl')]) == 0
+    assert extract_pose.main(['--input', clip, '--out', str(tmp_path / 'ann.pkl'), '--max-persons', '1']) == 0
     (item,), _ = annotations.load(tmp_path / 'ann.pkl')
     decoded = item['total_frames']
     assert 3 <= decoded < 60
@@ -264,7 +264,8 @@ BROKEN = 'raise AttributeError("\'FieldDescriptor\' object has no attribute \'la
 @pytest.mark.parametrize('pose_module', [BROKEN, f'class Pose:\n    def __init__(self, **options):\n        {BROKEN}'],
                          ids=['on import', 'as the tracker starts'])
 def test_a_pose_stack_that_fails_is_one_line_naming_protobuf_and_the_fix(tmp_path, pose_module):
-    """MediaPipe under protobuf 7 (what `pip install onnx` brought) raises AttributeError building its graph."""
+    """MediaPipe under protobuf 7 (what `pip install onnx` brought) raises AttributeError building its graph (its own
+    single-person tracker, --max-persons 1; several people need only its models and LiteRT)."""
     pytest.importorskip('cv2')
     package = tmp_path / 'site' / 'mediapipe' / 'python' / 'solutions'
     package.mkdir(parents=True)
@@ -274,7 +275,8 @@ def test_a_pose_stack_that_fails_is_one_line_naming_protobuf_and_the_fix(tmp_pat
     (tmp_path / 'clip.mp4').write_bytes(b'')
     env = dict(os.environ, PYTHONPATH=f'{tmp_path / "site"}{os.pathsep}{ROOT}', OMP_NUM_THREADS='1')
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'extract_pose.py'), '--input',
-                             str(tmp_path / 'clip.mp4'), '--out', str(tmp_path / 'ann.pkl')], capture_output=True,
+                             str(tmp_path / 'clip.mp4'), '--out', str(tmp_path / 'ann.pkl'), '--max-persons', '1'],
+                            capture_output=True,
                             text=True, env=env)
     lines = [line for line in result.stderr.replace('\r', '\n').splitlines() if line and not line.startswith('videos')]
     assert result.returncode == 2 and lines == [

@@ -284,15 +284,15 @@ def test_real_actions_joined_end_to_end_give_their_segments_near_the_joins(ucla_
              for label, sequences in val.items()}
     assert all(len(sequences) >= 5 for sequences in right.values()), {k: len(v) for k, v in right.items()}
     rng = np.random.default_rng(0)
-    samples, joins = [], {}
-    for trial in range(12):
+    samples, joins, rows = [], {}, int(os.environ.get('LST_TIMELINE_ROWS', 12))      # docs/results.md: 100
+    for trial in range(rows):
         labels = rng.permutation(3)
         picked = [right[label][rng.integers(len(right[label]))] for label in labels]
         row = [picked[0]]
         for sequence in picked[1:]:
             row.append(sequence - sequence[0, 0] + row[-1][-1, 0])          # from where the last one ended
         keypoint = np.concatenate(row)[None]
-        samples.append(dict(frame_dir=f'row{trial}', total_frames=keypoint.shape[1], keypoint=keypoint))
+        samples.append(dict(frame_dir=f'row{trial}', label=0, total_frames=keypoint.shape[1], keypoint=keypoint))
         joins[f'row{trial}'] = (list(labels), list(np.cumsum([len(s) for s in picked])[:-1]))
     from preprocess import annotations
     annotations.save(str(tmp_path / 'rows.pkl'), samples, None)
@@ -311,6 +311,6 @@ def test_real_actions_joined_end_to_end_give_their_segments_near_the_joins(ucla_
         off = max(abs(found[i + 1]['start_frame'] - at[i]) for i in range(2))
         near += off <= STRIDE
         within_half += off <= WINDOW // 2
-    print(f'of 12 rows: right classes {right_labels}, boundaries within a stride {near}, within half a window '
+    print(f'of {rows} rows: right classes {right_labels}, boundaries within a stride {near}, within half a window '
           f'{within_half}')
-    assert right_labels >= 9 and near >= 6 and within_half >= 8
+    assert right_labels >= 0.75 * rows and near >= 0.5 * rows and within_half >= 0.66 * rows

@@ -65,7 +65,7 @@ class FakeEstimator:
 def using(estimator, monkeypatch):
     """The tool, run in this process, with `estimator` in place of BlazePose."""
     with monkeypatch.context() as patch:
-        patch.setattr(video, 'check_installed', lambda with_estimator=True: None)
+        patch.setattr(video, 'check_installed', lambda max_persons=2: None)
         patch.setattr(video, 'people_finder', lambda max_persons=2, threads=None: contextlib.nullcontext(estimator))
         yield
 
@@ -456,3 +456,86 @@ def test_predict_and_visualize_take_a_video(tmp_path, capsys):
     assert visualize.visualize(CLIP, out, [str(tmp_path / 'c.yaml')], [weights]) == CLIP_FRAMES
     with Image.open(out) as gif:
         assert gif.n_frames == CLIP_FRAMES and gif.size[0] == 480
+
+
+# ---------------------------------------------------------------------------------------------- tracking
+class Scene:
+    """A fake estimator over a scene of people (hip centre x, y in pixels per frame, None when hidden): detect finds
+    the visible ones, landmarks the visible one nearest a region's centre (a standing figure 300 px tall)."""
+
+    def __init__(self, positions):
+        self.positions, self.frame = positions, 0                   # positions: frame -> [(x, y) or None]
+
+    def visible(self):
+        return [p for p in self.positions[self.frame] if p is not None]
+
+    def detect(self, rgb):
+        from preprocess.blazepose import Region
+        return [Region(x, y, 400.0, 0.0) for x, y in self.visible()]
+
+    def landmarks(self, rgb, region):
+        from preprocess.blazepose import Person, Region
+        near = [p for p in self.visible() if abs(p[0] - region.cx) < region.size / 4]
+        if not near:
+            return None
+        x, y = min(near, key=lambda p: abs(p[0] - region.cx))
+        image = np.zeros((33, 4), np.float32)
+        image[:, 0] = (x + np.linspace(-50, 50, 33)) / 1000
+        image[:, 1] = (y + np.linspace(-200, 100, 33)) / 1000
+        image[:, 3] = 1.0
+        return Person(video.Landmarks(image, np.zeros((33, 3), np.float32)), Region(x, y, 400.0, 0.0), 1.0)
+
+
+def track_ids(positions, max_missed=90):
+    from preprocess.tracking import PoseTracker
+    scene = Scene(positions)
+    tracker = PoseTracker(scene, max_persons=2, max_missed=max_missed, search_every=1)
+    found = []
+    for frame in range(len(positions)):
+        scene.frame = frame
+        found.append({person for person, _ in tracker(np.zeros((1000, 1000, 3), np.uint8))})
+    return found
+
+
+def test_a_person_hidden_for_a_while_and_found_a_step_away_keeps_the_id():
+    """B hidden for 50 frames (behind A in a hug), found again 70 px from where he was lost (his box overlapping his
+    old one by less than REFIND_IOU): still id 1. Hidden longer than max_missed: a new id."""
+    hidden = [[(200, 500), (400, 500)]] * 10 + [[(200, 500), None]] * 50 + [[(200, 500), (470, 500)]] * 10
+    assert track_ids(hidden)[-1] == {0, 1}
+    assert track_ids(hidden, max_missed=20)[-1] == {0, 2}
+
+
+# ---------------------------------------------------------------------------------------------- BlazePose's steps
+def test_the_detectors_anchors_and_its_weighted_suppression():
+    from preprocess import blazepose
+    anchors = blazepose.ssd_anchors()
+    assert anchors.shape == (2254, 2)                                   # the model's 2254 boxes
+    np.testing.assert_allclose(anchors[:2], [[0.5 / 28, 0.5 / 28]] * 2)     # two anchors a cell, 28 x 28 first
+    scores = np.array([0.6, 0.9, 0.8], np.float32)
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], np.float32)
+    keypoints = np.stack([np.full((4, 2), v, np.float32) for v in (0.0, 3.0, 7.0)])
+    kept_scores, kept_boxes, kept_keypoints = blazepose.weighted_nms(scores, boxes, keypoints)
+    np.testing.assert_allclose(kept_scores, [0.9, 0.8])                 # the best keeps its own score
+    np.testing.assert_allclose(kept_boxes[0], (0.6 * boxes[0] + 0.9 * boxes[1]) / 1.5)
+    np.testing.assert_allclose(kept_keypoints[0], np.full((4, 2), 0.9 * 3.0 / 1.5))
+    assert blazepose._tile_starts(3840, 1080) == [0, 540, 1080, 1620, 2160, 2700, 2760]   # the last flush
+
+
+def test_a_region_stands_upright_on_its_two_points_and_maps_back_to_the_frame():
+    from preprocess.blazepose import Region
+    upright = Region.from_points((500, 600), (500, 400))               # the size point straight above the hips
+    assert upright.angle == pytest.approx(0) and upright.size == pytest.approx(2 * 200 * 1.25)
+    np.testing.assert_allclose(upright.to_frame([(0.5, 0.5), (0.5, 0.0)]), [[500, 600], [500, 350]])
+    lying = Region.from_points((500, 600), (700, 600))                  # the head to the right: turned a quarter
+    assert lying.angle == pytest.approx(np.pi / 2)                       # clockwise on the screen (y down)
+    np.testing.assert_allclose(lying.to_frame([(0.5, 0.0)]), [[750, 600]], atol=1e-6)   # the crop's top: the head
+
+
+def test_landmarks_refined_on_the_heatmap_move_to_its_confident_cells():
+    from preprocess.blazepose import refine_on_heatmap
+    heatmap = np.full((64, 64, 2), -10.0, np.float32)
+    heatmap[30, 40, 0] = 10.0                                          # landmark 0: one confident cell
+    points = np.array([[41.5 / 64, 31.5 / 64], [0.5, 0.5]], np.float32)
+    refined = refine_on_heatmap(points, heatmap)
+    np.testing.assert_allclose(refined[0], [40 / 64, 30 / 64], atol=1e-3)   # MediaPipe's cell index, no half cell
+    np.testing.assert_allclose(refined[1], points[1])                   # nothing confident there: unchanged

@@ -32,9 +32,9 @@ class PacedFile:
     the ones before it, skipped). `clock`: a function -> seconds (time.monotonic; tests give a virtual one)."""
 
     def __init__(self, path, clock=time.monotonic, sleep=time.sleep):
-        cv2 = video._import_cv2()
+        cv2 = video.import_cv2()
         try:
-            self.capture = video._open_video(path)
+            self.capture = video.open_video(path)
         except video.VideoError as exc:
             raise UsageError(str(exc)) from None
         rate = self.capture.get(cv2.CAP_PROP_FPS)
@@ -77,7 +77,7 @@ class LiveCapture:
     """A camera or URL read on a thread of its own; next() waits for a frame newer than the last one given."""
 
     def __init__(self, source, what):
-        cv2 = video._import_cv2()
+        cv2 = video.import_cv2()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)    # its warnings on a missing camera: ours
         self.capture = cv2.VideoCapture(source)
         if not self.capture.isOpened():
@@ -217,7 +217,7 @@ def warm_up(scorer, joints, window):
 def main(args, scorer, window, stride, names):
     """The --stream mode of tools/timeline.py."""
     stream = scorer.streams[0]
-    video.check_installed()
+    video.check_installed(args.options.max_persons)
     source = open_source(args.input)
     name = os.path.splitext(os.path.basename(args.input))[0] if os.path.exists(args.input) else args.input
     print(f'reading {args.input} at {source.fps:g} frames/s: a decision every {stride} frames over the last {window} '

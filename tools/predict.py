@@ -26,6 +26,7 @@ import os
 import sys
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +36,7 @@ from trained_model import UsageError  # noqa: E402
 import ensemble  # noqa: E402  (trained_model puts the project root on the path)
 from lstbase.arguments import ArgumentParser  # noqa: E402
 from lstbase.errors import run  # noqa: E402
+from lstbase.processes import cpu_threads  # noqa: E402
 
 
 def parse(argv=None):
@@ -71,6 +73,7 @@ def parse(argv=None):
 
 
 def load_streams(configs, weights, trust_code=False):
+    torch.set_num_threads(cpu_threads()[0])            # a busy machine's spare cores (the trainer's choice)
     streams = [trained_model.Stream(c, w, trust_code) for c, w in zip(configs, weights)]
     kinds = {(s.dataset, s.num_class, s.layout.num_node) for s in streams}
     if len(kinds) > 1:

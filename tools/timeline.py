@@ -101,7 +101,7 @@ def read_people(path, stream, options=trained_model.InputOptions(), fps=None):
     `options` pick)."""
     if path.lower().endswith(video.VIDEO_EXTENSIONS):
         try:
-            video.check_installed()
+            video.check_installed(options.max_persons)
             skeleton = video.extract(path, stream.video_layout, max_persons=options.max_persons)
         except (video.VideoError, ValueError) as exc:
             raise UsageError(str(exc)) from None
@@ -120,7 +120,7 @@ def read_people(path, stream, options=trained_model.InputOptions(), fps=None):
 
 
 def video_fps(path):
-    cv2 = video._import_cv2()
+    cv2 = video.import_cv2()
     capture = cv2.VideoCapture(path)
     rate = capture.get(cv2.CAP_PROP_FPS)
     capture.release()
