@@ -130,29 +130,52 @@ def folded(weight, bias, norms):
 
 
 def convolve(conv, x, weight=None, bias=None):
-    """`conv(x)` (an nn.Conv2d; other weights if given): through `pointwise` for a 1x1 kernel of stride 1, else on
-    channels-last input (slicing x for a stride would give its gradient the NCHW layout)."""
+    """`conv(x)` (an nn.Conv2d; other weights if given): through `pointwise` for a 1x1 kernel, else on
+    channels-last input. Under autograd a strided 1x1 kernel runs on channels-last input too (slicing x for the
+    stride would give its gradient the NCHW layout); outside it, on the slice."""
     weight, bias = (conv.weight, conv.bias) if weight is None else (weight, bias)
-    if conv.kernel_size == (1, 1) and conv.stride == (1, 1):
-        return pointwise(x, weight.flatten(1), bias)
+    if conv.kernel_size == (1, 1) and conv.padding == (0, 0) and (
+            conv.stride == (1, 1) or not torch.is_grad_enabled()):
+        return pointwise(every(x, conv.stride[0]), weight.flatten(1), bias)
     return F.conv2d(channels_last(x), weight, bias, conv.stride, conv.padding, conv.dilation)
 
 
-def convolve_and_norm(conv, norm, x):
-    """norm(conv(x)); in eval mode one convolution with the norm folded in."""
-    if norm.training:
-        return norm(convolve(conv, x))
-    return convolve(conv, x, *folded(conv.weight, conv.bias, [norm]))
+def every(x, step):
+    """Every `step`-th frame of x, in x's memory format (x itself for a step of 1)."""
+    if step == 1:
+        return x
+    return x[:, :, ::step].contiguous(memory_format=torch.contiguous_format if x.is_contiguous() else
+                                      torch.channels_last)
 
 
-def pointwise_and_norm(convs, norms, x):
-    """1x1 convolutions of x, each followed by its BatchNorm, as one product, and in training one batch norm (in
-    eval mode the norms are folded into the product)."""
-    weight = torch.cat([conv.weight.flatten(1) for conv in convs])
-    bias = torch.cat([conv.bias for conv in convs])
-    if norms[0].training:
-        return batch_norm(pointwise(x, weight, bias), norms)
-    return pointwise(x, *folded(weight, bias, norms))
+def eval_constants(module, compute):
+    """compute(): the tensors a forward pass derives from `module`'s parameters and buffers alone (weights
+    concatenated, norms folded in). In eval mode outside autograd they are computed once per value of those
+    tensors (their storage and version counters, which in-place updates and loading bump) and reused; otherwise
+    on every call, so that gradients reach the parameters."""
+    if module.training or torch.is_grad_enabled():
+        return compute()
+    sources = [*module.parameters(), *module.buffers()]
+    if any(t.is_inference() for t in sources):                     # they have no version counter
+        return compute()
+    key = [(t.data_ptr(), t._version, t.dtype, t.device, t.shape) for t in sources]
+    cache = module.__dict__.get('_eval_constants')
+    if cache is None or cache[0] != key:
+        # the detached references keep the sources' memory, so that no new tensor can take their addresses
+        cache = module.__dict__['_eval_constants'] = (key, [t.detach() for t in sources], compute())
+    return cache[2]
+
+
+class ConvNorm(nn.Module):
+    """A convolution `conv` and the BatchNorm `bn` after it; in eval mode one convolution with the norm folded in."""
+
+    def forward(self, x):
+        if self.bn.training:
+            return self.bn(convolve(self.conv, x))
+        return convolve(self.conv, x, *eval_constants(self, self.folded_weights))
+
+    def folded_weights(self):
+        return folded(self.conv.weight, self.conv.bias, [self.bn])
 
 
 def batch_norm(x, norms):
@@ -186,7 +209,7 @@ def stacked(convs, names):
     return weight, bias.unsqueeze(-1)
 
 
-class TemporalConv(nn.Module):
+class TemporalConv(ConvNorm):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1):
         super().__init__()
         pad = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
@@ -194,8 +217,6 @@ class TemporalConv(nn.Module):
                               stride=(stride, 1), dilation=(dilation, 1))
         self.bn = nn.BatchNorm2d(out_channels)
 
-    def forward(self, x):
-        return convolve_and_norm(self.conv, self.bn, x)
 
 
 class MultiScale_TemporalConv(nn.Module):
@@ -234,15 +255,38 @@ class MultiScale_TemporalConv(nn.Module):
 
     def forward(self, x):
         """`cat([branch(x) for branch in self.branches], 1) + self.residual(x)`, the work of the branches merged:
-        the 1x1 reductions that go through ReLU are one product and one batch norm, and the batch norms that end
-        the branches are one."""
+        the 1x1 reductions that go through ReLU are one product, and in training one batch norm, as are the batch
+        norms that end the branches; in eval mode the norms are folded into the convolutions before them, and the
+        max-pool branch's is a scale and shift."""
         hidden, plain = self.branches[:-1], self.branches[-1]
-        reduced = pointwise_and_norm([branch[0] for branch in hidden], [branch[1] for branch in hidden], x)
+        weights = eval_constants(self, self.branch_weights)
+        reduced = pointwise(x, *weights['reduce'])
+        if self.training:
+            reduced = batch_norm(reduced, [branch[1] for branch in hidden])
         parts = reduced.relu_().split(self.branch_channels, 1)
-        ends = [convolve(branch[3].conv, part) for branch, part in zip(hidden[:-1], parts)]
-        ends += [max_pool(hidden[-1][3], parts[-1]), convolve(plain[0], x)]
-        norms = [branch[3].bn for branch in hidden[:-1]] + [hidden[-1][4], plain[1]]
-        return batch_norm(torch.cat(ends, 1), norms).add_(self.residual(x))
+        ends = [convolve(branch[3].conv, part, *weight) for branch, part, weight in
+                zip(hidden[:-1], parts, weights['temporal'])]
+        pooled = max_pool(hidden[-1][3], parts[-1])
+        if not self.training:
+            scale, shift = weights['pooled']
+            pooled = pooled.mul_(scale.view(-1, 1, 1)).add_(shift.view(-1, 1, 1))
+        out = torch.cat(ends + [pooled, convolve(plain[0], x, *weights['plain'])], 1)
+        if self.training:
+            out = batch_norm(out, [branch[3].bn for branch in hidden[:-1]] + [hidden[-1][4], plain[1]])
+        return out.add_(self.residual(x))
+
+    def branch_weights(self):
+        """The weights and biases the branches' convolutions run with: the reductions' concatenated, and in eval
+        mode every norm folded in (the max-pool branch's as a scale and shift)."""
+        hidden, plain = self.branches[:-1], self.branches[-1]
+        reduce = (torch.cat([branch[0].weight.flatten(1) for branch in hidden]),
+                  torch.cat([branch[0].bias for branch in hidden]))
+        temporal = [(branch[3].conv.weight, branch[3].conv.bias) for branch in hidden[:-1]]
+        if self.training:
+            return dict(reduce=reduce, temporal=temporal, plain=(plain[0].weight, plain[0].bias))
+        return dict(reduce=folded(*reduce, [branch[1] for branch in hidden]),
+                    temporal=[branch[3].folded_weights() for branch in hidden[:-1]],
+                    plain=folded(plain[0].weight, plain[0].bias, [plain[1]]), pooled=affine([hidden[-1][4]]))
 
 
 class CTRGC(nn.Module):
@@ -297,79 +341,96 @@ class unit_gcn(nn.Module):
         init_graph_unit(self)
 
     def forward(self, x):
-        A = self.PA if self.adaptive else self.A
+        weights = eval_constants(self, self.subset_weights)
         if self.training:
-            return self.bn(channels_last(self.graph_conv(x, A))).add_(self.residual(x)).relu_()
-        return self.graph_conv(x, A, affine([self.bn]), self.eval_residual(x)).relu_()
+            return self.bn(channels_last(self.graph_conv(x, weights))).add_(self.residual(x)).relu_()
+        return self.graph_conv(x, weights, self.eval_residual(x, weights)).relu_()
 
     def residual(self, x):
-        if isinstance(self.down, nn.Sequential):
-            return convolve_and_norm(*self.down, x)
-        return self.down(x)
-
-    def eval_residual(self, x):
-        """Eval mode: the residual as a new contiguous N,C,T,V tensor (None when there is none)."""
+        """Training mode: the residual branch."""
         if isinstance(self.down, nn.Sequential):
             conv, norm = self.down
-            weight, bias = folded(conv.weight.flatten(1), conv.bias, [norm])
+            return norm(convolve(conv, x))
+        return self.down(x)
+
+    def eval_residual(self, x, weights):
+        """Eval mode: the residual as a new contiguous N,C,T,V tensor (None when there is none)."""
+        if isinstance(self.down, nn.Sequential):
+            weight, bias = weights['down']
             return project(positions(x), [weight])[0].view(x.size(0), -1, *x.shape[2:]).add_(bias.view(-1, 1, 1))
         if self.down is identity:
             return x.clone(memory_format=torch.contiguous_format)
         return None
 
-    def graph_conv(self, x, A, norm=None, residual=None):
-        """Sum over subsets of CTRGC(x, A[i], alpha), in fewer and cheaper operations than the release's loop;
-        with `norm` (an eval-mode BatchNorm's scale and shift) applied and added to `residual` (which it
-        overwrites) if given.
+    def subset_weights(self):
+        """What the graph convolution reads of the parameters: conv1 and conv2 of every subset stacked; conv4's
+        weight and bias scaled by alpha beside a column of ones (for A); each A^T as a row; conv3's weights and
+        biases. In eval mode the norm's scale is folded into conv3's and its shift kept, and the residual's norm
+        is folded into its convolution."""
+        A = self.PA if self.adaptive else self.A
+        C, V = self.out_c, A.size(-1)
+        mixes = []
+        for conv in self.convs:
+            weight = torch.cat([conv.conv4.weight.flatten(1), conv.conv4.bias.unsqueeze(1)], 1) * self.alpha
+            mixes.append(torch.cat([weight, weight.new_ones(C, 1)], 1))
+        weights = dict(relation=stacked(self.convs, ('conv1', 'conv2')), mixes=mixes,
+                       graph=[a.t().reshape(1, 1, V * V) for a in A],
+                       values=[conv.conv3.weight.flatten(1) for conv in self.convs],
+                       biases=[conv.conv3.bias for conv in self.convs])
+        if not self.training:
+            scale, weights['shift'] = affine([self.bn])
+            weights['values'] = [weight * scale.unsqueeze(1) for weight in weights['values']]
+            weights['biases'] = [bias * scale for bias in weights['biases']]
+            if isinstance(self.down, nn.Sequential):
+                conv, norm = self.down
+                weights['down'] = folded(conv.weight.flatten(1), conv.bias, [norm])
+        return weights
+
+    def graph_conv(self, x, weights=None, residual=None):
+        """Sum over subsets of CTRGC(x, A[i], alpha), in fewer and cheaper operations than the release's loop,
+        with `weights` (default: `subset_weights()`); in eval mode with the norm applied and added to `residual`
+        (which it overwrites) if given.
 
         Equal to `sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))`. conv3's bias goes through
         the aggregation as bias[c] * sum over v of adjacency[n, c, u, v], so each subset's values are one product
         without a bias; the aggregations are batched matmuls accumulated in place.
         """
+        weights = weights or self.subset_weights()
         N, _, T, V = x.shape
         C = self.out_c
         rows = positions(x)
-        adjacencies = self.adjacencies(rows, A, T, V)
-        weights = [conv.conv3.weight.flatten(1) for conv in self.convs]
-        biases = [conv.conv3.bias for conv in self.convs]
-        if norm is not None:
-            scale, shift = norm
-            weights, biases = [w * scale.unsqueeze(1) for w in weights], [b * scale for b in biases]
-        y = sum(adjacency.view(N, C, V, V).sum(2) * bias.view(C, 1) for adjacency, bias in zip(adjacencies, biases))
-        if norm is not None:
-            y = y + shift.view(C, 1)
+        adjacencies = self.adjacencies(rows, weights, T, V)
+        y = sum(adjacency.view(N, C, V, V).sum(2) * bias.view(C, 1)
+                for adjacency, bias in zip(adjacencies, weights['biases']))
+        if 'shift' in weights:
+            y = y + weights['shift'].view(C, 1)
         if residual is not None:
             y = residual.add_(y.unsqueeze(2))
         y = y.view(N * C, -1, V)
-        for value, adjacency in zip(project(rows, weights), adjacencies):
+        for value, adjacency in zip(project(rows, weights['values']), adjacencies):
             # y[n, c, t, u] += sum over v of value[n, c, t, v] * adjacency[n, c, u, v]: in place, but the first
             # product without a residual, which spreads y over time into a new tensor
             value = value.view(N * C, T, V)
             y = y.baddbmm_(value, adjacency) if y.size(1) == T else torch.baddbmm(y, value, adjacency)
         return y.view(N, C, T, V)
 
-    def adjacencies(self, rows, A, T, V):
+    def adjacencies(self, rows, weights, T, V):
         """Every subset's channel-wise adjacency, transposed as the aggregation reads it: N*C x V(v) x V(u).
 
         conv1/conv2 are 1x1, so they commute with the mean over time and run once, for all subsets, on the
         time-averaged input; alpha scales conv4's weight and bias, which with A^T are one product.
         """
         N, C = rows.size(0), self.out_c
-        w12, b12 = stacked(self.convs, ('conv1', 'conv2'))
+        w12, b12 = weights['relation']
         x_mean = rows.view(N, T, V, -1).mean(1).transpose(1, 2)                    # N, Cin, V
         q, k = (torch.matmul(w12.unsqueeze(1), x_mean.unsqueeze(0)) + b12.unsqueeze(1)).chunk(2, dim=2)
         relation = torch.tanh(q.unsqueeze(-2) - k.unsqueeze(-1)).flatten(-2)        # S, N, R, V*V: [v, u]
         ones = relation.new_ones(N, 1, V * V)
-        adjacencies = []
-        for conv, rel, a in zip(self.convs, relation, A):
-            weight = torch.cat([conv.conv4.weight.flatten(1), conv.conv4.bias.unsqueeze(1)], 1) * self.alpha
-            weight = torch.cat([weight, weight.new_ones(C, 1)], 1).expand(N, -1, -1)
-            rows_of_a = a.t().reshape(1, 1, V * V).expand(N, -1, -1)
-            adjacencies.append(torch.bmm(weight, torch.cat([rel, ones, rows_of_a], 1)).view(N * C, V, V))
-        return adjacencies
+        return [torch.bmm(mix.expand(N, -1, -1), torch.cat([rel, ones, graph.expand(N, -1, -1)], 1)).view(N * C, V, V)
+                for mix, rel, graph in zip(weights['mixes'], relation, weights['graph'])]
 
 
-class unit_tcn(nn.Module):
+class unit_tcn(ConvNorm):
     def __init__(self, in_channels, out_channels, kernel_size=9, stride=1):
         super().__init__()
         pad = (kernel_size - 1) // 2
@@ -380,8 +441,6 @@ class unit_tcn(nn.Module):
         init_conv(self.conv)
         init_bn(self.bn, 1)
 
-    def forward(self, x):
-        return convolve_and_norm(self.conv, self.bn, x)
 
 
 class TCN_GCN_unit(nn.Module):
