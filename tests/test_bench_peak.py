@@ -1,7 +1,8 @@
 """bench/: the CPU peak worked out from /proc/cpuinfo, and our CTR-GCN's rows against the released one's."""
 import pytest
+import torch
 
-from bench import epoch, peak
+from bench import epoch, peak, train_step
 from bench.train_step import RELEASED_CTRGCN, summarise
 
 CPUINFO = 'processor\t: {p}\nvendor_id\t: {vendor}\ncpu family\t: {family}\ncpu MHz\t\t: {mhz}\nflags\t\t: {flags}\n\n'
@@ -46,3 +47,14 @@ def test_rows_give_the_ratio_to_the_release_its_share_of_peak_and_the_goals():
     goals = list(epoch.release_goal_rows(rows))
     assert goals == [dict(goal='CTR-GCN train step <= 0.67x the released CTR-GCN',
                           where='train step, ucla, batch 16, fp32', measured='0.667x', met=True)]
+
+
+def test_a_release_clone_alone_gives_the_released_ctrgcn_rows(tmp_path):
+    """tools/gpu_session.sh carries only the LST clone (--release-dir): its model/ctrgcn.py's `Model` is the
+    released CTR-GCN, timed beside ours in training and inference (our class stands in for it here)."""
+    (tmp_path / 'model').mkdir()
+    (tmp_path / 'model' / 'ctrgcn.py').write_text('from model.ctrgcn import Model  # noqa: F401\n')
+    bench = train_step.DatasetBench('ucla', torch.device('cpu'), 2, 16, str(tmp_path), channels_last=False,
+                                    tower_layers=1)
+    assert RELEASED_CTRGCN in bench.models and RELEASED_CTRGCN in bench.steps('fp32')
+    assert any(note.startswith(f'ucla: {RELEASED_CTRGCN}') for note in bench.notes)
