@@ -157,6 +157,20 @@ def test_eval_mode_weights_follow_every_change_of_the_parameters():
     assert relative(logits(), released_logits(model, x)) < 1e-5
 
 
+@pytest.mark.filterwarnings('ignore::torch.jit.TracerWarning')
+def test_a_traced_network_folds_the_norms_from_its_parameters():
+    """tools/export.py traces under no_grad: the folded weights must be computed in the traced graph, from the
+    parameters it carries, not taken from the eval-mode store as constants."""
+    torch.manual_seed(0)
+    model = randomised(ctrgcn.Model(**UCLA), 'ucla').eval()
+    x = sample(UCLA)
+    with torch.no_grad():
+        model(x)                                                # fills the store
+        traced = torch.jit.trace(model, x, check_trace=False)
+        model.l2.tcn1.branches[0][1].running_var.mul_(3)
+        torch.testing.assert_close(traced(x), model(x))
+
+
 def test_merged_batch_norm_updates_each_layer_as_nn_batchnorm2d():
     torch.manual_seed(0)
     norms = [torch.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(5)]
