@@ -92,7 +92,8 @@ def main(argv=None):
     parser.add_argument('--smoke', action='store_true', help='tiny shapes, one repetition: every code path in seconds')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (train step, feeder batch augmentation)")
     parser.add_argument('--reference-dir', default=None,
-                        help='a clone of Uason-Chen/CTR-GCN: its preprocessing scripts and feeders are timed beside ours')
+                        help='a clone of Uason-Chen/CTR-GCN: its preprocessing scripts, feeders and CTR-GCN are timed '
+                             'beside ours')
     parser.add_argument('--release-dir', default=None,
                         help='a clone of MartinXM/LST: its feeder and model class are timed beside ours')
     parser.add_argument('--only', nargs='+', choices=SUITES, default=list(DEFAULT_SUITES),

@@ -1,7 +1,8 @@
-"""Training-step and inference cost: CTR-GCN vs LST with the frozen text bank vs LST fine-tuning a text tower.
+"""Training-step and inference cost: CTR-GCN vs LST with the frozen text bank vs LST fine-tuning a text tower, and
+our CTR-GCN vs the released one.
 
     python bench/train_step.py [--quick] [--device cuda] [--batch 16] [--dataset ntu|ucla] [--release-dir LST]
-                               [--precision fp32 fp16 bf16] [--channels-last]
+                               [--reference-dir CTR-GCN] [--precision fp32 fp16 bf16] [--channels-last]
 
 All variants run in one process, interleaved, after a warm-up; medians over repetitions with the spread.
 "text tower trained each step" is the release's behaviour: five text-encoder passes per step, forward and
@@ -23,10 +24,12 @@ import types
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'torchlight')]
 
+from bench.peak import cpu_peak  # noqa: E402
 from model.objective import contrastive_loss  # noqa: E402
 from model.ctrgcn import Model, Model_lst_4part, Model_lst_4part_ucla  # noqa: E402
 from text.bank import TextFeatureBank  # noqa: E402
@@ -39,6 +42,7 @@ SHAPES = {'ntu': dict(C=3, T=64, V=25, M=2, graph='graph.ntu_rgb_d.Graph', num_c
 PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 SMOKE = dict(batch=2, frames=16, reps=1, tower_layers=1)            # tiny shapes: every code path, in seconds
 CHANNELS_LAST = ', channels-last'
+RELEASED_CTRGCN = 'CTR-GCN, released code'
 
 
 @contextlib.contextmanager
@@ -61,12 +65,33 @@ def _release_imports(release_dir):
 
 
 def release_model_class(release_dir, name):
+    """Class `name` of a clone's model/ctrgcn.py (MartinXM/LST or Uason-Chen/CTR-GCN)."""
     release_dir = os.path.abspath(release_dir)                      # _release_imports changes the directory
     with _release_imports(release_dir):
         spec = importlib.util.spec_from_file_location('release_ctrgcn', os.path.join(release_dir, 'model', 'ctrgcn.py'))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return getattr(module, name)
+
+
+def released_ctrgcn(clone, ours, common, device):
+    """The released CTR-GCN from `clone` with the weights of `ours`, and the relative difference of its eval-mode
+    logits from ours on a batch."""
+    importlib.import_module(common['graph'].rsplit('.', 1)[0])     # the release looks the graph up by attribute
+    released = release_model_class(clone, 'Model')(**common).to(device)
+    released.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(4, 3, 16, common['num_point'], common['num_person'], device=device)
+    with torch.no_grad():
+        theirs, mine = released.eval()(x), ours.eval()(x)
+    released.train(), ours.train()
+    return released, ((mine - theirs).norm() / theirs.norm()).item()
+
+
+def gflop(fn):
+    """GFLOP that one call of fn computes (torch's FlopCounterMode)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
 
 
 def sync(device):
@@ -153,14 +178,22 @@ def step_memory(functions, device):
     return extra
 
 
-def summarise(measure, times, batch, base='CTR-GCN', memory=None):
-    """One row per variant: median, spread, samples/s, the ratio to `base`'s median (and GPU memory)."""
+def summarise(measure, times, batch, base='CTR-GCN', memory=None, flops=None, peak=None):
+    """One row per variant: median, spread, samples/s, the ratio to `base`'s median and to the released CTR-GCN's,
+    GFLOP per call and the share of the `peak` GFLOP/s it reaches (and GPU memory)."""
     reference = statistics.median(times[base])
+    release = statistics.median(times[RELEASED_CTRGCN]) if RELEASED_CTRGCN in times else None
     rows = []
     for name, values in times.items():
-        row = dict(measure=measure, variant=name, median_s=statistics.median(values),
-                   spread_s=f'{min(values):.3f}..{max(values):.3f}', samples_per_s=batch / statistics.median(values),
-                   vs_ctrgcn=statistics.median(values) / reference)
+        median = statistics.median(values)
+        row = dict(measure=measure, variant=name, median_s=median, spread_s=f'{min(values):.3f}..{max(values):.3f}',
+                   samples_per_s=batch / median, vs_ctrgcn=median / reference)
+        if release:
+            row['vs_release'] = median / release
+        if flops and name in flops:
+            row['GFLOP'] = flops[name]
+            if peak:
+                row['share_of_peak'] = flops[name] / median / peak
         if memory:
             row['step_peak_MiB'] = memory[name]
         rows.append(row)
@@ -184,9 +217,10 @@ class Budget:
 
 
 def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None, precisions=None, channels_last=None,
-        frames=None, deadline=None, smoke=False):
+        frames=None, deadline=None, smoke=False, reference_dir=None):
     """Both datasets' shapes unless `dataset` names one. Defaults: CPU fp32 only; CUDA all three precisions and
-    channels-last; `smoke`: tiny shapes, fp32 and bf16 (CPU AMP), channels-last."""
+    channels-last; `smoke`: tiny shapes, fp32 and bf16 (CPU AMP), channels-last. The released CTR-GCN comes from
+    `reference_dir` (a CTR-GCN clone), else from `release_dir` (an LST clone)."""
     device = torch.device(device)
     cuda = device.type == 'cuda'
     torch.backends.cudnn.benchmark = True                           # as the trainer runs (engine.rng.init_seed)
@@ -196,15 +230,18 @@ def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None, p
         batch, frames = batch or SMOKE['batch'], frames or SMOKE['frames']
     reps = SMOKE['reps'] if smoke else 3 if quick else 7
     budget, rows, notes = Budget(deadline), [], []
+    cores = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
+    peak, how = (None, 'CPU runs only') if cuda else cpu_peak(cores)
+    notes.append(f'share_of_peak: GFLOP / median_s over the fp32 peak of the cores the run uses; {how}')
     for name in [dataset] if dataset else SHAPES:
         bench = DatasetBench(name, device, batch or (SHAPES[name]['batch'] if cuda else 16), frames, release_dir,
-                             channels_last, SMOKE['tower_layers'] if smoke else 12)
+                             channels_last, SMOKE['tower_layers'] if smoke else 12, reference_dir)
         for precision in precisions:
             why = unavailable(device, precision)
             if why:
                 notes.append(why)
             elif budget.allows(f'{name} {precision}'):
-                rows += bench.measure(precision, reps)
+                rows += bench.measure(precision, reps, peak if precision == 'fp32' else None)
         notes += bench.notes
     notes += budget.notes()
     notes.append(f'{reps} (train) and {3 * reps} (inference) interleaved repetitions after one warm-up, device '
@@ -218,9 +255,9 @@ def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None, p
 class DatasetBench:
     """The models, inputs and text side of one dataset's shapes."""
 
-    def __init__(self, dataset, device, batch, frames, release_dir, channels_last, tower_layers=12):
+    def __init__(self, dataset, device, batch, frames, release_dir, channels_last, tower_layers=12, reference_dir=None):
         s = SHAPES[dataset]
-        self.dataset, self.device, self.batch, self.notes = dataset, device, batch, []
+        self.dataset, self.device, self.batch, self.notes, self.flops = dataset, device, batch, [], {}
         torch.manual_seed(0)
         common = dict(num_class=s['num_class'], num_point=s['V'], num_person=s['M'], graph=s['graph'])
         self.models = {'CTR-GCN': Model(**common).to(device), 'LST': s['lst'](head=['ViT-B/32'], k=s['k'], **common).to(device)}
@@ -233,6 +270,8 @@ class DatasetBench:
                 self.notes.append(f'released {s["lst"].__name__} not timed: {type(exc).__name__}: {exc}')
             else:
                 self.released = self.models['LST, released code'] = released.to(device)
+        if reference_dir or release_dir:
+            self.add_released_ctrgcn(reference_dir or release_dir, common)
         if channels_last:
             for name in ('CTR-GCN', 'LST'):
                 self.models[name + CHANNELS_LAST] = copy.deepcopy(self.models[name]).to(
@@ -246,6 +285,16 @@ class DatasetBench:
         self.tokens = torch.randint(1, 49000, (5, batch, 77), device=device)
         self.tokens[..., 20] = 49407                                   # end token: prompts of ~20 tokens
 
+    def add_released_ctrgcn(self, clone, common):
+        try:                                    # the release's code is not ours to fix: a failure is a note
+            released, difference = released_ctrgcn(clone, self.models['CTR-GCN'], common, self.device)
+        except Exception as exc:
+            self.notes.append(f'{RELEASED_CTRGCN} ({clone}) not timed: {type(exc).__name__}: {exc}')
+            return
+        self.models[RELEASED_CTRGCN] = released
+        self.notes.append(f'{self.dataset}: {RELEASED_CTRGCN} (model/ctrgcn.py of {clone}) runs with our CTR-GCN\'s '
+                          f'weights; eval-mode logits differ from ours by {difference:.1e} (relative)')
+
     def steps(self, precision):
         d, p = self.device, precision
         steps = {'CTR-GCN': make_step(self.models['CTR-GCN'], d, lst=False, precision=p),
@@ -254,6 +303,8 @@ class DatasetBench:
         if self.released is not None:
             steps['LST, released code, text tower trained each step'] = make_step(self.released, d, text=self.tower,
                                                                                    precision=p)
+        if RELEASED_CTRGCN in self.models:
+            steps[RELEASED_CTRGCN] = make_step(self.models[RELEASED_CTRGCN], d, lst=False, precision=p)
         if 'LST' + CHANNELS_LAST in self.models:
             steps['CTR-GCN' + CHANNELS_LAST] = make_step(self.models['CTR-GCN' + CHANNELS_LAST], d, lst=False,
                                                          precision=p)
@@ -267,15 +318,34 @@ class DatasetBench:
             model(self.x)
         model.train()
 
-    def measure(self, precision, reps):
+    def counted(self, kind, functions):
+        """GFLOP per call of each function, counted once per variant (the count does not depend on precision)."""
+        for name, fn in functions.items():
+            if (kind, name) not in self.flops:
+                self.flops[kind, name] = gflop(fn)
+        return {name: self.flops[kind, name] for name in functions}
+
+    def counted_inference(self, model):
+        """The inference pass for FlopCounterMode: eval mode, with autograd on (its module tracker fails on the
+        release's graph convolution under no_grad); the same products as `infer`."""
+        def forward():
+            model.eval()
+            model(self.x)
+            model.train()
+        return forward
+
+    def measure(self, precision, reps, peak=None):
         train = working(self.steps(precision), self.notes)
+        train_flops = self.counted('train', train)
         train_times = timings(train, reps, self.device)
         # inference is cheap and the claim is equality (within 3%): three times the repetitions
         inference = working({k: (lambda m=m: self.infer(m, precision)) for k, m in self.models.items()}, self.notes)
+        inference_flops = self.counted('inference', {k: self.counted_inference(self.models[k]) for k in inference})
         inference_times = timings(inference, 3 * reps, self.device)
         what = f'{self.dataset}, batch {self.batch}, {precision}'
-        rows = summarise(f'train step, {what}', train_times, self.batch, memory=step_memory(train, self.device))
-        rows += summarise(f'inference, {what}', inference_times, self.batch)
+        rows = summarise(f'train step, {what}', train_times, self.batch, memory=step_memory(train, self.device),
+                         flops=train_flops, peak=peak)
+        rows += summarise(f'inference, {what}', inference_times, self.batch, flops=inference_flops, peak=peak)
         for row in rows:
             print(row, flush=True)
         return rows
@@ -287,9 +357,12 @@ if __name__ == '__main__':
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--batch', type=int, default=None)
     parser.add_argument('--dataset', choices=sorted(SHAPES), default=None, help='default: both')
-    parser.add_argument('--release-dir', default=None, help='a clone of MartinXM/LST: time its model class too')
+    parser.add_argument('--release-dir', default=None, help='a clone of MartinXM/LST: time its model classes too')
+    parser.add_argument('--reference-dir', default=None,
+                        help="a clone of Uason-Chen/CTR-GCN: time its CTR-GCN (default: the LST clone's)")
     parser.add_argument('--precision', nargs='+', choices=list(PRECISIONS), default=None,
                         help='default: fp32 on the CPU, all three on CUDA')
     parser.add_argument('--channels-last', action='store_true', default=None, help='also time channels-last copies')
     args = parser.parse_args()
-    run(args.quick, args.device, args.batch, args.dataset, args.release_dir, args.precision, args.channels_last)
+    run(args.quick, args.device, args.batch, args.dataset, args.release_dir, args.precision, args.channels_last,
+        reference_dir=args.reference_dir)

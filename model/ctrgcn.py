@@ -9,6 +9,7 @@ import math
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from model.objective import CrossEntropyObjective, LSTObjective, this_process_only
 from specs import layouts
@@ -56,7 +57,170 @@ def identity(x):
     return x
 
 
-class TemporalConv(nn.Module):
+# The layers keep the released modules and parameters; their forward passes run the same computation in fewer and
+# cheaper operations. On the CPU, torch's NCHW kernels for 1x1 convolutions, batch norm and max-pooling are 2-8x
+# slower than matrix products and the channels-last kernels, and an operation on tensors of mixed layouts 3-10x
+# slower than on one layout, so activations are channels-last between layers (the graph aggregation alone reads
+# and writes N,C,T,V). In eval mode each BatchNorm is folded into the convolution before it where there is one.
+
+def channels_last(x):
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def positions(x):
+    """x (N,C,T,V) as channels-last rows, N x T*V x C (a view when x is channels-last)."""
+    N, C, T, V = x.shape
+    return channels_last(x).permute(0, 2, 3, 1).reshape(N, T * V, C)
+
+
+def pointwise(x, weight, bias):
+    """A 1x1 convolution (weight Cout x Cin) as one matrix product over every position: a channels-last result.
+    An NCHW x outside autograd is read as it is (the eval-mode graph convolution's output)."""
+    N, _, T, V = x.shape
+    if x.is_contiguous() and not torch.is_grad_enabled():
+        rows = torch.baddbmm(bias, x.flatten(2).transpose(1, 2), weight.t().expand(N, -1, -1))
+    else:
+        rows = F.linear(positions(x).flatten(0, 1), weight, bias)
+    return rows.view(N, T, V, -1).permute(0, 3, 1, 2)
+
+
+def project(rows, weights):
+    """weight @ rows[n]^T for every n and weight: channels-last rows (N x positions x Cin) into contiguous N x Cout
+    x positions tensors, with, under autograd, the gradient of `rows` in their own layout."""
+    if torch.is_grad_enabled():
+        return Projections.apply(rows, *weights)
+    return products(rows, weights)
+
+
+def channel_products(x, weights):
+    """weight @ x[n] over every position, for every n and weight (Cout x Cin): contiguous N x Cout x T*V tensors.
+    Outside autograd an NCHW x is read as it is (a plain matrix product, at 64 channels about twice as fast as
+    reading channels-last rows); otherwise x's channels-last rows go through `project`."""
+    if x.is_contiguous() and not torch.is_grad_enabled():
+        columns = x.flatten(2)
+        return [torch.bmm(weight.expand(x.size(0), -1, -1), columns) for weight in weights]
+    return project(positions(x), weights)
+
+
+def products(rows, weights):
+    return [torch.bmm(weight.expand(rows.size(0), -1, -1), rows.transpose(1, 2)) for weight in weights]
+
+
+class Projections(torch.autograd.Function):
+    """`project` with its gradients written out: autograd's formula for the products would give the rows' gradient
+    the NCHW layout, and every operation after it would mix layouts; the rows' gradient accumulates in place."""
+
+    @staticmethod
+    def forward(ctx, rows, *weights):
+        ctx.save_for_backward(rows, *weights)
+        return tuple(products(rows, weights))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        rows, *weights = (t.to(grads[0].dtype) for t in ctx.saved_tensors)  # under autocast, the grads' is the lower
+        expanded = [weight.expand(rows.size(0), -1, -1) for weight in weights]
+        grad_rows = torch.bmm(grads[0].transpose(1, 2), expanded[0])
+        for grad, weight in zip(grads[1:], expanded[1:]):
+            grad_rows.baddbmm_(grad.transpose(1, 2), weight)
+        return grad_rows, *(torch.bmm(grad, rows).sum(0) for grad in grads)
+
+
+def affine(norms):
+    """The eval-mode BatchNorm2d layers `norms` (consecutive channels) as a per-channel scale and shift."""
+    weight, bias, mean, var = (torch.cat([getattr(norm, name) for norm in norms])
+                               for name in ('weight', 'bias', 'running_mean', 'running_var'))
+    scale = weight / torch.sqrt(var + norms[0].eps)
+    return scale, bias - mean * scale
+
+
+def folded(weight, bias, norms):
+    """A convolution's weight and bias with the eval-mode BatchNorms after it folded in."""
+    scale, shift = affine(norms)
+    return weight * scale.view(-1, *[1] * (weight.dim() - 1)), bias * scale + shift
+
+
+def convolve(conv, x, weight=None, bias=None):
+    """`conv(x)` (an nn.Conv2d; other weights if given): through `pointwise` for a 1x1 kernel, else on
+    channels-last input. Under autograd a strided 1x1 kernel runs on channels-last input too (slicing x for the
+    stride would give its gradient the NCHW layout); outside it, on the slice."""
+    weight, bias = (conv.weight, conv.bias) if weight is None else (weight, bias)
+    if conv.kernel_size == (1, 1) and conv.padding == (0, 0) and (
+            conv.stride == (1, 1) or not torch.is_grad_enabled()):
+        return pointwise(every(x, conv.stride[0]), weight.flatten(1), bias)
+    return F.conv2d(channels_last(x), weight, bias, conv.stride, conv.padding, conv.dilation)
+
+
+def every(x, step):
+    """Every `step`-th frame of x, in x's memory format (x itself for a step of 1)."""
+    if step == 1:
+        return x
+    return x[:, :, ::step].contiguous(memory_format=torch.contiguous_format if x.is_contiguous() else
+                                      torch.channels_last)
+
+
+def eval_constants(module, compute):
+    """compute(): the tensors a forward pass derives from `module`'s parameters and buffers alone (weights
+    concatenated, norms folded in). In eval mode outside autograd they are computed once per value of those
+    tensors (their storage and version counters, which in-place updates and loading bump) and reused; otherwise
+    on every call, so that gradients reach the parameters, and while tracing or compiling, so that an exported or
+    compiled network computes them from its parameters rather than holding copies as constants."""
+    if module.training or torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return compute()
+    sources = [*module.parameters(), *module.buffers()]
+    if any(t.is_inference() for t in sources):                     # they have no version counter
+        return compute()
+    key = [(t.data_ptr(), t._version, t.dtype, t.device, t.shape) for t in sources]
+    cache = module.__dict__.get('_eval_constants')
+    if cache is None or cache[0] != key:
+        # the detached references keep the sources' memory, so that no new tensor can take their addresses
+        cache = module.__dict__['_eval_constants'] = (key, [t.detach() for t in sources], compute())
+    return cache[2]
+
+
+class ConvNorm(nn.Module):
+    """A convolution `conv` and the BatchNorm `bn` after it; in eval mode one convolution with the norm folded in."""
+
+    def forward(self, x):
+        if self.bn.training:
+            return self.bn(convolve(self.conv, x))
+        return convolve(self.conv, x, *eval_constants(self, self.folded_weights))
+
+    def folded_weights(self):
+        return folded(self.conv.weight, self.conv.bias, [self.bn])
+
+
+def batch_norm(x, norms):
+    """The BatchNorm2d layers `norms`, each over its own consecutive channels of x, as one batch norm on
+    channels-last x: per channel the same computation, and in training the same update of each layer's running
+    statistics (the layers share eps and momentum, as built here)."""
+    first = norms[0]
+    weight, bias, mean, var = (torch.cat([getattr(norm, name) for norm in norms])
+                               for name in ('weight', 'bias', 'running_mean', 'running_var'))
+    out = F.batch_norm(channels_last(x), mean, var, weight, bias, first.training, first.momentum, first.eps)
+    if first.training:
+        sizes = [norm.num_features for norm in norms]
+        with torch.no_grad():
+            for norm, norm_mean, norm_var in zip(norms, mean.split(sizes), var.split(sizes)):
+                norm.running_mean.copy_(norm_mean)
+                norm.running_var.copy_(norm_var)
+                norm.num_batches_tracked.add_(1)
+    return out
+
+
+def max_pool(pool, x):
+    """`pool(x)` through torch's channels-last kernel: the same values and gradients (a window's first maximum
+    takes its gradient)."""
+    return pool(channels_last(x))
+
+
+def stacked(convs, names):
+    """The 1x1 convs `names` of every subset, concatenated per subset: an (S, out, in) weight, (S, out, 1) bias."""
+    weight = torch.stack([torch.cat([getattr(c, n).weight.flatten(1) for n in names]) for c in convs])
+    bias = torch.stack([torch.cat([getattr(c, n).bias for n in names]) for c in convs])
+    return weight, bias.unsqueeze(-1)
+
+
+class TemporalConv(ConvNorm):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1):
         super().__init__()
         pad = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
@@ -64,8 +228,6 @@ class TemporalConv(nn.Module):
                               stride=(stride, 1), dilation=(dilation, 1))
         self.bn = nn.BatchNorm2d(out_channels)
 
-    def forward(self, x):
-        return self.bn(self.conv(x))
 
 
 class MultiScale_TemporalConv(nn.Module):
@@ -77,7 +239,7 @@ class MultiScale_TemporalConv(nn.Module):
         num_branches = len(dilations) + 2
         if out_channels % num_branches:
             raise ValueError(f'out_channels ({out_channels}) must be a multiple of the {num_branches} branches')
-        branch_channels = out_channels // num_branches
+        branch_channels = self.branch_channels = out_channels // num_branches
         kernel_sizes = kernel_size if isinstance(kernel_size, (list, tuple)) else [kernel_size] * len(dilations)
 
         def reduce():
@@ -103,8 +265,44 @@ class MultiScale_TemporalConv(nn.Module):
         self.apply(weights_init)
 
     def forward(self, x):
-        out = torch.cat([branch(x) for branch in self.branches], dim=1)
-        return out + self.residual(x)
+        """`cat([branch(x) for branch in self.branches], 1) + self.residual(x)`, the work of the branches merged:
+        the 1x1 reductions that go through ReLU are one product, and in training one batch norm, as are the batch
+        norms that end the branches; in eval mode the norms are folded into the convolutions before them, and the
+        max-pool branch's is a scale and shift."""
+        hidden, plain = self.branches[:-1], self.branches[-1]
+        weights = eval_constants(self, self.branch_weights)
+        reduced = pointwise(x, *weights['reduce'])
+        if self.training:
+            reduced = batch_norm(reduced, [branch[1] for branch in hidden])
+        parts = reduced.relu_().split(self.branch_channels, 1)
+        ends = [convolve(branch[3].conv, part, *weight) for branch, part, weight in
+                zip(hidden[:-1], parts, weights['temporal'])]
+        pooled = max_pool(hidden[-1][3], parts[-1])
+        if not self.training:
+            scale, shift = weights['pooled']
+            pooled = pooled.mul_(scale.view(-1, 1, 1)).add_(shift.view(-1, 1, 1))
+        pieces = ends + [pooled, convolve(plain[0], x, *weights['plain'])]
+        if self.training or torch.is_grad_enabled():
+            out = torch.cat(pieces, 1)
+            if self.training:
+                out = batch_norm(out, [branch[3].bn for branch in hidden[:-1]] + [hidden[-1][4], plain[1]])
+        else:                   # N,C,T,V: the layout the next graph convolution's products and aggregation read
+            N, _, T, V = pooled.shape
+            out = torch.cat(pieces, 1, out=pooled.new_empty(N, sum(piece.size(1) for piece in pieces), T, V))
+        return out.add_(self.residual(x))
+
+    def branch_weights(self):
+        """The weights and biases the branches' convolutions run with: the reductions' concatenated, and in eval
+        mode every norm folded in (the max-pool branch's as a scale and shift)."""
+        hidden, plain = self.branches[:-1], self.branches[-1]
+        reduce = (torch.cat([branch[0].weight.flatten(1) for branch in hidden]),
+                  torch.cat([branch[0].bias for branch in hidden]))
+        temporal = [(branch[3].conv.weight, branch[3].conv.bias) for branch in hidden[:-1]]
+        if self.training:
+            return dict(reduce=reduce, temporal=temporal, plain=(plain[0].weight, plain[0].bias))
+        return dict(reduce=folded(*reduce, [branch[1] for branch in hidden]),
+                    temporal=[branch[3].folded_weights() for branch in hidden[:-1]],
+                    plain=folded(plain[0].weight, plain[0].bias, [plain[1]]), pooled=affine([hidden[-1][4]]))
 
 
 class CTRGC(nn.Module):
@@ -134,14 +332,6 @@ class CTRGC(nn.Module):
         return torch.einsum('ncuv,nctv->nctu', x1, x3)
 
 
-def _stacked(convs, name):
-    """The 1x1 conv `name` of every subset as one (S, out, in) weight and (S, out, 1) bias."""
-    layers = [getattr(c, name) for c in convs]
-    weight = torch.stack([layer.weight.flatten(1) for layer in layers])
-    bias = torch.stack([layer.bias for layer in layers]).unsqueeze(-1)
-    return weight, bias
-
-
 class unit_gcn(nn.Module):
     def __init__(self, in_channels, out_channels, A, adaptive=True, residual=True):
         super().__init__()
@@ -167,41 +357,96 @@ class unit_gcn(nn.Module):
         init_graph_unit(self)
 
     def forward(self, x):
+        weights = eval_constants(self, self.subset_weights)
+        if self.training:
+            return self.bn(channels_last(self.graph_conv(x, weights))).add_(self.residual(x)).relu_()
+        return self.graph_conv(x, weights, self.eval_residual(x, weights)).relu_()
+
+    def residual(self, x):
+        """Training mode: the residual branch."""
+        if isinstance(self.down, nn.Sequential):
+            conv, norm = self.down
+            return norm(convolve(conv, x))
+        return self.down(x)
+
+    def eval_residual(self, x, weights):
+        """Eval mode: the residual as a new contiguous N,C,T,V tensor (None when there is none)."""
+        if isinstance(self.down, nn.Sequential):
+            weight, bias = weights['down']
+            return channel_products(x, [weight])[0].view(x.size(0), -1, *x.shape[2:]).add_(bias.view(-1, 1, 1))
+        if self.down is identity:
+            return x.clone(memory_format=torch.contiguous_format)
+        return None
+
+    def subset_weights(self):
+        """What the graph convolution reads of the parameters: conv1 and conv2 of every subset stacked; conv4's
+        weight and bias scaled by alpha beside a column of ones (for A); each A^T as a row; conv3's weights and
+        biases. In eval mode the norm's scale is folded into conv3's and its shift kept, and the residual's norm
+        is folded into its convolution."""
         A = self.PA if self.adaptive else self.A
-        y = self.bn(self.graph_conv(x, A))
-        return self.relu(y + self.down(x))
+        C, V = self.out_c, A.size(-1)
+        mixes = []
+        for conv in self.convs:
+            weight = torch.cat([conv.conv4.weight.flatten(1), conv.conv4.bias.unsqueeze(1)], 1) * self.alpha
+            mixes.append(torch.cat([weight, weight.new_ones(C, 1)], 1))
+        weights = dict(relation=stacked(self.convs, ('conv1', 'conv2')), mixes=mixes,
+                       graph=[a.t().reshape(1, 1, V * V) for a in A],
+                       values=[conv.conv3.weight.flatten(1) for conv in self.convs],
+                       biases=[conv.conv3.bias for conv in self.convs])
+        if not self.training:
+            scale, weights['shift'] = affine([self.bn])
+            weights['values'] = [weight * scale.unsqueeze(1) for weight in weights['values']]
+            weights['biases'] = [bias * scale for bias in weights['biases']]
+            if isinstance(self.down, nn.Sequential):
+                conv, norm = self.down
+                weights['down'] = folded(conv.weight.flatten(1), conv.bias, [norm])
+        return weights
 
-    def graph_conv(self, x, A):
-        """Sum over subsets of CTRGC(x, A[i], alpha), in fewer and cheaper operations than the release's loop.
+    def graph_conv(self, x, weights=None, residual=None):
+        """Sum over subsets of CTRGC(x, A[i], alpha), in fewer and cheaper operations than the release's loop,
+        with `weights` (default: `subset_weights()`); in eval mode with the norm applied and added to `residual`
+        (which it overwrites) if given.
 
-        Equal to `sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))`. conv1/conv2 are 1x1, so
-        they commute with the mean over time and run once, for all subsets, on the time-averaged input; alpha is
-        folded into conv4's weights; one matmul gives every subset's channel-wise adjacency; each subset's
-        aggregation is a batched matmul accumulated in place, so no per-subset output is stored and summed.
+        Equal to `sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))`. conv3's bias goes through
+        the aggregation as bias[c] * sum over v of adjacency[n, c, u, v], so each subset's values are one product
+        without a bias; the aggregations are batched matmuls accumulated in place.
         """
+        weights = weights or self.subset_weights()
         N, _, T, V = x.shape
-        S, C = self.num_subset, self.out_c
-        w1, b1 = _stacked(self.convs, 'conv1')
-        w2, b2 = _stacked(self.convs, 'conv2')
-        w4, b4 = _stacked(self.convs, 'conv4')
-        x_mean = x.mean(2).unsqueeze(0)                                          # 1, N, Cin, V
-        q = torch.matmul(w1.unsqueeze(1), x_mean) + b1.unsqueeze(1)             # S, N, R, V
-        k = torch.matmul(w2.unsqueeze(1), x_mean) + b2.unsqueeze(1)
-        relation = torch.tanh(q.unsqueeze(-1) - k.unsqueeze(-2)).flatten(-2)    # S, N, R, V*V
-        adjacency = torch.matmul((w4 * self.alpha).unsqueeze(1), relation)     # S, N, C, V*V
-        adjacency = adjacency + ((b4 * self.alpha).unsqueeze(1) + A.reshape(S, 1, 1, V * V))
-        y = None
-        # unbind rather than index: its backward stacks the subsets' gradients instead of zero-filling a full
-        # adjacency-sized tensor per subset (that alone cost about a tenth of a CPU training step)
-        for conv, adj in zip(self.convs, adjacency.unbind(0)):
-            values = conv.conv3(x).reshape(N * C, T, V)      # reshape: a channels-last output is copied
-            # y[n, c, t, u] += sum over v of values[n, c, t, v] * adjacency[s, n, c, u, v]
-            adj = adj.reshape(N * C, V, V).transpose(1, 2)
-            y = torch.bmm(values, adj) if y is None else torch.baddbmm(y, values, adj)
+        C = self.out_c
+        adjacencies = self.adjacencies(x, weights)
+        y = sum(adjacency.view(N, C, V, V).sum(2) * bias.view(C, 1)
+                for adjacency, bias in zip(adjacencies, weights['biases']))
+        if 'shift' in weights:
+            y = y + weights['shift'].view(C, 1)
+        if residual is not None:
+            y = residual.add_(y.unsqueeze(2))
+        y = y.view(N * C, -1, V)
+        for value, adjacency in zip(channel_products(x, weights['values']), adjacencies):
+            # y[n, c, t, u] += sum over v of value[n, c, t, v] * adjacency[n, c, u, v]: in place, but the first
+            # product without a residual, which spreads y over time into a new tensor
+            value = value.view(N * C, T, V)
+            y = y.baddbmm_(value, adjacency) if y.size(1) == T else torch.baddbmm(y, value, adjacency)
         return y.view(N, C, T, V)
 
+    def adjacencies(self, x, weights):
+        """Every subset's channel-wise adjacency, transposed as the aggregation reads it: N*C x V(v) x V(u).
 
-class unit_tcn(nn.Module):
+        conv1/conv2 are 1x1, so they commute with the mean over time and run once, for all subsets, on the
+        time-averaged input; alpha scales conv4's weight and bias, which with A^T are one product.
+        """
+        N, _, _, V = x.shape
+        C = self.out_c
+        w12, b12 = weights['relation']
+        x_mean = x.mean(2)                                                          # N, Cin, V
+        q, k = (torch.matmul(w12.unsqueeze(1), x_mean.unsqueeze(0)) + b12.unsqueeze(1)).chunk(2, dim=2)
+        relation = torch.tanh(q.unsqueeze(-2) - k.unsqueeze(-1)).flatten(-2)        # S, N, R, V*V: [v, u]
+        ones = relation.new_ones(N, 1, V * V)
+        return [torch.bmm(mix.expand(N, -1, -1), torch.cat([rel, ones, graph.expand(N, -1, -1)], 1)).view(N * C, V, V)
+                for mix, rel, graph in zip(weights['mixes'], relation, weights['graph'])]
+
+
+class unit_tcn(ConvNorm):
     def __init__(self, in_channels, out_channels, kernel_size=9, stride=1):
         super().__init__()
         pad = (kernel_size - 1) // 2
@@ -212,8 +457,6 @@ class unit_tcn(nn.Module):
         init_conv(self.conv)
         init_bn(self.bn, 1)
 
-    def forward(self, x):
-        return self.bn(self.conv(x))
 
 
 class TCN_GCN_unit(nn.Module):
@@ -240,7 +483,7 @@ class TCN_GCN_unit(nn.Module):
                                        dilations=dilations, residual=False)
 
     def forward(self, x):
-        return self.relu(self.tcn1(self.gcn1(x)) + self.residual(x))
+        return self.tcn1(self.gcn1(x)).add_(self.residual(x)).relu_()
 
 
 # (in, out, stride) of the ten units, in multiples of the base width 64.
