@@ -37,8 +37,8 @@ class Selection:
         """The selection that feeder arguments give, checked; their other keys are left out, or with `only` (a
         feeder's own arguments left over) refused."""
         unknown = sorted(set(feeder_args) - set(SELECTION_KEYS)) if only else []
-        if unknown:
-            raise ValueError(f'unknown feeder argument(s) {", ".join(unknown)}')
+        if unknown:     # a TypeError, as Python gives for a wrong keyword: the trainer names the feeder class
+            raise TypeError(f'unknown feeder argument(s) {", ".join(map(repr, unknown))}')
         chosen = {key: feeder_args[key] for key in SELECTION_KEYS if feeder_args.get(key) is not None}
         if 'classes' in chosen:
             chosen['classes'] = tuple(chosen['classes'])

@@ -48,7 +48,7 @@ def test_held_out_samples_are_the_same_whatever_the_classes_or_shots_seed():
     assert len(one) == 3 and one == kept(classes=[1], shots=3, shots_seed=1)[0] and one != two
     with pytest.raises(ValueError, match='shots 30: class 1 has 20'):
         kept(classes=[1], shots=30)
-    with pytest.raises(ValueError, match='unknown feeder argument'):
+    with pytest.raises(TypeError, match="unknown feeder argument.*'shot'"):
         tools.Selection.of(dict(shot=1), only=True)
 
 
