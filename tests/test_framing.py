@@ -14,7 +14,7 @@ from feeders import feeder_pose
 from preprocess import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHORT = ['--num-epoch', 8, '--step', 6, '--warm_up_epoch', 1, '--batch-size', 16, '--test-batch-size', 32,
+SHORT = ['--num-epoch', 16, '--step', 12, '--warm_up_epoch', 1, '--batch-size', 16, '--test-batch-size', 32,
          '--device', 'cpu', '--num-worker', 0]
 
 
