@@ -2,7 +2,7 @@
 our CTR-GCN vs the released one.
 
     python bench/train_step.py [--quick] [--device cuda] [--batch 16] [--dataset ntu|ucla] [--release-dir LST]
-                               [--reference-dir CTR-GCN] [--precision fp32 fp16 bf16] [--channels-last]
+                               [--reference-dir CTR-GCN] [--precision fp32 fp16 bf16] [--channels-last] [--backbone]
 
 All variants run in one process, interleaved, after a warm-up; medians over repetitions with the spread.
 "text tower trained each step" is the release's behaviour: five text-encoder passes per step, forward and
@@ -10,7 +10,8 @@ backward (here CLIP ViT-B/32's text tower with random weights, the same computat
 --release-dir (a clone of MartinXM/LST) the released model class itself is timed too, with that text tower.
 Each precision (fp32; fp16 or bf16 under torch.autocast, fp16 with a gradient scaler as the trainer does) is one
 interleaved group, so the ratio to CTR-GCN compares like with like; channels-last copies of CTR-GCN and LST join
-each group when asked. On CUDA each variant's step also reports the GPU memory it allocates above what was resident.
+each group when asked. On CUDA each variant's step also reports the GPU memory it allocates above what was resident. --backbone times our
+CTR-GCN and the released one only (a few minutes on a CPU, so the ratio can be measured several times).
 """
 import argparse
 import contextlib
@@ -217,7 +218,7 @@ class Budget:
 
 
 def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None, precisions=None, channels_last=None,
-        frames=None, deadline=None, smoke=False, reference_dir=None):
+        frames=None, deadline=None, smoke=False, reference_dir=None, backbone=False):
     """Both datasets' shapes unless `dataset` names one. Defaults: CPU fp32 only; CUDA all three precisions and
     channels-last; `smoke`: tiny shapes, fp32 and bf16 (CPU AMP), channels-last. The released CTR-GCN comes from
     `reference_dir` (a CTR-GCN clone), else from `release_dir` (an LST clone)."""
@@ -229,13 +230,16 @@ def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None, p
     if smoke:
         batch, frames = batch or SMOKE['batch'], frames or SMOKE['frames']
     reps = SMOKE['reps'] if smoke else 3 if quick else 7
+    if backbone and not (reference_dir or release_dir):
+        raise SystemExit('error: --backbone compares our CTR-GCN with the released one: give --reference-dir or '
+                         '--release-dir')
     budget, rows, notes = Budget(deadline), [], []
     cores = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
     peak, how = (None, 'CPU runs only') if cuda else cpu_peak(cores)
     notes.append(f'share_of_peak: GFLOP / median_s over the fp32 peak of the cores the run uses; {how}')
     for name in [dataset] if dataset else SHAPES:
         bench = DatasetBench(name, device, batch or (SHAPES[name]['batch'] if cuda else 16), frames, release_dir,
-                             channels_last, SMOKE['tower_layers'] if smoke else 12, reference_dir)
+                             channels_last, SMOKE['tower_layers'] if smoke else 12, reference_dir, backbone)
         for precision in precisions:
             why = unavailable(device, precision)
             if why:
@@ -255,9 +259,11 @@ def run(quick=False, device='cpu', batch=None, dataset=None, release_dir=None, p
 class DatasetBench:
     """The models, inputs and text side of one dataset's shapes."""
 
-    def __init__(self, dataset, device, batch, frames, release_dir, channels_last, tower_layers=12, reference_dir=None):
+    def __init__(self, dataset, device, batch, frames, release_dir, channels_last, tower_layers=12, reference_dir=None,
+                 backbone=False):
         s = SHAPES[dataset]
         self.dataset, self.device, self.batch, self.notes, self.flops = dataset, device, batch, [], {}
+        self.backbone = backbone
         torch.manual_seed(0)
         common = dict(num_class=s['num_class'], num_point=s['V'], num_person=s['M'], graph=s['graph'])
         self.models = {'CTR-GCN': Model(**common).to(device), 'LST': s['lst'](head=['ViT-B/32'], k=s['k'], **common).to(device)}
@@ -310,7 +316,11 @@ class DatasetBench:
                                                          precision=p)
             steps['LST, frozen text bank' + CHANNELS_LAST] = make_step(self.models['LST' + CHANNELS_LAST], d,
                                                                        precision=p)
-        return {k: (lambda f=f: f(self.x, self.labels, self.bank, self.tokens)) for k, f in steps.items()}
+        return {k: (lambda f=f: f(self.x, self.labels, self.bank, self.tokens)) for k, f in steps.items()
+                if self.timed(k)}
+
+    def timed(self, variant):
+        return not self.backbone or variant in ('CTR-GCN', RELEASED_CTRGCN)
 
     def infer(self, model, precision):
         model.eval()
@@ -339,7 +349,8 @@ class DatasetBench:
         train_flops = self.counted('train', train)
         train_times = timings(train, reps, self.device)
         # inference is cheap and the claim is equality (within 3%): three times the repetitions
-        inference = working({k: (lambda m=m: self.infer(m, precision)) for k, m in self.models.items()}, self.notes)
+        inference = working({k: (lambda m=m: self.infer(m, precision)) for k, m in self.models.items()
+                             if self.timed(k)}, self.notes)
         inference_flops = self.counted('inference', {k: self.counted_inference(self.models[k]) for k in inference})
         inference_times = timings(inference, 3 * reps, self.device)
         what = f'{self.dataset}, batch {self.batch}, {precision}'
@@ -363,6 +374,8 @@ if __name__ == '__main__':
     parser.add_argument('--precision', nargs='+', choices=list(PRECISIONS), default=None,
                         help='default: fp32 on the CPU, all three on CUDA')
     parser.add_argument('--channels-last', action='store_true', default=None, help='also time channels-last copies')
+    parser.add_argument('--backbone', action='store_true',
+                        help='our CTR-GCN and the released one only (needs --reference-dir or --release-dir)')
     args = parser.parse_args()
     run(args.quick, args.device, args.batch, args.dataset, args.release_dir, args.precision, args.channels_last,
-        reference_dir=args.reference_dir)
+        reference_dir=args.reference_dir, backbone=args.backbone)

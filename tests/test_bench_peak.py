@@ -58,3 +58,16 @@ def test_a_release_clone_alone_gives_the_released_ctrgcn_rows(tmp_path):
                                     tower_layers=1)
     assert RELEASED_CTRGCN in bench.models and RELEASED_CTRGCN in bench.steps('fp32')
     assert any(note.startswith(f'ucla: {RELEASED_CTRGCN}') for note in bench.notes)
+
+
+def test_backbone_times_our_ctrgcn_and_the_released_one_only(tmp_path):
+    """--backbone: the two CTR-GCN rows, training and inference, without the LST variants; without a clone to take
+    the released model from, one error line."""
+    (tmp_path / 'model').mkdir()
+    (tmp_path / 'model' / 'ctrgcn.py').write_text('from model.ctrgcn import Model  # noqa: F401\n')
+    result = train_step.run(batch=2, frames=16, dataset='ucla', release_dir=str(tmp_path), smoke=True,
+                            precisions=['fp32'], channels_last=False, backbone=True)
+    variants = {(row['measure'].split(',')[0], row['variant']) for row in result['rows']}
+    assert variants == {(kind, name) for kind in ('train step', 'inference') for name in ('CTR-GCN', RELEASED_CTRGCN)}
+    with pytest.raises(SystemExit, match='--backbone .*--reference-dir or --release-dir'):
+        train_step.run(dataset='ucla', smoke=True, backbone=True)
