@@ -309,3 +309,11 @@ def test_reproduce_runs_a_protocol_and_resumes(tmp_path):
     again = command(argv, timeout=600)
     assert again.returncode == 0 and 'chains of runs to go on with' not in again.stdout
     assert json.loads((tmp_path / 'out' / 'summary.json').read_text())['runs'] == summary['runs']
+    # the small files exported, and the same summary made from them alone (no weights, no data)
+    exported = command(argv + ['--summary-only', '--export-results', tmp_path / 'exported'], timeout=600)
+    assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
+    assert not list((tmp_path / 'exported').rglob('*.pt'))
+    remade = command(argv[:-1] + [tmp_path / 'exported', '--summary-only', '--summary-dir', tmp_path / 'remade'],
+                     timeout=600)
+    assert remade.returncode == 0, remade.stdout[-3000:] + remade.stderr[-3000:]
+    assert json.loads((tmp_path / 'remade' / 'summary.json').read_text()) == summary

@@ -34,7 +34,8 @@ difference with its 95% t-interval, t-test p and the seeds that 80% power would 
 the test samples right in one arm only; per class the same, with the class each arm most often predicts instead.
 ctrgcn, trained from its own weights and recipe, is compared with lst and control unpaired: the difference of the
 means over all runs, with Welch's t-interval.
---export-results DIR copies the small files it reads (no weights) so that `--summary-only --out DIR` remakes it.
+--export-results DIR copies the small files it reads (no weights) so that `--summary-only --out DIR` remakes it
+(with --protocol too).
 
 --protocol FILE ... runs the seen/unseen protocol instead (config/zero-shot/*.yaml, tools/reproduce_protocol.py):
 per split, arm (lst, lst_names, lst_shuffled), stream and seed, training on the seen classes, the zero-shot
@@ -87,8 +88,10 @@ QUICK = dict(num_epoch=3, step=[2], warm_up_epoch=1, batch_size=16, repeat=1)
 STOP_GRACE_S = 15                          # a stopped run gets this long to exit after SIGINT, then it is killed
 POLL_S = 1.0                               # how often a waiting run looks at the time limit and the stop request
 STOP = threading.Event()                   # set by Ctrl-C / SIGTERM: running runs are stopped, no other starts
-# what --export-results copies of each run: all the summary reads (the checkpoints and weights stay behind)
-EXPORTED_FILES = (METRICS_FILE, 'config.yaml', MACHINE_FILE, EXIT_FILE, *SCORE_FILES.values())
+# what --export-results copies of each run: all the summary reads (the checkpoints and weights stay behind); the
+# last two are a protocol run's zero-shot test
+EXPORTED_FILES = (METRICS_FILE, 'config.yaml', MACHINE_FILE, EXIT_FILE, *SCORE_FILES.values(), 'zero_shot.json',
+                  'zero_shot_scores.pkl')
 LABELS_FILE = 'test_labels.json'           # in an exported folder: the test split's names and labels (no data needed)
 QUICK_HEAD = 'all-MiniLM-L6-v2'            # the quick schedule's text encoder: its weights come with a package
 
@@ -354,7 +357,7 @@ def parse(argv=None):
                                                        '(default: --out)')
     p.add_argument('--export-results', default=None, metavar='DIR',
                    help='copy the small files the summary reads (metrics, configs, machine lines, exit records, '
-                        'score files; no weights) into DIR, same layout, with the test labels: '
+                        'score files, zero-shot results; no weights) into DIR, same layout, with the test labels: '
                         '`--summary-only --out DIR` then makes the same summary without the runs or the data')
     p.add_argument('--protocol', nargs='+', metavar='FILE',
                    help='run the seen/unseen protocol of these files (config/zero-shot/*.yaml) instead')
@@ -417,8 +420,6 @@ def check_protocol(p, opts):
                 f'space to score unseen classes in; lst_te\'s trained text encoder is not in its weights files)')
     if min(opts.shots) < 0:
         p.error(f'--shots {" ".join(map(str, opts.shots))}: expected samples per class, 0 for none')
-    if opts.export_results:
-        p.error('--export-results: not with --protocol')
 
 
 def default_threads(jobs):
@@ -459,7 +460,7 @@ def main(argv=None):
     data_root = os.path.abspath(opts.data_root) if opts.data_root else None
     exported = os.path.exists(os.path.join(out, LABELS_FILE))      # an --export-results folder: no data needed
     generated = opts.schedule == 'quick' and data_root is None and BENCHMARKS[opts.benchmark].data is not None
-    if generated and not (opts.summary_only and exported):
+    if generated and not (opts.summary_only and (exported or opts.protocol)):    # a summary reads no data
         data_root = generated_data(opts.benchmark, out)
     if opts.protocol:
         return protocol_main(opts, out, data_root, threads, deadline, generated)
@@ -523,7 +524,7 @@ def export_results(runs, folder, labels):
     for run in runs:
         if not os.path.isdir(run.work_dir):
             continue
-        target = Run(run.arm, run.stream, run.seed, folder).work_dir
+        target = run.relocated(folder).work_dir
         os.makedirs(target, exist_ok=True)
         for name in EXPORTED_FILES:
             source, copy = os.path.join(run.work_dir, name), os.path.join(target, name)
@@ -632,7 +633,7 @@ def protocol_chain(split, arm, stream, seed, opts, out, data_root, runs, plans):
     runs[split.name, arm, stream, seed, 0, None], plans[split.name, arm, stream, seed, 0, None] = trained, plan
     steps = [Step(trained, lambda: argv, lambda: trained.finished(epochs)),
              Step(trained, lambda: zero_shot_test(trained, epochs, split.benchmark, opts),
-                  lambda: trained.zero_shot(trained.last_weights(epochs)) is not None, trains=False)]
+                  lambda: trained.zero_shot(epochs) is not None, trains=False)]
     base_lr = read_yaml(config_path(split.benchmark, arm, stream))['base_lr'] * protocol.FEW_SHOT_LR
     for shots in (k for k in opts.shots if k):
         for init in opts.few_shot_init:
@@ -654,10 +655,12 @@ def zero_shot_test(run, epochs, benchmark, opts):
 
 
 def few_shot_command(run, split, trained, epochs, plan, base_lr, opts, data_root):
-    """A K-shot run's command line, made once `trained` has its last epoch's weights."""
+    """A K-shot run's command line, made once `trained` has its last epoch's weights (in an exported folder, which
+    has none, a name that only the comparison of settings reads, paths aside)."""
     def argv():
+        weights = trained.last_weights(epochs) or os.path.join(trained.work_dir, f'runs-{epochs}.pt')
         return command(run, split.benchmark, opts.schedule, opts, data_root, dict(plan))[0] + [
-            '--classes', *map(str, split.unseen), '--weights', trained.last_weights(epochs),
+            '--classes', *map(str, split.unseen), '--weights', weights,
             '--init-classifier', run.init, '--base-lr', str(base_lr),
             '--train-feeder-args', repr(dict(shots=run.shots, shots_seed=run.seed))]
     return argv
@@ -699,6 +702,9 @@ def protocol_main(opts, out, data_root, threads, deadline, generated):
     classes = specs.get(BENCHMARKS[opts.benchmark].spec).num_class or opts.num_class
     summary = protocol.summarize(runs, plans, opts.splits, opts, classes, machines_used(runs.values()), data)
     protocol.write(summary, os.path.abspath(opts.summary_dir or out))
+    if opts.export_results:
+        count = export_results(runs.values(), os.path.abspath(opts.export_results), None)
+        print(f'exported: the small files of {count} run(s) to {opts.export_results}')
     return 1 if any(r['status'] == 'failed' for r in summary['runs']) else 0
 
 

@@ -16,6 +16,7 @@ what the runs leave in their folders.
 """
 import glob
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,18 +92,26 @@ class ProtocolRun(Run):
     def name(self):
         return f'{self.split}/{super().name}' + (f'-shot{self.shots}-{self.init}' if self.shots else '')
 
+    def relocated(self, out):
+        """The same run in another --out (an --export-results folder)."""
+        return ProtocolRun(self.split, self.arm, self.stream, self.seed, out, self.shots, self.init)
+
     def last_weights(self, num_epoch):
         """The last epoch's weights file, or None."""
         found = glob.glob(os.path.join(glob.escape(self.work_dir), f'runs-{num_epoch}-*.pt'))
         return found[0] if found else None
 
-    def zero_shot(self, weights):
-        """zero_shot.json when it was written for `weights`, else None."""
+    def zero_shot(self, num_epoch):
+        """zero_shot.json when it was written for the last epoch's weights, else None. Without weights in the folder
+        (an exported one) the file the test names must be the last epoch's by its name."""
         path = os.path.join(self.work_dir, 'zero_shot.json')
-        if not weights or not os.path.exists(path):
+        if not os.path.exists(path):
             return None
         result = read_json(path, ('zero_shot', 'generalised', 'weights'))
-        return result if os.path.abspath(result['weights']) == os.path.abspath(weights) else None
+        weights = self.last_weights(num_epoch)
+        if weights:
+            return result if os.path.abspath(result['weights']) == os.path.abspath(weights) else None
+        return result if re.fullmatch(rf'runs-{num_epoch}-\d+\.pt', os.path.basename(result['weights'])) else None
 
 
 # ---------------------------------------------------------------------------------------------------- summary
@@ -116,7 +125,7 @@ def record(run, num_epoch):
     if run.shots:
         return dict(line, status='done', measures={measure_name(run.shots, run.init):
                                                     round(100 * run.metrics()['history'][-1]['val_acc'], 2)})
-    result = run.zero_shot(run.last_weights(num_epoch))
+    result = run.zero_shot(num_epoch)
     if result is None:
         return dict(line, status='not tested', reason='')
     return dict(line, status='done', measures=zero_shot_measures(result),
@@ -178,7 +187,7 @@ def paired(records, pick_a, pick_b):
     a, b = by_unit(pick_a), by_unit(pick_b)
     differences = {}
     for unit in sorted(set(a) & set(b), key=str):
-        for name in set(a[unit]) & set(b[unit]):
+        for name in (name for name in a[unit] if name in b[unit]):        # in the records' order: no set's
             differences.setdefault(name, []).append(round(a[unit][name] - b[unit][name], 2))
     return {name: paired_stat(values) for name, values in differences.items()}
 
@@ -216,7 +225,7 @@ def summarize(runs, plans, splits, opts, classes, machine_text, data):
     epochs = {key: plan['num_epoch'] for key, plan in plans.items()}
     records = [record(run, epochs[key]) for key, run in runs.items()]
     for key, run in runs.items():
-        run.finished_flag = run.finished(epochs[key]) and (run.shots or run.zero_shot(run.last_weights(epochs[key])))
+        run.finished_flag = run.finished(epochs[key]) and (run.shots or run.zero_shot(epochs[key]))
     if len(opts.streams) > 1:
         records += fused_records(runs, opts.streams, splits, opts.arms, opts.seeds)
     streams = opts.streams + (['fused'] if len(opts.streams) > 1 else [])

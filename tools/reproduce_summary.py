@@ -47,6 +47,10 @@ class Run:
     def name(self):
         return f'{self.arm}/{self.stream}/seed{self.seed}'
 
+    def relocated(self, out):
+        """The same run in another --out (an --export-results folder)."""
+        return Run(self.arm, self.stream, self.seed, out)
+
     def metrics(self):
         """The trainer's metrics.json; None when there is none. One cut short or without the trainer's keys raises
         UnreadableFile."""
