@@ -20,6 +20,7 @@ from preprocess import synthetic
 from tools_helpers import ROOT, seeded_weights, ucla_config
 
 import predict  # noqa: E402  (tools/ is on the path through tools_helpers)
+import reproduce_protocol  # noqa: E402
 
 PROTOCOLS = os.path.join(ROOT, 'config', 'zero-shot')
 
@@ -75,6 +76,18 @@ def test_the_scoring_rule_weighs_each_group_by_its_scale():
     assert zero_shot.combine(cosines, np.ones(5)).argmax() == 1
     assert zero_shot.combine(cosines, np.array([5., 1, 1, 1, 1])).argmax() == 0
     assert zero_shot.combine(cosines, np.ones(5), 'name only (global feature)').argmax() == 0
+
+
+def test_the_summary_pairs_each_scoring_rule_with_the_one_used_run_by_run():
+    def run(arm, used, parts):
+        others = {rule: dict(zero_shot=used, harmonic=used) for rule in zero_shot.RULES}
+        others['parts only'] = dict(zero_shot=parts, harmonic=used - 1)
+        return dict(arm=arm, alternatives=others)
+    records = [run('lst', 60, 70), run('lst', 40, 44), run('lst_names', 50, 0), dict(arm='lst', shots=1)]
+    parts = reproduce_protocol.rule_differences(records, 'lst')['parts only']
+    assert parts['zero_shot']['values'] == [10, 4] and parts['zero_shot']['mean'] == 7
+    assert parts['harmonic']['values'] == [-1, -1] and parts['harmonic']['p'] is None
+    assert zero_shot.RULE not in reproduce_protocol.rule_differences(records, 'lst')
 
 
 def test_a_protocol_config_takes_its_base_and_trains_on_the_seen_classes():

@@ -11,8 +11,8 @@ Per split (protocol file), arm, stream and seed, a chain of ordinary training ru
                                                        unseen classes' test samples
 The summary pools every split and seed of an arm and stream: mean +- std, the 95% t-interval, chance beside them; the
 pairs of arms, and text against random classifiers, seed by seed and split by split (tools/paired_stats.py); the
-streams' zero-shot scores fused with ensemble.py's weights; each scoring rule (lstbase/zero_shot.py). It reads only
-what the runs leave in their folders.
+streams' zero-shot scores fused with ensemble.py's weights; each scoring rule (lstbase/zero_shot.py) and its paired
+difference from the one used. It reads only what the runs leave in their folders.
 """
 import glob
 import os
@@ -210,6 +210,14 @@ def comparisons(records, arms, inits):
     return found
 
 
+def rule_differences(records, arm):
+    """rule -> zero_shot / harmonic -> the paired difference of that rule and RULE over the arm's tested runs (the
+    same scores, combined another way)."""
+    tested = [r['alternatives'] for r in records if r['arm'] == arm and r.get('alternatives')]
+    return {rule: {k: paired_stat([round(run[rule][k] - run[zero_shot.RULE][k], 2) for run in tested])
+                   for k in ('zero_shot', 'harmonic')} for rule in zero_shot.RULES if rule != zero_shot.RULE}
+
+
 def chance(splits, classes, shots, inits):
     """measure -> chance (%), the mean over the splits: zero-shot and K-shot 1/|unseen|, generalised 1/`classes`."""
     unseen = float(np.mean([100 / len(s.unseen) for s in splits]))
@@ -240,7 +248,8 @@ def summarize(runs, plans, splits, opts, classes, machine_text, data):
                 schedule=opts.schedule_text, machine=machine_text,
                 chance=chance(splits, classes, opts.shots, opts.few_shot_init),
                 table=table, per_split=per_split, paired=comparisons(records, opts.arms, opts.few_shot_init),
-                rules=rules, runs=records)
+                rules=rules, rule_differences={arm: rule_differences(records, arm) for arm in opts.arms},
+                runs=records)
 
 
 def markdown(summary):
@@ -264,6 +273,12 @@ def markdown(summary):
     for arm, rules in s['rules'].items():
         lines.append(f'| {arm} | ' + ' | '.join(f'{fmt(r["zero_shot"])}; {fmt(r["harmonic"])}'
                                                  for r in rules.values()) + ' |')
+    others = [rule for rule in zero_shot.RULES if rule != zero_shot.RULE]
+    lines += ['', f'## Scoring rules minus "{zero_shot.RULE}" (the same runs; zero-shot top-1; harmonic mean)', '',
+              '| arm | ' + ' | '.join(others) + ' |', '|---|' + '---|' * len(others)]
+    for arm, differences in s['rule_differences'].items():
+        lines.append(f'| {arm} | ' + ' | '.join(f'{fmt(d["zero_shot"], signed=True)}; {fmt(d["harmonic"], signed=True)}'
+                                                 for d in differences.values()) + ' |')
     lines += ['', '## Runs', '', '| run | status |', '|---|---|']
     lines += [f'| {run_name(r)} | {r["status"]}{": " + r["reason"] if r.get("reason") else ""} |' for r in s['runs']
               if r['stream'] != 'fused']
